@@ -1,0 +1,42 @@
+"""rerun-logging: stream Python's standard ``logging`` into a live viewer.
+
+``RerunHandler`` is the whole API an app needs; the recording format and its
+decoder live in :mod:`rerun_logging.format`, the reader in
+:mod:`rerun_logging.reader`. The viewer and the network sinks are imported only
+where they are used, so ``import rerun_logging`` stays light.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .format import (
+    Dropped,
+    End,
+    ExceptionInfo,
+    Record,
+    RecordingError,
+    RecordingInfo,
+    StreamDecoder,
+)
+from .handler import HandlerStats, RerunHandler
+from .sinks import SinkStats
+from .spec import ENV_VAR, SinkSpec, SinkSpecError, parse_sinks
+
+__all__ = [
+    "ENV_VAR",
+    "Dropped",
+    "End",
+    "ExceptionInfo",
+    "HandlerStats",
+    "Record",
+    "RecordingError",
+    "RecordingInfo",
+    "RerunHandler",
+    "SinkSpec",
+    "SinkSpecError",
+    "SinkStats",
+    "StreamDecoder",
+    "__version__",
+    "parse_sinks",
+]

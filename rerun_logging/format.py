@@ -1,0 +1,709 @@
+"""The recording format: messages, framing and the one incremental decoder.
+
+This module is sans-I/O, like ``websockets.protocol``: it turns messages into bytes
+and bytes into messages, and touches no file, socket or thread. Every reader (files,
+pipes, sockets, tests) feeds bytes to :class:`StreamDecoder`; every writer uses
+:func:`stream_header`, :func:`encode_frame` and the message encoders below.
+
+Stream layout::
+
+    header   MAGIC (8 bytes) | major (u8) | minor (u8)
+    frame*   size (u32 LE) | codec (u8) | crc32 (u32 LE) | payload (size bytes)
+
+The CRC covers the codec byte and the payload. ``codec`` 0 is plain msgpack, 1 is
+zlib-deflated msgpack. A payload is a sequence of msgpack messages, each an array
+``[kind, body]`` where ``body`` is a map; readers skip kinds and keys they do not
+know, which is how minor versions add things. A stream starts with a header and a
+frame holding one ``INFO`` message, and a clean one ends with an ``END`` message.
+
+Records travel in columns (one ``RECORDS`` message per batch): repeated values such
+as the logger, level and source line are interned per frame in a ``sites`` table and
+thread/process details in a ``ctxs`` table, times and sequence numbers are delta-coded,
+and the frame is deflated. That is what keeps a typical record under 20 bytes.
+
+Exceptions (all are also ``ValueError``)::
+
+    RecordingError          base; names the source and the byte offset
+    ├── NotARecording       bad magic (and says so when it is a Rerun SDK file)
+    ├── UnsupportedVersion  a newer major version
+    ├── FrameTooLarge       a declared size above MAX_FRAME_SIZE
+    ├── ChecksumMismatch    the CRC does not match
+    ├── CorruptFrame        the payload does not decode
+    └── TruncatedStream     the stream ended inside a header or a frame
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence, Union
+
+import msgpack
+
+MAGIC = b"\x89RLG\r\n\x1a\n"
+"""Our magic. PNG-style: a high byte and CR LF catch text-mode mangling."""
+RERUN_SDK_MAGIC = b"RRF"
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+HEADER = MAGIC + bytes((FORMAT_MAJOR, FORMAT_MINOR))
+HEADER_SIZE = len(HEADER)
+
+_FRAME_HEAD = struct.Struct("<IBI")
+FRAME_HEAD_SIZE = _FRAME_HEAD.size
+MAX_FRAME_SIZE = 16 * 1024 * 1024
+"""Largest payload a frame may declare, as stored (compressed)."""
+MAX_PAYLOAD_SIZE = 64 * 1024 * 1024
+"""Largest payload once inflated; guards against deflate bombs."""
+TARGET_PAYLOAD_SIZE = 4 * 1024 * 1024
+"""Writers split batches whose packed payload is larger than this."""
+
+MAX_FIELD_CHARS = 64 * 1024
+"""Cap for one text field (message, template, traceback, stack, an extra's text)."""
+MAX_EXTRAS_BYTES = 256 * 1024
+"""Cap for the packed extras of one record."""
+TRUNCATION_MARK = "…[truncated {} chars]"
+
+CODEC_MSGPACK = 0
+CODEC_ZLIB = 1
+
+KIND_INFO = 1
+KIND_RECORDS = 2
+KIND_DROPPED = 3
+KIND_END = 4
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class RecordingError(ValueError):
+    """A stream that cannot be read further. Names its source and byte offset."""
+
+    def __init__(self, reason: str, source: str = "<stream>", offset: int = 0) -> None:
+        self.reason = reason
+        self.source = source
+        self.offset = offset
+        super().__init__(f"{source}: at byte {offset}: {reason}")
+
+
+class NotARecording(RecordingError):
+    """The stream does not start with our magic."""
+
+
+class UnsupportedVersion(RecordingError):
+    """The stream was written by a newer major version of the format."""
+
+
+class FrameTooLarge(RecordingError):
+    """A frame declares a size above the limit."""
+
+
+class ChecksumMismatch(RecordingError):
+    """A frame's payload does not match its CRC."""
+
+
+class CorruptFrame(RecordingError):
+    """A frame's payload passed its CRC but does not decode."""
+
+
+class TruncatedStream(RecordingError):
+    """The stream ended inside the header or a frame (a torn tail)."""
+
+
+# --- messages -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """What starts every stream: which application run this is."""
+
+    application_id: str
+    recording_id: str
+    start_time_ns: int
+    host: str
+    pid: int
+    python_version: str
+    package_version: str
+    entity_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class ExceptionInfo:
+    """An exception as text: its type, its value and the formatted traceback."""
+
+    type: str
+    value: str
+    traceback: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """One log record as stored. Field names follow the format, not ``LogRecord``."""
+
+    seq: int
+    time_ns: int
+    level: int
+    level_name: str
+    entity_path: str
+    logger: str
+    message: str
+    template: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    exception: ExceptionInfo | None = None
+    stack_info: str | None = None
+    thread: int | None = None
+    thread_name: str | None = None
+    process: int | None = None
+    process_name: str | None = None
+    task_name: str | None = None
+    path: str = ""
+    line: int = 0
+    function: str | None = None
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """``count`` records were lost at this point of the stream, for ``reason``."""
+
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class End:
+    """The writer closed the stream cleanly."""
+
+
+Message = Union[RecordingInfo, Record, Dropped, End]
+
+
+# --- encoding -----------------------------------------------------------------------
+
+
+def _pack_fallback(value: Any) -> Any:
+    """Turn what msgpack cannot carry into readable text (never raises)."""
+    return plain_value(value)
+
+
+def new_packer() -> msgpack.Packer:
+    """A packer that keeps lone surrogates and turns unknown types into text."""
+    return msgpack.Packer(default=_pack_fallback, unicode_errors="surrogatepass")
+
+
+def packb(value: Any) -> bytes:
+    """Pack one value with the format's conventions. Not thread-safe per packer."""
+    return new_packer().pack(value)
+
+
+def plain_value(value: Any) -> Any:
+    """A value msgpack can carry, made from any Python object; never raises.
+
+    Follows python-json-logger's ``JsonEncoder.default`` (datetimes as ISO text,
+    enums as their value, dataclasses as dicts, everything else as ``str``), so a
+    field reads the same here as in a user's JSON logs. Integers beyond 64 bits
+    become their decimal text.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    try:
+        converted = _json_encoder().default(value)
+    except Exception:
+        converted = None
+    if converted is not None and converted is not value:
+        return converted
+    try:
+        return str(value)
+    except Exception:
+        return _safe_repr(value)
+
+
+@functools.lru_cache(maxsize=1)
+def _json_encoder() -> Any:
+    from pythonjsonlogger.json import JsonEncoder
+
+    return JsonEncoder()
+
+
+def truncate_text(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, keeping head and tail, marked visibly."""
+    if len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    mark = TRUNCATION_MARK.format(cut)
+    head = (limit * 2) // 3
+    return text[:head] + mark + text[len(text) - (limit - head) :]
+
+
+def sanitize(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) -> Any:
+    """``value`` made packable and within the field caps, recursively.
+
+    Cycles become ``"[...]"`` / ``"{...}"`` as ``repr`` shows them; nesting deeper than
+    32 levels becomes text; strings and bytes longer than MAX_FIELD_CHARS are cut.
+    """
+    if value is None or isinstance(value, (bool, float)):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if isinstance(value, str):
+        return truncate_text(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        return data if len(data) <= MAX_FIELD_CHARS else truncate_text(repr(data))
+    if _depth >= 32:
+        return truncate_text(_safe_repr(value))
+    if isinstance(value, (list, tuple, dict)):
+        if id(value) in _seen:
+            return "{...}" if isinstance(value, dict) else "[...]"
+        seen = _seen | {id(value)}
+        if isinstance(value, dict):
+            return {
+                _sanitize_key(k): sanitize(v, _depth + 1, seen) for k, v in value.items()
+            }
+        return [sanitize(v, _depth + 1, seen) for v in value]
+    return sanitize(plain_value(value), _depth + 1, _seen)
+
+
+def _sanitize_key(key: Any) -> Any:
+    if isinstance(key, str):
+        return truncate_text(key)
+    if isinstance(key, (int, float, bool)) and sanitize(key) is key:
+        return key
+    return truncate_text(_safe_repr(key))
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def pack_extras(extras: Sequence[dict[str, Any] | None]) -> bytes:
+    """The packed ``extra`` column, every value packable and within the caps.
+
+    Fast path: pack the whole column at once; when that fails (a value msgpack
+    refuses, a cycle) or the column is large enough that one record might exceed
+    a cap, check record by record.
+    """
+    try:
+        packed = packb(list(extras))
+        if len(packed) <= MAX_FIELD_CHARS:
+            return packed
+    except (ValueError, TypeError, OverflowError, UnicodeError):
+        pass
+    return packb([_capped_extras(x) for x in extras])
+
+
+def _capped_extras(extras: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not extras:
+        return extras
+    try:
+        if len(packb(extras)) <= MAX_FIELD_CHARS:
+            return extras
+    except (ValueError, TypeError, OverflowError, UnicodeError):
+        pass
+    clean: dict[str, Any] = {}
+    size = 0
+    items = list(extras.items())
+    for index, (key, value) in enumerate(items):
+        entry = {_sanitize_key(key): sanitize(value)}
+        entry_size = len(packb(entry))
+        if size + entry_size > MAX_EXTRAS_BYTES:
+            clean["rerun.truncated"] = (
+                f"{len(items) - index} of {len(items)} extras left out: "
+                f"record over {MAX_EXTRAS_BYTES} bytes"
+            )
+            break
+        clean.update(entry)
+        size += entry_size
+    return clean
+
+
+def entity_path_for(logger_name: str, prefix: str = "") -> str:
+    """The entity path of a logger: dots become slashes, under ``prefix``.
+
+    The root logger is ``root`` (its name in ``logging``), so it keeps one stable
+    path whatever the prefix.
+    """
+    path = logger_name.replace(".", "/") if logger_name else "root"
+    return f"{prefix.strip('/')}/{path}" if prefix.strip("/") else path
+
+
+def _message(kind: int, body: dict[str, Any]) -> bytes:
+    return packb([kind, body])
+
+
+def info_message(info: RecordingInfo) -> bytes:
+    """A packed ``INFO`` message."""
+    return _message(
+        KIND_INFO,
+        {
+            "app": info.application_id,
+            "rec": info.recording_id,
+            "start": info.start_time_ns,
+            "host": info.host,
+            "pid": info.pid,
+            "python": info.python_version,
+            "version": info.package_version,
+            "prefix": info.entity_prefix,
+        },
+    )
+
+
+def dropped_message(count: int, reason: str) -> bytes:
+    """A packed ``DROPPED`` message."""
+    return _message(KIND_DROPPED, {"count": count, "reason": reason})
+
+
+def end_message() -> bytes:
+    """A packed ``END`` message."""
+    return _message(KIND_END, {})
+
+
+def encode_frame(payload: bytes, compress: bool = True) -> bytes:
+    """One frame around ``payload`` (concatenated packed messages).
+
+    Deflates (zlib level 1) when asked and when it pays. Raises ValueError when the
+    result would exceed MAX_FRAME_SIZE: writers split their batches before that.
+    """
+    codec = CODEC_MSGPACK
+    if compress and len(payload) > 64:
+        deflated = zlib.compress(payload, 1)
+        if len(deflated) < len(payload):
+            payload, codec = deflated, CODEC_ZLIB
+    if len(payload) > MAX_FRAME_SIZE:
+        raise ValueError(f"frame payload of {len(payload)} bytes exceeds {MAX_FRAME_SIZE}")
+    crc = zlib.crc32(payload, _CODEC_CRC[codec])
+    return _FRAME_HEAD.pack(len(payload), codec, crc) + payload
+
+
+_CODEC_CRC = {c: zlib.crc32(bytes((c,))) for c in (CODEC_MSGPACK, CODEC_ZLIB)}
+
+
+def stream_header(info: RecordingInfo) -> bytes:
+    """The bytes every stream starts with: magic, version, and the INFO frame."""
+    return HEADER + encode_frame(info_message(info))
+
+
+def pack_map(items: Iterable[tuple[str, bytes]]) -> bytes:
+    """A msgpack map from keys and already-packed values (to reuse packed columns)."""
+    items = list(items)
+    packer = new_packer()
+    out = [packer.pack_map_header(len(items))]
+    for key, packed_value in items:
+        out.append(packer.pack(key))
+        out.append(packed_value)
+    return b"".join(out)
+
+
+def records_message(columns: dict[str, Any], packed_extras: bytes) -> bytes:
+    """A packed ``RECORDS`` message from its columns (see :func:`columns_for`)."""
+    body = [(key, packb(value)) for key, value in columns.items()]
+    body.append(("extra", packed_extras))
+    return b"\x92" + packb(KIND_RECORDS) + pack_map(body)
+
+
+def delta_encode(values: Sequence[int]) -> list[int]:
+    """``[v0, v1 - v0, v2 - v1, ...]``: small numbers that deflate well."""
+    if not values:
+        return []
+    from operator import sub
+
+    return [values[0], *map(sub, values[1:], values)]
+
+
+def delta_decode(deltas: Sequence[int]) -> list[int]:
+    """Inverse of :func:`delta_encode`."""
+    from itertools import accumulate
+
+    return list(accumulate(deltas))
+
+
+def columns_for(records: Sequence[Record]) -> tuple[dict[str, Any], list[dict[str, Any] | None]]:
+    """The columns of a RECORDS message for ``records`` (the general, slower path).
+
+    Returns the columns except ``extra``, and the extras list to give to
+    :func:`pack_extras`. The handler builds the same columns straight from captured
+    ``LogRecord`` data (``rerun_logging.capture``); this path serves tests, tools
+    and re-encoding.
+    """
+    sites: dict[tuple[Any, ...], int] = {}
+    ctxs: dict[tuple[Any, ...], int] = {}
+    site_col: list[int] = []
+    ctx_col: list[int] = []
+    excs: list[list[Any]] = []
+    stacks: list[list[Any]] = []
+    for row, r in enumerate(records):
+        site = (
+            r.logger, r.entity_path, r.level, r.level_name,
+            r.template, r.path, r.line, r.function,
+        )
+        site_col.append(sites.setdefault(site, len(sites)))
+        ctx = (r.thread, r.thread_name, r.process, r.process_name, r.task_name)
+        ctx_col.append(ctxs.setdefault(ctx, len(ctxs)))
+        if r.exception is not None:
+            e = r.exception
+            excs.append([row, e.type, e.value, e.traceback])
+        if r.stack_info is not None:
+            stacks.append([row, r.stack_info])
+    columns = {
+        "seq": delta_encode([r.seq for r in records]),
+        "time": delta_encode([r.time_ns for r in records]),
+        "sites": [list(s) for s in sites],
+        "site": site_col,
+        "ctxs": [list(c) for c in ctxs],
+        "ctx": ctx_col,
+        "msg": [r.message for r in records],
+        "exc": excs,
+        "stack": stacks,
+    }
+    return columns, [r.extras or None for r in records]
+
+
+def encode_records(records: Sequence[Record]) -> bytes:
+    """A packed RECORDS message for ``records``."""
+    columns, extras = columns_for(records)
+    return records_message(columns, pack_extras(extras))
+
+
+# --- decoding -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One checked frame as read: where it started, its payload inflated."""
+
+    offset: int
+    size: int
+    payload: bytes
+
+
+class StreamDecoder:
+    """The incremental decoder: feed it bytes, take messages out.
+
+    ``feed(data)`` buffers bytes; ``messages()`` yields every message that whole
+    frames make available; ``close()`` says the stream ended and raises
+    :class:`TruncatedStream` if it ended inside a frame. Errors are raised once and
+    leave the decoder failed: everything yielded before them stays valid.
+    ``offset`` is the stream position of the next unread byte.
+    """
+
+    def __init__(self, source: str = "<stream>", max_frame_size: int = MAX_FRAME_SIZE) -> None:
+        self.source = source
+        self.max_frame_size = max_frame_size
+        self.version: tuple[int, int] | None = None
+        self.info: RecordingInfo | None = None
+        self.ended = False
+        self.records = 0
+        self.offset = 0
+        self._buffer = bytearray()
+        self._error: RecordingError | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes read from the source."""
+        self._buffer += data
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield each whole, checked frame; the stream header is checked first."""
+        if self._error is not None:
+            raise self._error
+        try:
+            if self.version is None:
+                if not self._read_header():
+                    return
+            while len(self._buffer) >= FRAME_HEAD_SIZE:
+                size, codec, crc = _FRAME_HEAD.unpack_from(self._buffer)
+                if size > self.max_frame_size:
+                    raise self._fail(
+                        FrameTooLarge,
+                        f"frame declares {size} bytes, the limit is {self.max_frame_size}",
+                    )
+                end = FRAME_HEAD_SIZE + size
+                if len(self._buffer) < end:
+                    return
+                payload = bytes(self._buffer[FRAME_HEAD_SIZE:end])
+                frame = Frame(self.offset, end, self._check(codec, crc, payload))
+                del self._buffer[:end]
+                self.offset += end
+                yield frame
+        except RecordingError as error:
+            self._error = error
+            raise
+
+    def messages(self) -> Iterator[Message]:
+        """Yield every message available so far, records one by one."""
+        for frame in self.frames():
+            yield from self.decode_payload(frame)
+
+    def close(self) -> None:
+        """Declare the end of input; raise TruncatedStream on a torn tail."""
+        if self._error is not None:
+            raise self._error
+        if self._buffer or self.version is None:
+            what = "the stream header" if self.version is None else "a frame"
+            self._error = self._fail(
+                TruncatedStream,
+                f"stream ends inside {what} ({len(self._buffer)} bytes left over)",
+            )
+            raise self._error
+
+    @property
+    def pending(self) -> int:
+        """Bytes fed but not yet part of a whole frame."""
+        return len(self._buffer)
+
+    def _fail(self, kind: type[RecordingError], reason: str) -> RecordingError:
+        return kind(reason, self.source, self.offset)
+
+    def _read_header(self) -> bool:
+        buf = self._buffer
+        probe = bytes(buf[: len(MAGIC)])
+        if not MAGIC.startswith(probe):
+            if probe.startswith(RERUN_SDK_MAGIC):
+                raise self._fail(
+                    NotARecording,
+                    "this is a Rerun SDK recording (it starts with 'RRF'), not a "
+                    "rerun-logging one; open it with the Rerun viewer",
+                )
+            raise self._fail(NotARecording, f"not a rerun-logging recording (starts with {probe!r})")
+        if len(buf) < HEADER_SIZE:
+            return False
+        major, minor = buf[len(MAGIC)], buf[len(MAGIC) + 1]
+        if major != FORMAT_MAJOR:
+            raise self._fail(
+                UnsupportedVersion,
+                f"written with format version {major}.{minor}; this reader supports "
+                f"{FORMAT_MAJOR}.{FORMAT_MINOR} (upgrade rerun-logging to read it)"
+                if major > FORMAT_MAJOR
+                else f"format version {major}.{minor} is not supported by this reader "
+                f"({FORMAT_MAJOR}.{FORMAT_MINOR})",
+            )
+        self.version = (major, minor)
+        del buf[:HEADER_SIZE]
+        self.offset += HEADER_SIZE
+        return True
+
+    def _check(self, codec: int, crc: int, payload: bytes) -> bytes:
+        if codec not in _CODEC_CRC:
+            raise self._fail(CorruptFrame, f"unknown codec {codec}")
+        if zlib.crc32(payload, _CODEC_CRC[codec]) != crc:
+            raise self._fail(ChecksumMismatch, "frame checksum does not match (corrupt data)")
+        if codec == CODEC_MSGPACK:
+            return payload
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(payload, MAX_PAYLOAD_SIZE)
+        except zlib.error as error:
+            raise self._fail(CorruptFrame, f"payload does not inflate: {error}") from None
+        if inflater.unconsumed_tail:
+            raise self._fail(CorruptFrame, f"payload inflates beyond {MAX_PAYLOAD_SIZE} bytes")
+        return data
+
+    def decode_payload(self, frame: Frame) -> Iterator[Message]:
+        """The messages of one frame (unknown kinds skipped)."""
+        unpacker = msgpack.Unpacker(
+            raw=False,
+            strict_map_key=False,
+            unicode_errors="surrogatepass",
+            max_buffer_size=max(len(frame.payload), 1),
+        )
+        unpacker.feed(frame.payload)
+        try:
+            decoded = list(unpacker)
+            messages = [self._message(item) for item in decoded]
+        except RecordingError:
+            raise
+        except Exception as error:
+            self._error = CorruptFrame(
+                f"frame payload does not decode: {error}", self.source, frame.offset
+            )
+            raise self._error from None
+        for batch in messages:
+            yield from batch
+
+    def _message(self, item: Any) -> list[Message]:
+        if not isinstance(item, list) or len(item) < 2 or not isinstance(item[1], dict):
+            raise ValueError(f"a message must be [kind, map], got {type(item).__name__}")
+        kind, body = item[0], item[1]
+        if kind == KIND_RECORDS:
+            records = decode_records(body)
+            self.records += len(records)
+            return list(records)
+        if kind == KIND_INFO:
+            self.info = RecordingInfo(
+                application_id=body["app"],
+                recording_id=body["rec"],
+                start_time_ns=body["start"],
+                host=body["host"],
+                pid=body["pid"],
+                python_version=body["python"],
+                package_version=body["version"],
+                entity_prefix=body.get("prefix", ""),
+            )
+            return [self.info]
+        if kind == KIND_DROPPED:
+            return [Dropped(int(body["count"]), str(body["reason"]))]
+        if kind == KIND_END:
+            self.ended = True
+            return [End()]
+        return []
+
+
+def decode_records(body: dict[str, Any]) -> list[Record]:
+    """Records from the body of a RECORDS message."""
+    seqs = delta_decode(body["seq"])
+    times = delta_decode(body["time"])
+    sites = body["sites"]
+    ctxs = body["ctxs"]
+    messages = body["msg"]
+    extras = body.get("extra") or [None] * len(seqs)
+    excs = {row: ExceptionInfo(t, v, tb) for row, t, v, tb in body.get("exc", ())}
+    stacks = {row: text for row, text in body.get("stack", ())}
+    if not (len(times) == len(body["site"]) == len(body["ctx"]) == len(messages) == len(seqs) == len(extras)):
+        raise ValueError("RECORDS columns differ in length")
+    out = []
+    for row, (seq, t, si, ci, msg, extra) in enumerate(
+        zip(seqs, times, body["site"], body["ctx"], messages, extras)
+    ):
+        logger, entity, level, level_name, template, path, line, function = sites[si][:8]
+        thread, thread_name, process, process_name, task_name = ctxs[ci][:5]
+        out.append(
+            Record(
+                seq=seq, time_ns=t, level=level, level_name=level_name,
+                entity_path=entity, logger=logger, message=msg, template=template,
+                extras=extra or {}, exception=excs.get(row), stack_info=stacks.get(row),
+                thread=thread, thread_name=thread_name, process=process,
+                process_name=process_name, task_name=task_name, path=path, line=line,
+                function=function,
+            )
+        )
+    return out
+
+
+def encode_stream(info: RecordingInfo, messages: Iterable[Message]) -> bytes:
+    """A whole stream for ``info`` and ``messages``, one frame per run of records.
+
+    Convenience for tests and tools; the handler writes frames as it goes.
+    """
+    out = [stream_header(info)]
+    pending: list[Record] = []
+
+    def flush_records() -> None:
+        if pending:
+            out.append(encode_frame(encode_records(pending)))
+            pending.clear()
+
+    for message in messages:
+        if isinstance(message, Record):
+            pending.append(message)
+            continue
+        flush_records()
+        if isinstance(message, Dropped):
+            out.append(encode_frame(dropped_message(message.count, message.reason)))
+        elif isinstance(message, End):
+            out.append(encode_frame(end_message()))
+        elif isinstance(message, RecordingInfo):
+            out.append(encode_frame(info_message(message)))
+    flush_records()
+    return b"".join(out)

@@ -1,0 +1,524 @@
+"""``RerunHandler``: a ``logging.Handler`` that streams records into recordings.
+
+How a record travels::
+
+    caller thread   handle() -> capture() -> deque.append          (no I/O, no lock)
+    flusher thread  every flush_interval or batch_size records:
+                    batch -> columns -> one frame -> every sink       (all the I/O)
+
+The caller's side takes no lock that the flusher holds across I/O: the hand-off is a
+``collections.deque``, whose ``append`` and ``popleft`` are atomic. The hand-off is
+bounded by ``queue_size`` records; past it the oldest are dropped and counted, so a
+stalled sink never grows memory without bound nor blocks the app. Every drop is
+counted in :attr:`RerunHandler.stats` and reported in the stream as a ``dropped``
+message.
+
+With no sink (or ``memory``) frames are kept in a :class:`MemorySink` bounded by
+``buffer_size`` bytes; :meth:`RerunHandler.set_sink` replays them, in order, into the
+sinks it enables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from . import format
+from .capture import Captured, capture, record_columns
+from .format import RecordingInfo
+from .sinks import MemorySink, Sink, SinkStats, open_sink
+from .spec import OFF, SinkConfig, SinkSpec, check_available, env_sinks, parse_sinks
+
+RECORDING_ID_ENV_VAR = "RERUN_LOGGING_RECORDING_ID"
+
+
+@dataclass(frozen=True)
+class HandlerStats:
+    """A snapshot of a handler's counters.
+
+    ``emitted``: records accepted by ``emit`` (plus those refused after close).
+    ``dropped``: records lost before any sink saw them (hand-off overflow, after
+    close, unencodable), by reason in ``dropped_by_reason``.
+    ``pending``: records waiting for the flusher. Each sink counts what it wrote
+    and what it lost (``sinks``); the in-memory buffer counts its evictions there.
+    """
+
+    emitted: int
+    dropped: int
+    dropped_by_reason: dict[str, int]
+    pending: int
+    buffered: int
+    sinks: tuple[SinkStats, ...]
+
+    @property
+    def written(self) -> int:
+        """Records written by every sink (the least any sink wrote), 0 without sinks."""
+        return min((s.written for s in self.sinks), default=0)
+
+
+_live_handlers: weakref.WeakSet[RerunHandler] = weakref.WeakSet()
+
+
+def _default_application_id() -> str:
+    """The program's name: the script, or the package run with ``-m``."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if argv0 in ("", "-c", "-m", "-"):
+        return "python"
+    stem = os.path.splitext(os.path.basename(argv0))[0]
+    if stem == "__main__":
+        return os.path.basename(os.path.dirname(os.path.abspath(argv0))) or "python"
+    return stem or "python"
+
+
+_process_recording_id: str | None = None
+
+
+def default_recording_id() -> str:
+    """One id per run, shared by every handler of the process and its forked children.
+
+    ``RERUN_LOGGING_RECORDING_ID`` sets it, so that processes started together
+    (``rerun-logging run``, spawned workers) join one recording.
+    """
+    global _process_recording_id
+    if _process_recording_id is None:
+        _process_recording_id = os.environ.get(RECORDING_ID_ENV_VAR) or str(uuid.uuid4())
+    return _process_recording_id
+
+
+class RerunHandler(logging.Handler):
+    """Streams log records to the rerun-logging viewer, a file, or stdout.
+
+    All arguments are plain values so that ``dictConfig`` and ``fileConfig`` can
+    build it. ``sink`` is a spec string (``"save:run.rrd"``, ``"stdout"``, several
+    joined by commas) or a list; None buffers in memory until :meth:`set_sink`.
+    ``RERUN_LOGGING_SINK`` in the environment overrides it.
+
+    Guarantees: ``emit`` does no I/O and never raises; memory is bounded by
+    ``queue_size`` records waiting plus ``buffer_size`` bytes buffered; ``flush``
+    and ``close`` return within ``flush_timeout`` seconds. Nothing starts until the
+    first record: no thread, file or socket in ``__init__``.
+    """
+
+    def __init__(
+        self,
+        sink: SinkConfig = None,
+        *,
+        application_id: str | None = None,
+        recording_id: str | None = None,
+        entity_prefix: str = "",
+        flush_interval: float = 0.05,
+        batch_size: int = 4096,
+        buffer_size: int = 64 * 1024 * 1024,
+        queue_size: int = 200_000,
+        flush_timeout: float = 5.0,
+        level: int | str = logging.NOTSET,
+    ) -> None:
+        super().__init__(level)
+        configured = parse_sinks(sink)
+        check_available(configured)
+        self.configured_sinks = configured
+        self.application_id = application_id or _default_application_id()
+        self.recording_id = recording_id or default_recording_id()
+        self.entity_prefix = entity_prefix
+        self.flush_interval = _positive(flush_interval, "flush_interval")
+        self.batch_size = int(_positive(batch_size, "batch_size"))
+        self.buffer_size = int(_positive(buffer_size, "buffer_size"))
+        self.queue_size = int(_positive(queue_size, "queue_size"))
+        self.flush_timeout = _positive(flush_timeout, "flush_timeout")
+        self._specs: tuple[SinkSpec, ...] = env_sinks() or configured
+        self._accepting = self._specs != (OFF,)
+        self._closed = False
+        self._reset_runtime()
+        _live_handlers.add(self)
+
+    def _reset_runtime(self) -> None:
+        """Fresh state for the thread side: at construction and in a forked child."""
+        self._queue: deque[Captured] = deque()
+        self._wake = threading.Event()
+        self._state_lock = threading.Condition(threading.Lock())
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._flusher_ident = -1
+        self._sinks: list[Sink] = []
+        self._pending_specs: tuple[SinkSpec, ...] | None = None
+        self._flush_requested = 0
+        self._flush_done = 0
+        self._stopping = False
+        self._next_seq = 0
+        self._taken = 0
+        self._refused = 0
+        self._forked = False
+        self._dropped: dict[str, int] = {}
+        self._unreported_drops: dict[str, int] = {}
+        self._stalled = False
+        self._header = b""
+
+    # --- the caller's side ----------------------------------------------------------
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """Filter and emit without the handler lock (``emit`` is thread-safe).
+
+        Returns what ``logging.Handler.handle`` returns on this Python version.
+        """
+        if not self._accepting:
+            return self._refuse(record)
+        if self.filters:
+            rv = self.filter(record)
+            if not rv:
+                return rv
+            if isinstance(rv, logging.LogRecord):
+                record = rv
+        if record.thread == self._flusher_ident:
+            return False
+        self.emit(record)
+        return record if sys.version_info >= (3, 12) else True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Capture ``record`` and hand it to the flusher; never blocks, never raises."""
+        try:
+            queue = self._queue
+            queue.append(capture(record))
+            if len(queue) >= self.batch_size:
+                self._on_batch_ready(queue)
+            if self._thread is None:
+                self._start()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _on_batch_ready(self, queue: deque[Captured]) -> None:
+        if len(queue) > self.queue_size:
+            lost = 0
+            while len(queue) > self.queue_size:
+                try:
+                    queue.popleft()
+                except IndexError:
+                    break
+                lost += 1
+            self._count_drop("queue full: the flusher fell behind", lost, refused=True)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _refuse(self, record: logging.LogRecord) -> bool:
+        if self._closed and self._specs != (OFF,):
+            self._count_drop("logged after close", 1, refused=True)
+        return False
+
+    def _count_drop(self, reason: str, count: int, refused: bool = False) -> None:
+        """Count ``count`` lost records; ``refused`` ones never reached the queue."""
+        if count <= 0:
+            return
+        with self._state_lock:
+            if refused:
+                self._refused += count
+            self._dropped[reason] = self._dropped.get(reason, 0) + count
+            self._unreported_drops[reason] = self._unreported_drops.get(reason, 0) + count
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None or self._closed:
+                return
+            thread = threading.Thread(
+                target=self._run, name=f"rerun-logging-flusher-{id(self):x}", daemon=True
+            )
+            thread.start()
+            self._flusher_ident = thread.ident
+            self._thread = thread
+
+    # --- control --------------------------------------------------------------------
+
+    def set_sink(self, sink: SinkConfig) -> None:
+        """Send records to ``sink`` from now on (a spec as in ``__init__``).
+
+        Records buffered in memory are written into the new sinks first, in order.
+        An explicit call wins over ``RERUN_LOGGING_SINK``. Raises ValueError for a
+        bad or unavailable spec; waits at most ``flush_timeout`` for the switch.
+        """
+        specs = parse_sinks(sink)
+        check_available(specs)
+        if self._closed:
+            raise ValueError("set_sink() on a closed RerunHandler")
+        self._accepting = specs != (OFF,)
+        if self._thread is None:
+            self._specs = specs
+            return
+        with self._state_lock:
+            self._pending_specs = specs
+        self.flush(self.flush_timeout)
+
+    @property
+    def sinks(self) -> tuple[SinkSpec, ...]:
+        """The sinks in force (after the environment override and set_sink)."""
+        return self._pending_specs or self._specs
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record emitted before this call is written, or ``timeout``.
+
+        ``timeout`` defaults to ``flush_timeout``. Returns whether it got there.
+        """
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return True
+        if threading.get_ident() == self._flusher_ident:
+            return False
+        timeout = self.flush_timeout if timeout is None else timeout
+        with self._state_lock:
+            self._flush_requested += 1
+            wanted = self._flush_requested
+        self._wake.set()
+        with self._state_lock:
+            done = self._state_lock.wait_for(
+                lambda: self._flush_done >= wanted or not thread.is_alive(), timeout
+            )
+        if not done:
+            self._stalled = True
+        return bool(done)
+
+    def close(self) -> None:
+        """Flush within ``flush_timeout``, end every stream cleanly, stop. Idempotent.
+
+        Records logged afterwards are counted as dropped. If the sinks cannot take
+        everything in time, one line on stderr says how many records were lost.
+        """
+        with self._start_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._accepting = False
+        try:
+            thread = self._thread
+            if thread is None:
+                if not self._forked and any(s.mode not in ("off", "memory") for s in self._specs):
+                    self._finish()
+            else:
+                with self._state_lock:
+                    self._stopping = True
+                self._wake.set()
+                thread.join(0.2 if self._stalled else self.flush_timeout)
+                if thread.is_alive():
+                    lost = len(self._queue)
+                    sys.stderr.write(
+                        f"rerun-logging: {self.application_id}: gave up after "
+                        f"{self.flush_timeout:g}s (flush_timeout): {lost} records not "
+                        f"delivered to {', '.join(map(str, self.sinks))}\n"
+                    )
+        finally:
+            _live_handlers.discard(self)
+            super().close()
+
+    @property
+    def stats(self) -> HandlerStats:
+        """Counters: emitted, dropped (by reason), pending, buffered, per sink."""
+        with self._state_lock:
+            dropped = dict(self._dropped)
+        sinks = list(self._sinks)
+        pending = len(self._queue)
+        buffered = sum(s.buffered_records for s in sinks if isinstance(s, MemorySink))
+        total = sum(dropped.values())
+        return HandlerStats(
+            emitted=self._taken + pending + self._refused,
+            dropped=total,
+            dropped_by_reason=dropped,
+            pending=pending,
+            buffered=buffered,
+            sinks=tuple(s.stats() for s in sinks),
+        )
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        return f"<RerunHandler {', '.join(map(str, self.sinks))} ({level})>"
+
+    # --- the flusher thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        self._flusher_ident = threading.get_ident()
+        self._start_sinks(self._sinks or self._make_sinks(self._specs))
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            with self._state_lock:
+                wanted, change, stopping = (
+                    self._flush_requested, self._pending_specs, self._stopping,
+                )
+            self._guarded(self._drain)
+            if change is not None:
+                self._guarded(lambda: self._switch_sinks(change))
+            with self._state_lock:
+                self._flush_done = wanted
+                self._state_lock.notify_all()
+            if stopping:
+                break
+        self._guarded(self._end_streams)
+
+    def _guarded(self, step: Any) -> None:
+        """Run one flusher step; an unexpected error is reported, never fatal."""
+        try:
+            step()
+        except Exception as error:
+            sys.stderr.write(f"rerun-logging: internal error in the flusher: {error!r}\n")
+
+    def _finish(self) -> None:
+        """Close without a thread: open the sinks, write the header and END."""
+        self._start_sinks(self._make_sinks(self._specs))
+        self._end_streams()
+
+    def _stream_header(self) -> bytes:
+        if not self._header:
+            self._header = format.stream_header(
+                RecordingInfo(
+                    application_id=self.application_id,
+                    recording_id=self.recording_id,
+                    start_time_ns=time.time_ns(),
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    python_version=sys.version.split()[0],
+                    package_version=_package_version(),
+                    entity_prefix=self.entity_prefix,
+                )
+            )
+        return self._header
+
+    def _make_sinks(self, specs: Sequence[SinkSpec]) -> list[Sink]:
+        """Sink objects for ``specs``; they do no I/O until their first write."""
+        return [open_sink(spec, self.buffer_size) for spec in specs if spec != OFF]
+
+    def _start_sinks(self, sinks: list[Sink]) -> list[Sink]:
+        header = self._stream_header()
+        for sink in sinks:
+            sink.start(header)
+        self._sinks = sinks
+        return sinks
+
+    def _switch_sinks(self, specs: tuple[SinkSpec, ...]) -> None:
+        old = self._sinks
+        new = self._start_sinks(self._make_sinks(specs))
+        for buffer in (s for s in old if isinstance(s, MemorySink)):
+            evicted, frames = buffer.take()
+            if evicted:
+                drop = format.encode_frame(
+                    format.dropped_message(evicted, "buffer full: oldest records dropped")
+                )
+                for sink in new:
+                    sink.write(drop, 0)
+            for frame, records in frames:
+                for sink in new:
+                    sink.write(frame, records)
+        end = format.encode_frame(format.end_message())
+        for sink in old:
+            sink.close(end)
+        with self._state_lock:
+            self._specs = specs
+            if self._pending_specs is specs:
+                self._pending_specs = None
+
+    def _drain(self) -> None:
+        queue = self._queue
+        pop = queue.popleft
+        while queue:
+            batch: list[Captured] = []
+            try:
+                for _ in range(min(len(queue), self.batch_size)):
+                    batch.append(pop())
+            except IndexError:
+                pass
+            if batch:
+                self._taken += len(batch)
+                self._write_frame(batch)
+
+    def _write_frame(self, batch: list[Captured]) -> None:
+        for payload, records in self._encode(batch):
+            frame = format.encode_frame(self._drop_reports() + payload)
+            for sink in self._sinks:
+                sink.write(frame, records)
+
+    def _drop_reports(self) -> bytes:
+        with self._state_lock:
+            if not self._unreported_drops:
+                return b""
+            reports, self._unreported_drops = self._unreported_drops, {}
+        return b"".join(format.dropped_message(n, reason) for reason, n in reports.items())
+
+    def _encode(self, batch: list[Captured]) -> list[tuple[bytes, int]]:
+        """Payloads for ``batch``: split when too large, bad records isolated and dropped."""
+        try:
+            columns, extras = record_columns(batch, self._next_seq, self.entity_prefix)
+            payload = format.records_message(columns, format.pack_extras(extras))
+        except Exception as error:
+            if len(batch) == 1:
+                self._count_drop(f"record could not be encoded: {error!r}", 1)
+                return []
+            payload = b""
+        if payload and (len(payload) <= format.TARGET_PAYLOAD_SIZE or len(batch) == 1):
+            self._next_seq += len(batch)
+            return [(payload, len(batch))]
+        half = len(batch) // 2
+        return self._encode(batch[:half]) + self._encode(batch[half:])
+
+    def _end_streams(self) -> None:
+        self._drain()
+        end = format.encode_frame(self._drop_reports() + format.end_message())
+        for sink in self._sinks:
+            sink.close(end)
+
+    def _after_fork_in_child(self) -> None:
+        """Give a forked child its own queue, thread and streams (never the parent's)."""
+        sinks = [s.after_fork() for s in (self._sinks or self._make_sinks(self._specs))]
+        self._reset_runtime()
+        self._sinks = sinks
+        self._forked = True
+
+
+def _positive(value: Any, name: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"RerunHandler {name} must be positive, got {value!r}")
+    return number
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _reinit_after_fork() -> None:
+    """At-fork hook: every live handler gets fresh state in the child."""
+    handlers = list(_live_handlers)
+    for handler in handlers:
+        if not handler._closed:
+            handler._after_fork_in_child()
+    if handlers and "multiprocessing.util" in sys.modules:
+        _close_at_multiprocessing_exit(handlers)
+
+
+def _close_at_multiprocessing_exit(handlers: list[RerunHandler]) -> None:
+    """A multiprocessing child leaves through ``os._exit``, skipping ``atexit``.
+
+    Its own exit hook (``util._exit_function``) runs finalizers first, so closing
+    there ends the child's streams cleanly.
+    """
+    from multiprocessing import util
+
+    refs = [weakref.ref(h) for h in handlers]
+
+    def close_all() -> None:
+        for ref in refs:
+            handler = ref()
+            if handler is not None:
+                handler.close()
+
+    util.Finalize(None, close_all, exitpriority=-100)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -1,0 +1,106 @@
+"""The interface between the handler and a sink, and the accounting every sink shares.
+
+A sink receives whole frames from the handler's flusher thread, one thread only,
+so sinks need no locks of their own. The handler encodes each batch once and gives
+the same bytes to every sink. A sink that cannot write counts the records it lost
+and, once it can write again, puts a ``dropped`` message into its stream.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from .. import format
+
+
+@dataclass(frozen=True)
+class SinkStats:
+    """Counters of one sink: records written, records lost, bytes written, last error."""
+
+    name: str
+    written: int
+    dropped: int
+    bytes: int
+    error: str | None
+
+
+class Sink:
+    """Base sink. Subclasses implement :meth:`_write` (and may override the rest).
+
+    Life cycle, all on the flusher thread: :meth:`start` with the stream header
+    once (a sink writes it before its first frame), :meth:`write` per frame,
+    :meth:`close` with the END frame once.
+    """
+
+    name = "sink"
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.dropped = 0
+        self.bytes = 0
+        self.error: str | None = None
+        self._unreported = 0
+        self._header = b""
+
+    def stats(self) -> SinkStats:
+        """A snapshot of this sink's counters."""
+        return SinkStats(self.name, self.written, self.dropped, self.bytes, self.error)
+
+    def start(self, header: bytes) -> None:
+        """Begin the stream with ``header`` (magic, version, INFO frame)."""
+        self._header = header
+
+    def write(self, frame: bytes, records: int) -> None:
+        """Write one frame holding ``records`` records; failures are counted, not raised."""
+        if self._unreported and self._send(
+            format.encode_frame(format.dropped_message(self._unreported, self._loss_reason())), 0
+        ):
+            self._unreported = 0
+        self._send(frame, records)
+
+    def close(self, end_frame: bytes) -> None:
+        """End the stream cleanly and release what the sink holds."""
+        self.write(end_frame, 0)
+
+    def after_fork(self) -> Sink:
+        """The sink a forked child uses instead of this one (never the same stream)."""
+        return self
+
+    def _send(self, data: bytes, records: int) -> bool:
+        try:
+            self._write(data)
+        except Exception as error:
+            self._lost(records, error)
+            return False
+        self.written += records
+        self.bytes += len(data)
+        if self.error is not None:
+            self.error = None
+            self._say("writing again")
+        return True
+
+    def _lost(self, records: int, error: BaseException) -> None:
+        self.dropped += records
+        self._unreported += records
+        text = _describe(error)
+        if text != self.error:
+            self.error = text
+            self._say(f"{text}; records are dropped (counted) until it can write again")
+
+    def _loss_reason(self) -> str:
+        return f"{self.name} failed: {self.error or 'write error'}"
+
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _say(self, text: str) -> None:
+        sys.stderr.write(f"rerun-logging: {self.name}: {text}\n")
+        sys.stderr.flush()
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror}{where}"
+    return f"{type(error).__name__}: {error}"

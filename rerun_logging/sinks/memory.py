@@ -1,0 +1,64 @@
+"""The in-memory buffer: frames kept until a real sink is enabled, bounded in bytes."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from .base import Sink
+
+
+class MemorySink(Sink):
+    """Keeps frames in order up to ``max_bytes``; over it, drops the oldest whole frames.
+
+    Dropped records are counted exactly; :meth:`take` hands the frames and the count
+    to the handler, which replays them into the next sinks behind a ``dropped``
+    message.
+    """
+
+    name = "memory"
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
+        self._frames: deque[tuple[bytes, int]] = deque()
+        self._size = 0
+        self.evicted = 0
+
+    @property
+    def buffered_records(self) -> int:
+        """Records held now."""
+        return sum(n for _, n in self._frames)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held now."""
+        return self._size
+
+    def write(self, frame: bytes, records: int) -> None:
+        if records == 0 and not frame:
+            return
+        self._frames.append((frame, records))
+        self._size += len(frame)
+        self.written += records
+        self.bytes += len(frame)
+        while self._size > self.max_bytes and self._frames:
+            old, count = self._frames.popleft()
+            self._size -= len(old)
+            self.evicted += count
+            self.dropped += count
+
+    def close(self, end_frame: bytes) -> None:
+        """The buffer has no stream to end; its frames stay until taken or discarded."""
+
+    def take(self) -> tuple[int, list[tuple[bytes, int]]]:
+        """Records evicted so far and the frames held, in order; empties the buffer."""
+        frames = list(self._frames)
+        evicted = self.evicted
+        self._frames.clear()
+        self._size = 0
+        self.evicted = 0
+        return evicted, frames
+
+    def after_fork(self) -> Sink:
+        """A child starts with an empty buffer: the parent's frames are the parent's."""
+        return MemorySink(self.max_bytes)

@@ -1,0 +1,157 @@
+"""Sink specifications: the grammar shared by dictConfig, the environment and ``set_sink``.
+
+Pure: parsing only, nothing is opened here. The grammar (also in the README)::
+
+    spec     := one ("," one)*
+    one      := "off" | "memory" | "stdout" | "save:" PATH
+              | ("connect" | "spawn" | "serve") [":" HOST ":" PORT]
+    HOST     := a name, an IPv4 address, or an IPv6 address in brackets ("[::1]")
+
+``off`` stands alone and turns the handler into a no-op. A PATH that contains a comma
+cannot be written in a comma-separated string: pass a list (dictConfig, ``set_sink``)
+instead. ``RERUN_LOGGING_SINK`` overrides the configured sink; a bad value is reported
+once on stderr and the configured sink is kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+ENV_VAR = "RERUN_LOGGING_SINK"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_TCP_PORT = 9876
+DEFAULT_WEB_PORT = 9090
+NETWORK_MODES = ("connect", "spawn", "serve")
+MODES = ("off", "memory", "stdout", "save", *NETWORK_MODES)
+AVAILABLE_MODES = ("off", "memory", "stdout", "save")
+"""Modes this version can open; the network modes come in a later version."""
+GRAMMAR = "off, memory, stdout, save:PATH, connect[:HOST:PORT], spawn[:HOST:PORT], serve[:HOST:PORT]"
+
+SinkConfig = Union[str, Sequence[str], None]
+
+
+class SinkSpecError(ValueError):
+    """A sink specification that does not parse; the message names the value."""
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """One parsed sink: its mode and, by mode, a path or a host and port."""
+
+    mode: str
+    path: str | None = None
+    host: str | None = None
+    port: int | None = None
+
+    def __str__(self) -> str:
+        if self.mode == "save":
+            return f"save:{self.path}"
+        if self.mode in NETWORK_MODES:
+            host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+            return f"{self.mode}:{host}:{self.port}"
+        return self.mode
+
+    @property
+    def available(self) -> bool:
+        """Whether this version can open the sink."""
+        return self.mode in AVAILABLE_MODES
+
+
+MEMORY = SinkSpec("memory")
+OFF = SinkSpec("off")
+
+
+def parse_sinks(config: SinkConfig) -> tuple[SinkSpec, ...]:
+    """Parse a spec string (comma-separated) or a list of specs; None means memory."""
+    if config is None:
+        return (MEMORY,)
+    if isinstance(config, str):
+        parts = [p.strip() for p in config.split(",")] if config.strip() else []
+    else:
+        parts = [str(p).strip() for p in config]
+    if not parts:
+        raise SinkSpecError(f"empty sink specification {config!r}; expected {GRAMMAR}")
+    specs = tuple(parse_one(p) for p in parts)
+    if OFF in specs and len(specs) > 1:
+        raise SinkSpecError(f"'off' cannot be combined with other sinks in {config!r}")
+    return specs
+
+
+def parse_one(text: str) -> SinkSpec:
+    """Parse one sink, e.g. ``save:logs/app.rrd`` or ``connect:[::1]:9876``."""
+    mode, sep, rest = text.partition(":")
+    mode = mode.strip().lower()
+    if mode not in MODES:
+        raise SinkSpecError(f"unknown sink {text!r}; expected one of {GRAMMAR}")
+    if mode == "save":
+        if not rest.strip():
+            raise SinkSpecError(f"sink {text!r} needs a path: save:PATH")
+        return SinkSpec("save", path=rest.strip())
+    if mode in NETWORK_MODES:
+        default_port = DEFAULT_WEB_PORT if mode == "serve" else DEFAULT_TCP_PORT
+        if not sep:
+            return SinkSpec(mode, host=DEFAULT_HOST, port=default_port)
+        host, port = _host_port(text, rest)
+        return SinkSpec(mode, host=host, port=port)
+    if sep:
+        raise SinkSpecError(f"sink {mode!r} takes no argument, got {text!r}")
+    return SinkSpec(mode)
+
+
+def _host_port(text: str, rest: str) -> tuple[str, int]:
+    if rest.startswith("["):
+        host, bracket, tail = rest[1:].partition("]")
+        if not bracket or not tail.startswith(":"):
+            raise SinkSpecError(f"bad address in {text!r}; write IPv6 as [ADDR]:PORT")
+        port_text = tail[1:]
+    else:
+        host, colon, port_text = rest.rpartition(":")
+        if not colon or ":" in host:
+            raise SinkSpecError(f"bad address in {text!r}; expected HOST:PORT")
+    if not host:
+        raise SinkSpecError(f"missing host in {text!r}; expected HOST:PORT")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise SinkSpecError(f"bad port {port_text!r} in {text!r}") from None
+    if not 0 < port < 65536:
+        raise SinkSpecError(f"port {port} out of range in {text!r}")
+    return host, port
+
+
+def check_available(specs: Sequence[SinkSpec]) -> None:
+    """Raise SinkSpecError naming any sink this version cannot open yet."""
+    missing = [str(s) for s in specs if not s.available]
+    if missing:
+        from . import __version__
+
+        raise SinkSpecError(
+            f"sink {', '.join(missing)} is not available in rerun-logging {__version__} "
+            f"yet; available now: off, memory, stdout, save:PATH"
+        )
+
+
+def env_sinks() -> tuple[SinkSpec, ...] | None:
+    """The sinks ``RERUN_LOGGING_SINK`` asks for, or None when unset or bad."""
+    return _parse_env(os.environ.get(ENV_VAR))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_env(value: str | None) -> tuple[SinkSpec, ...] | None:
+    """Parsed once per distinct value, so a bad value is reported once."""
+    if value is None or not value.strip():
+        return None
+    try:
+        specs = parse_sinks(value)
+        check_available(specs)
+    except SinkSpecError as error:
+        sys.stderr.write(
+            f"rerun-logging: ignoring {ENV_VAR}={value!r}: {error}; "
+            "keeping the configured sink\n"
+        )
+        return None
+    return specs
