@@ -306,7 +306,7 @@ class RerunHandler(logging.Handler):
                 self._wake.set()
                 thread.join(0.2 if self._stalled else self.flush_timeout)
                 if thread.is_alive():
-                    lost = len(self._queue)
+                    lost = self._undelivered()
                     sys.stderr.write(
                         f"rerun-logging: {self.application_id}: gave up after "
                         f"{self.flush_timeout:g}s (flush_timeout): {lost} records not "
@@ -315,6 +315,12 @@ class RerunHandler(logging.Handler):
         finally:
             _live_handlers.discard(self)
             super().close()
+
+    def _undelivered(self) -> int:
+        """Records emitted that the slowest sink has neither written nor counted lost."""
+        stats = self.stats
+        handled = min((s.written + s.dropped for s in stats.sinks), default=0)
+        return max(stats.emitted - stats.dropped - handled, 0)
 
     @property
     def stats(self) -> HandlerStats:
@@ -493,22 +499,24 @@ def _package_version() -> str:
 
 def _reinit_after_fork() -> None:
     """At-fork hook: every live handler gets fresh state in the child."""
-    handlers = list(_live_handlers)
+    handlers = [h for h in _live_handlers if not h._closed]
     for handler in handlers:
-        if not handler._closed:
-            handler._after_fork_in_child()
-    if handlers and "multiprocessing.util" in sys.modules:
-        _close_at_multiprocessing_exit(handlers)
+        handler._after_fork_in_child()
+    if handlers:
+        _close_at_thread_shutdown(handlers)
 
 
-def _close_at_multiprocessing_exit(handlers: list[RerunHandler]) -> None:
-    """A multiprocessing child leaves through ``os._exit``, skipping ``atexit``.
+def _close_at_thread_shutdown(handlers: list[RerunHandler]) -> None:
+    """Close the child's handlers when its threads shut down.
 
-    Its own exit hook (``util._exit_function``) runs finalizers first, so closing
-    there ends the child's streams cleanly.
+    A ``multiprocessing`` child leaves through ``os._exit``, skipping ``atexit``
+    (and so ``logging.shutdown``), but it does call ``threading._shutdown``, which
+    runs the hooks that ``concurrent.futures`` also relies on. Without that private
+    hook (another Python), children end their streams only at a normal exit.
     """
-    from multiprocessing import util
-
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        return
     refs = [weakref.ref(h) for h in handlers]
 
     def close_all() -> None:
@@ -517,7 +525,10 @@ def _close_at_multiprocessing_exit(handlers: list[RerunHandler]) -> None:
             if handler is not None:
                 handler.close()
 
-    util.Finalize(None, close_all, exitpriority=-100)
+    try:
+        register(close_all)
+    except RuntimeError:
+        pass
 
 
 if hasattr(os, "register_at_fork"):
