@@ -139,6 +139,8 @@ def record_columns(
     if set(map(type, msgs)) != {str}:
         dict_msgs = [row for row, m in enumerate(msgs) if isinstance(m, dict)]
         msgs = tuple(m if isinstance(m, str) else None for m in msgs)
+    if max(map(len, filter(None, msgs)), default=0) > MAX_FIELD_CHARS:
+        msgs = tuple(truncate_text(m) if m else m for m in msgs)
     entities = {name: entity_path_for(name, entity_prefix) for name in set(names)}
     sites = SiteTable()
     site_index = sites.index(
@@ -188,17 +190,24 @@ def _extras(
 ) -> list[dict[str, Any] | None]:
     """Per record: the attributes after the standard ones that are not reserved.
 
+    Names starting with ``_`` are left out, as ``JsonFormatter`` leaves them out.
+
     ``dict_msgs`` are the rows whose ``msg`` is a dict: its items come first, then
     the record's own extras, which win on a clash (as in ``JsonFormatter``).
     """
     count = _STANDARD_COUNT
     extras = [dict(islice(s.items(), count, None)) if len(s) > count else None for s in states]
     seen_keys = set().union(*filter(None, extras))
-    if not RESERVED_ATTRS.isdisjoint(seen_keys):
+    if not RESERVED_ATTRS.isdisjoint(seen_keys) or any(_private(k) for k in seen_keys):
         extras = [
-            {k: v for k, v in x.items() if k not in RESERVED_ATTRS} if x else None
+            {k: v for k, v in x.items() if k not in RESERVED_ATTRS and not _private(k)}
+            if x else None
             for x in extras
         ]
     for row in dict_msgs:
         extras[row] = {**states[row]["msg"], **(extras[row] or {})}
     return extras
+
+
+def _private(key: object) -> bool:
+    return isinstance(key, str) and key.startswith("_")

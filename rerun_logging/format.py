@@ -598,28 +598,25 @@ class StreamDecoder:
             raise self._fail(CorruptFrame, f"payload does not inflate: {error}") from None
         if inflater.unconsumed_tail:
             raise self._fail(CorruptFrame, f"payload inflates beyond {MAX_PAYLOAD_SIZE} bytes")
+        if not inflater.eof:
+            raise self._fail(CorruptFrame, "deflated payload ends early")
         return data
 
     def decode_payload(self, frame: Frame) -> Iterator[Message]:
         """The messages of one frame (unknown kinds skipped)."""
-        unpacker = msgpack.Unpacker(
-            raw=False,
-            strict_map_key=False,
-            unicode_errors="surrogatepass",
-            max_buffer_size=max(len(frame.payload), 1),
-        )
-        unpacker.feed(frame.payload)
         try:
-            decoded = list(unpacker)
+            try:
+                decoded = _unpack_all(frame.payload)
+            except TypeError:
+                decoded = _unpack_all(frame.payload, object_pairs_hook=_hashable_keys)
             messages = [self._message(item) for item in decoded]
-        except RecordingError:
-            raise
         except Exception as error:
             self._error = CorruptFrame(
-                f"frame payload does not decode: {error}", self.source, frame.offset
+                f"frame payload does not decode: {error!r}", self.source, frame.offset
             )
             raise self._error from None
         for batch in messages:
+            self.records += sum(isinstance(m, Record) for m in batch)
             yield from batch
 
     def _message(self, item: Any) -> list[Message]:
@@ -627,9 +624,7 @@ class StreamDecoder:
             raise ValueError(f"a message must be [kind, map], got {type(item).__name__}")
         kind, body = item[0], item[1]
         if kind == KIND_RECORDS:
-            records = decode_records(body)
-            self.records += len(records)
-            return list(records)
+            return list(decode_records(body))
         if kind == KIND_INFO:
             self.info = RecordingInfo(
                 application_id=body["app"],
@@ -648,6 +643,39 @@ class StreamDecoder:
             self.ended = True
             return [End()]
         return []
+
+
+def _unpack_all(payload: bytes, **options: Any) -> list[Any]:
+    """Every msgpack object in ``payload``; ValueError if it ends inside one."""
+    unpacker = msgpack.Unpacker(
+        raw=False,
+        strict_map_key=False,
+        unicode_errors="surrogatepass",
+        max_buffer_size=max(len(payload), 1),
+        **options,
+    )
+    unpacker.feed(payload)
+    items = []
+    end = 0
+    for item in unpacker:
+        items.append(item)
+        end = unpacker.tell()
+    if end != len(payload):
+        raise ValueError(f"payload ends inside a message at byte {end}")
+    return items
+
+
+def _hashable_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A map whose keys were tuples in Python (packed as arrays): keys become tuples again."""
+    return {_freeze(key): value for key, value in pairs}
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((_freeze(k), _freeze(v)) for k, v in value.items())
+    return value
 
 
 def decode_records(body: dict[str, Any]) -> list[Record]:

@@ -443,7 +443,11 @@ class RerunHandler(logging.Handler):
 
     def _write_frame(self, batch: list[Captured]) -> None:
         for payload, records in self._encode(batch):
-            frame = format.encode_frame(self._drop_reports() + payload)
+            try:
+                frame = format.encode_frame(self._drop_reports() + payload)
+            except ValueError as error:
+                self._count_drop(f"batch could not be framed: {error}", records)
+                continue
             for sink in self._sinks:
                 sink.write(frame, records)
 
