@@ -1,0 +1,544 @@
+"""Capture: real LogRecords to columns to bytes and back, with every odd value a user logs.
+
+Records are made by real loggers and taken in a handler's ``emit`` (as RerunHandler
+does), turned into a RECORDS message with ``record_columns`` and ``pack_extras``, and
+read back through ``StreamDecoder``. Where python-json-logger defines how a value
+reads, its ``JsonFormatter`` output for the same record is the expectation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import io
+import json
+import logging
+import uuid
+from typing import Any, Iterator
+
+import pytest
+from pythonjsonlogger.core import RESERVED_ATTRS as JSON_LOGGER_RESERVED
+from pythonjsonlogger.json import JsonFormatter
+
+from rerun_logging import format
+from rerun_logging.capture import RESERVED_ATTRS, Captured, capture, record_columns
+from rerun_logging.format import (
+    MAX_EXTRAS_BYTES,
+    MAX_FIELD_CHARS,
+    Record,
+    StreamDecoder,
+    entity_path_for,
+)
+
+
+class Collecting(logging.Handler):
+    """Keeps each record and what ``capture`` took of it inside ``emit``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.captured: list[Captured] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.captured.append(capture(record))
+
+
+@pytest.fixture
+def collected(logger: logging.Logger) -> Iterator[Collecting]:
+    handler = Collecting()
+    logger.addHandler(handler)
+    yield handler
+
+
+def handle_directly(
+    handler: logging.Handler, logger: logging.Logger, msg: Any, *args: Any,
+    level: int = logging.INFO, extra: dict[str, Any] | None = None,
+) -> None:
+    """A record made by ``logger`` handed to ``handler`` only.
+
+    For records that pytest's own capture handlers (which it adds to every logger)
+    would raise on, or would print in full on a failure.
+    """
+    handler.handle(logger.makeRecord(logger.name, level, __file__, 1, msg, args, None, extra=extra))
+
+
+def read_back(captured: list[Captured], first_seq: int = 0, prefix: str = "") -> list[Record]:
+    """The records of one RECORDS frame built from ``captured``, through the decoder."""
+    columns, extras = record_columns(captured, first_seq, prefix)
+    payload = format.records_message(columns, format.pack_extras(extras))
+    decoder = StreamDecoder("capture-test")
+    decoder.feed(format.HEADER + format.encode_frame(payload))
+    records = list(decoder.messages())
+    decoder.close()
+    assert all(isinstance(r, Record) for r in records)
+    return records  # type: ignore[return-value]
+
+
+def json_logger_view(record: logging.LogRecord) -> dict[str, Any]:
+    """What python-json-logger writes for ``record`` (without its ``message`` key)."""
+    out = json.loads(JsonFormatter().format(record))
+    out.pop("message")
+    return out
+
+
+# --- extras -------------------------------------------------------------------------
+
+
+def test_capture_keeps_the_fields_of_real_records(logger: logging.Logger, collected: Collecting) -> None:
+    logger.info("hello %s", "world", extra={"user": "u", "n": 3})
+    logger.warning("plain")
+    logger.debug("n=%d", 5, stack_info=True)
+    records = read_back(collected.captured, first_seq=40, prefix="svc")
+    assert [r.seq for r in records] == [40, 41, 42]
+    assert [r.message for r in records] == ["hello world", "plain", "n=5"]
+    assert [r.template for r in records] == ["hello %s", "plain", "n=%d"]
+    assert [(r.level, r.level_name) for r in records] == [(20, "INFO"), (30, "WARNING"), (10, "DEBUG")]
+    assert [r.extras for r in records] == [{"user": "u", "n": 3}, {}, {}]
+    for r, source in zip(records, collected.records):
+        assert r.logger == logger.name
+        assert r.entity_path == "svc/" + logger.name.replace(".", "/")
+        assert r.path == source.pathname == __file__
+        assert r.line == source.lineno
+        assert r.function == "test_capture_keeps_the_fields_of_real_records"
+        assert abs(r.time_ns - source.created * 1e9) < 1_000
+        assert (r.thread, r.thread_name) == (source.thread, source.threadName)
+        assert (r.process, r.process_name) == (source.process, source.processName)
+        assert r.exception is None
+    assert records[0].stack_info is None
+    assert records[2].stack_info is not None
+    assert records[2].stack_info.startswith("Stack (most recent call last):")
+    assert "test_capture_keeps_the_fields_of_real_records" in records[2].stack_info
+
+
+def test_extras_are_exactly_the_attributes_json_logger_finds(
+    logger: logging.Logger, collected: Collecting
+) -> None:
+    extra = {"user": "u", "n": 1, "ctx": {"a": [1, 2]}, "flag": True, "nothing": None, "ratio": 0.5}
+    logger.info("with extras", extra=extra)
+    logger.info("without extras")
+    logger.error("one more", extra={"request_id": "r-1", "_private": "left out"})
+    records = read_back(collected.captured)
+    for decoded, source in zip(records, collected.records):
+        assert decoded.extras == json_logger_view(source)
+    assert records[0].extras == extra
+    assert records[1].extras == {}
+    assert records[2].extras == {"request_id": "r-1"}
+
+
+def test_reserved_attributes_include_json_loggers() -> None:
+    assert set(JSON_LOGGER_RESERVED) <= RESERVED_ATTRS
+    assert {"message", "asctime", "msg", "args", "exc_info", "taskName"} <= RESERVED_ATTRS
+
+
+def test_a_dict_message_gives_its_items_as_extras(logger: logging.Logger, collected: Collecting) -> None:
+    event = {"event": "login", "user": "a", "attempt": 2}
+    logger.info(event, extra={"user": "b"})
+    event["event"] = "changed after logging"
+    (decoded,) = read_back(collected.captured)
+    assert decoded.message == ""
+    assert decoded.template is None
+    assert decoded.extras == {"event": "login", "user": "b", "attempt": 2}
+    source = collected.records[0]
+    source.msg = {"event": "login", "user": "a", "attempt": 2}
+    assert json.loads(JsonFormatter().format(source)) == {"message": "", **decoded.extras}
+
+
+def test_a_formatter_that_ran_first_does_not_leak_into_extras(
+    logger: logging.Logger, collected: Collecting
+) -> None:
+    text = logging.StreamHandler(io.StringIO())
+    text.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.handlers.insert(0, text)
+    try:
+        logger.info("formatted %d", 1, extra={"kept": "yes"})
+    finally:
+        logger.removeHandler(text)
+    source = collected.records[0]
+    assert source.message == "formatted 1" and source.asctime  # the formatter did run
+    (decoded,) = read_back(collected.captured)
+    assert decoded.extras == {"kept": "yes"}
+    assert decoded.message == "formatted 1"
+
+
+def test_attributes_set_after_emit_are_not_captured(logger: logging.Logger, collected: Collecting) -> None:
+    logger.info("early %s", "x", extra={"kept": 1})
+    collected.records[0].late = "set by a later handler"
+    collected.records[0].msg = "changed"
+    (decoded,) = read_back(collected.captured)
+    assert decoded.extras == {"kept": 1}
+    assert decoded.message == "early x"
+    assert decoded.template == "early %s"
+
+
+# --- odd values ---------------------------------------------------------------------
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Size(enum.IntEnum):
+    LARGE = 3
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    label: str
+
+
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+def _recursive_list() -> list[Any]:
+    value: list[Any] = [1]
+    value.append(value)
+    return value
+
+
+def _recursive_dict() -> dict[str, Any]:
+    value: dict[str, Any] = {"a": 1}
+    value["self"] = value
+    return value
+
+
+def _deep_list(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+WHEN = datetime.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc)
+
+# name: (value, what it reads as, or None to take python-json-logger's output as expected)
+ODD_VALUES: dict[str, tuple[Any, Any]] = {
+    "datetime": (WHEN, "2024-01-02T03:04:05.000006+00:00"),
+    "naive datetime": (datetime.datetime(2024, 1, 2, 3, 4, 5), None),
+    "date": (datetime.date(2024, 1, 2), "2024-01-02"),
+    "time": (datetime.time(1, 2, 3), None),
+    "timedelta": (datetime.timedelta(seconds=5), None),
+    "set": ({1, 2}, None),
+    "frozenset": (frozenset(["a"]), "frozenset({'a'})"),
+    "decimal": (decimal.Decimal("1.50"), "1.50"),
+    "uuid": (uuid.UUID(int=5), "00000000-0000-0000-0000-000000000005"),
+    "int 2**64": (2**64, "18446744073709551616"),
+    "int below -2**63": (-(2**63) - 1, "-9223372036854775809"),
+    "int 2**64-1": (2**64 - 1, 2**64 - 1),
+    "int -2**63": (-(2**63), -(2**63)),
+    "recursive list": (_recursive_list(), [1, "[...]"]),
+    "recursive dict": (_recursive_dict(), {"a": 1, "self": "{...}"}),
+    "unprintable": (Unprintable(), None),
+    "bytes": (b"ab\xff", b"ab\xff"),
+    "bytearray": (bytearray(b"xy"), b"xy"),
+    "100-deep list": (_deep_list(100), _deep_list(100)),
+    "enum": (Colour.RED, "red"),
+    "int enum": (Size.LARGE, 3),
+    "dataclass": (Point(1, "p"), {"x": 1, "label": "p"}),
+    "exception": (KeyError("k"), None),
+    "type": (int, None),
+    "tuple": ((1, "a"), [1, "a"]),
+    "dict with odd values": ({"when": WHEN, "n": 2**70}, {"when": WHEN.isoformat(), "n": str(2**70)}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_VALUES))
+def test_an_odd_extra_value_reads_as_plain_data(
+    name: str, logger: logging.Logger, collected: Collecting
+) -> None:
+    value, expected = ODD_VALUES[name]
+    logger.info("odd", extra={"value": value, "after": "still here"})
+    (decoded,) = read_back(collected.captured)
+    if expected is None:
+        expected = json_logger_view(collected.records[0])["value"]
+    assert decoded.extras == {"value": expected, "after": "still here"}
+    assert type(decoded.extras["value"]) is type(expected)
+
+
+def test_json_logger_agrees_on_the_text_forms() -> None:
+    """The hard-coded expectations above are python-json-logger's where it gives text."""
+    record = logging.LogRecord("json-agree", 20, __file__, 1, "m", (), None)
+    for name in ["datetime", "date", "frozenset", "decimal", "uuid", "enum", "dataclass"]:
+        record.value = ODD_VALUES[name][0]
+        assert json_logger_view(record)["value"] == ODD_VALUES[name][1], name
+
+
+def test_every_odd_value_in_one_record(logger: logging.Logger, collected: Collecting) -> None:
+    extra = {name.replace(" ", "_"): value for name, (value, _) in ODD_VALUES.items()}
+    extra["huge"] = "x" * (MAX_FIELD_CHARS + 10)
+    logger.info("all at once", extra=extra)
+    (decoded,) = read_back(collected.captured)
+    assert list(decoded.extras) == list(extra)
+    for name, (value, expected) in ODD_VALUES.items():
+        if name == "100-deep list":
+            continue
+        if expected is None:
+            alone = logging.LogRecord("json-view", 20, __file__, 1, "m", (), None)
+            alone.value = value
+            expected = json_logger_view(alone)["value"]
+        assert decoded.extras[name.replace(" ", "_")] == expected, name
+    # The huge string sends the record down the checked path, where nesting past 32
+    # levels becomes text (format.sanitize): 32 lists, then the repr of the rest.
+    value = decoded.extras["100-deep_list"]
+    for _ in range(32):
+        assert isinstance(value, list) and len(value) == 1
+        value = value[0]
+    assert value == repr(_deep_list(100 - 32))
+    assert "…[truncated 10 chars]" in decoded.extras["huge"]
+
+
+def test_a_huge_string_is_cut_with_a_visible_marker(logger: logging.Logger, collected: Collecting) -> None:
+    huge = "a" * (MAX_FIELD_CHARS * 2) + "END"
+    handle_directly(collected, logger, "big", extra={"huge": huge, "small": "s"})
+    (decoded,) = read_back(collected.captured)
+    cut = len(huge) - MAX_FIELD_CHARS
+    text = decoded.extras["huge"]
+    assert f"…[truncated {cut} chars]" in text
+    assert text.startswith("aaa") and text.endswith("aEND")
+    assert len(text) == MAX_FIELD_CHARS + len(f"…[truncated {cut} chars]")
+    assert decoded.extras["small"] == "s"
+
+
+def test_a_huge_message_is_cut_with_a_visible_marker(logger: logging.Logger, collected: Collecting) -> None:
+    handle_directly(collected, logger, "%s", "m" * (MAX_FIELD_CHARS + 100))
+    (decoded,) = read_back(collected.captured)
+    assert "…[truncated 100 chars]" in decoded.message
+    assert len(decoded.message) == MAX_FIELD_CHARS + len("…[truncated 100 chars]")
+
+
+def test_a_huge_message_without_arguments_caps_its_template_too(
+    logger: logging.Logger, collected: Collecting
+) -> None:
+    handle_directly(collected, logger, "t" * (MAX_FIELD_CHARS + 100))
+    (decoded,) = read_back(collected.captured)
+    mark = "…[truncated 100 chars]"
+    assert mark in decoded.message and len(decoded.message) == MAX_FIELD_CHARS + len(mark)
+    assert decoded.template is not None
+    assert mark in decoded.template and len(decoded.template) == MAX_FIELD_CHARS + len(mark)
+
+
+def test_huge_extras_say_how_many_were_left_out(logger: logging.Logger, collected: Collecting) -> None:
+    extra = {f"key{i:04d}": "v" * 1000 for i in range(400)}
+    logger.info("many", extra=extra)
+    logger.info("next", extra={"fine": 1})
+    first, second = read_back(collected.captured)
+    note = first.extras.pop("rerun.truncated")
+    kept = len(first.extras)
+    assert 0 < kept < 400
+    assert first.extras == {f"key{i:04d}": "v" * 1000 for i in range(kept)}
+    assert note.startswith(f"{400 - kept} of 400 extras left out")
+    assert str(MAX_EXTRAS_BYTES) in note
+    assert len(format.packb(first.extras)) <= MAX_EXTRAS_BYTES
+    assert second.extras == {"fine": 1}
+
+
+def test_dict_keys_of_other_types_read_back(logger: logging.Logger, collected: Collecting) -> None:
+    logger.info("keys", extra={"map": {1: "int", None: "none", 1.5: "float", frozenset([1]): "set"}})
+    (decoded,) = read_back(collected.captured)
+    assert decoded.extras["map"] == {1: "int", None: "none", 1.5: "float", "frozenset({1})": "set"}
+
+
+@pytest.mark.parametrize("where", ["extra", "dict message"])
+def test_a_tuple_dict_key_does_not_spoil_the_frame(
+    where: str, logger: logging.Logger, collected: Collecting
+) -> None:
+    logger.info("before")
+    if where == "extra":
+        logger.info("tuple key", extra={"map": {(1, 2): "pair", ((3, "a"),): "nested"}})
+    else:
+        logger.info({(1, 2): "pair", ((3, "a"),): "nested"})
+    logger.info("after")
+    before, middle, after = read_back(collected.captured)
+    assert (before.message, after.message) == ("before", "after")
+    pairs = middle.extras["map"] if where == "extra" else middle.extras
+    assert pairs == {(1, 2): "pair", ((3, "a"),): "nested"}
+
+
+def test_a_message_that_cannot_be_formatted_is_kept_with_a_marker(
+    logger: logging.Logger, collected: Collecting
+) -> None:
+    handle_directly(collected, logger, "%d items", "x")
+    handle_directly(collected, logger, "%s and %s", "only one")
+    (bad_type, too_few) = read_back(collected.captured)
+    assert bad_type.message.startswith("<message could not be formatted: TypeError: ")
+    assert "%d format: a real number is required, not str" in bad_type.message
+    assert "msg='%d items'" in bad_type.message and "args=('x',)" in bad_type.message
+    assert bad_type.template == "%d items"
+    assert too_few.message.startswith("<message could not be formatted: TypeError: ")
+    assert "not enough arguments" in too_few.message
+
+
+class BrokenMessage:
+    def __str__(self) -> str:
+        raise RuntimeError("cannot render")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("cannot repr")
+
+
+def test_a_message_object_that_cannot_render_is_kept(logger: logging.Logger, collected: Collecting) -> None:
+    handle_directly(collected, logger, BrokenMessage(), level=logging.WARNING)
+    (decoded,) = read_back(collected.captured)
+    assert decoded.message.startswith("<message could not be formatted: RuntimeError: cannot render>")
+    assert "<unrepresentable BrokenMessage>" in decoded.message
+    assert decoded.template is None
+    assert decoded.level_name == "WARNING"
+
+
+class MyError(Exception):
+    pass
+
+
+MyError.__module__ = "mypkg"
+
+
+class Outer:
+    class InnerError(LookupError):
+        pass
+
+
+def test_an_exception_keeps_type_value_and_traceback(logger: logging.Logger, collected: Collecting) -> None:
+    try:
+        raise ValueError("bad value \u00e9")
+    except ValueError:
+        logger.exception("failed %d", 1)
+    try:
+        raise MyError("mine")
+    except MyError:
+        logger.error("custom", exc_info=True)
+    try:
+        raise Outer.InnerError("inner")
+    except LookupError as error:
+        logger.warning("nested class", exc_info=error)
+    builtin, custom, nested = read_back(collected.captured)
+    assert builtin.message == "failed 1"
+    assert builtin.exception is not None
+    assert builtin.exception.type == "ValueError"
+    assert builtin.exception.value == "bad value \u00e9"
+    tb = builtin.exception.traceback
+    assert tb.startswith("Traceback (most recent call last):")
+    assert "raise ValueError(" in tb
+    assert "test_an_exception_keeps_type_value_and_traceback" in tb
+    assert tb.endswith("ValueError: bad value \u00e9")
+    assert custom.exception is not None
+    assert custom.exception.type == "mypkg.MyError"
+    assert custom.exception.value == "mine"
+    assert custom.exception.traceback.endswith("mypkg.MyError: mine")
+    assert nested.exception is not None
+    assert nested.exception.type == f"{__name__}.Outer.InnerError"
+    assert nested.exception.value == "inner"
+
+
+def test_exc_info_without_an_exception_gives_none(logger: logging.Logger, collected: Collecting) -> None:
+    logger.info("no exception here", exc_info=True)
+    (decoded,) = read_back(collected.captured)
+    assert decoded.exception is None
+
+
+def test_an_exception_already_rendered_as_text_is_kept(logger: logging.Logger) -> None:
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 1, "from a socket", (), None)
+    record.exc_text = "Traceback (most recent call last):\nRemoteError: far away"
+    (decoded,) = read_back([capture(record)])
+    assert decoded.exception == format.ExceptionInfo("", "", record.exc_text)
+
+
+def test_unicode_and_lone_surrogates_round_trip(logger: logging.Logger) -> None:
+    name = f"{logger.name}.\u00fcn\u00efc\u00f6de.\udcff"
+    odd = logging.getLogger(name)
+    odd.propagate = False
+    handler = Collecting()
+    odd.addHandler(handler)
+    try:
+        odd.warning(
+            "h\u00e9llo %s \ud800 \U0001f389", "\u4e16\u754c\udfff",
+            extra={"\u043a\u043b\u044e\u0447\ud800": "\u0437\u043d\u0430\u0447\udfff",
+                   "list": ["\udc80", {"\ud83d": "\ude00"}]},
+        )
+    finally:
+        odd.removeHandler(handler)
+    (decoded,) = read_back(handler.captured, prefix="svc")
+    assert decoded.message == "h\u00e9llo \u4e16\u754c\udfff \ud800 \U0001f389"
+    assert decoded.template == "h\u00e9llo %s \ud800 \U0001f389"
+    assert decoded.logger == name
+    assert decoded.entity_path == "svc/" + name.replace(".", "/")
+    assert decoded.extras == {
+        "\u043a\u043b\u044e\u0447\ud800": "\u0437\u043d\u0430\u0447\udfff",
+        "list": ["\udc80", {"\ud83d": "\ude00"}],
+    }
+
+
+# --- entity paths -------------------------------------------------------------------
+
+
+def test_entity_paths() -> None:
+    assert entity_path_for("root") == "root"
+    assert entity_path_for("") == "root"
+    assert entity_path_for("a.b.c") == "a/b/c"
+    assert entity_path_for("a.b.c", "svc") == "svc/a/b/c"
+    assert entity_path_for("a.b.c", "/svc/") == "svc/a/b/c"
+    assert entity_path_for("a.b.c", "/") == "a/b/c"
+    assert entity_path_for("a", "svc/api") == "svc/api/a"
+
+
+def test_entity_paths_of_real_records(logger: logging.Logger) -> None:
+    root_record = logging.getLogger().makeRecord("root", logging.INFO, __file__, 1, "r", (), None)
+    child = logging.getLogger(f"{logger.name}.a.b.c")
+    child_record = child.makeRecord(child.name, logging.INFO, __file__, 1, "c", (), None)
+    root, nested = read_back([capture(root_record), capture(child_record)])
+    assert (root.logger, root.entity_path) == ("root", "root")
+    assert nested.entity_path == child.name.replace(".", "/")
+    assert nested.entity_path.endswith("/a/b/c")
+    (prefixed,) = read_back([capture(child_record)], prefix="svc")
+    assert prefixed.entity_path == "svc/" + child.name.replace(".", "/")
+
+
+def test_a_batch_from_many_loggers_keeps_each_records_site(logger: logging.Logger) -> None:
+    handler = Collecting()
+    loggers = [logging.getLogger(f"{logger.name}.part{i}") for i in range(3)]
+    logger.addHandler(handler)
+    for i in range(30):
+        target = loggers[i % 3]
+        extra = {"i": i} if i % 4 else None
+        target.log(logging.INFO + i % 2 * 10, "n=%d from %s", i, target.name, extra=extra)
+    records = read_back(handler.captured, first_seq=1000)
+    assert [r.seq for r in records] == list(range(1000, 1030))
+    for i, r in enumerate(records):
+        name = loggers[i % 3].name
+        assert r.logger == name and r.entity_path == name.replace(".", "/")
+        assert r.level == logging.INFO + i % 2 * 10
+        assert r.message == f"n={i} from {name}"
+        assert r.extras == ({"i": i} if i % 4 else {})
+    assert [r.time_ns for r in records] == sorted(r.time_ns for r in records)
+
+
+def test_benchmark_records_through_capture_take_at_most_20_bytes(logger: logging.Logger) -> None:
+    n = 100_000
+    base = 1_764_000_000.0
+    captured = []
+    for i in range(n):
+        record = logger.makeRecord(
+            logger.name, logging.INFO, "/srv/app/bench.py", 42, "request %d done", (i,), None,
+            func="serve", extra={"user": "u", "n": i},
+        )
+        record.created = base + i * 3e-6
+        captured.append(capture(record))
+    stream = [format.HEADER]
+    for start in range(0, n, 4096):
+        columns, extras = record_columns(captured[start : start + 4096], start)
+        stream.append(format.encode_frame(format.records_message(columns, format.pack_extras(extras))))
+    data = b"".join(stream)
+    assert len(data) / n <= 20
+    decoder = StreamDecoder("bench")
+    decoder.feed(data)
+    records = list(decoder.messages())
+    assert len(records) == n
+    assert records[-1].message == f"request {n - 1} done"
+    assert records[-1].extras == {"user": "u", "n": n - 1}

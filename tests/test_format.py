@@ -1,0 +1,795 @@
+"""The recording format: round trips, torn tails, corruption, versions, limits, golden bytes.
+
+Every stream here goes through the one decoder (``StreamDecoder``), fed whole, split
+at every byte offset, and one byte at a time. Frame boundaries are found by walking
+the frame heads with ``struct`` (the layout the module docstring documents), not by
+asking the decoder, so the tests have an oracle of their own.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import struct
+import zlib
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rerun_logging import format
+from rerun_logging.format import (
+    HEADER,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_FRAME_SIZE,
+    MAX_PAYLOAD_SIZE,
+    ChecksumMismatch,
+    CorruptFrame,
+    Dropped,
+    End,
+    ExceptionInfo,
+    FrameTooLarge,
+    Message,
+    NotARecording,
+    Record,
+    RecordingError,
+    RecordingInfo,
+    StreamDecoder,
+    TruncatedStream,
+    UnsupportedVersion,
+)
+
+DATA = Path(__file__).resolve().parent / "data"
+SOURCE = "test-source.rrd"
+
+INFO = RecordingInfo(
+    application_id="app",
+    recording_id="rec-1",
+    start_time_ns=1_700_000_000_000_000_000,
+    host="host",
+    pid=1234,
+    python_version="3.11.7",
+    package_version="0.1.0",
+    entity_prefix="svc",
+)
+
+FULL = Record(
+    seq=7,
+    time_ns=1_700_000_000_123_456_789,
+    level=40,
+    level_name="ERROR",
+    entity_path="svc/app/web",
+    logger="app.web",
+    message="request 7 failed: caf\u00e9 \u4e16\u754c \U0001f389 \ud800",
+    template="request %d failed: caf\u00e9 \u4e16\u754c \U0001f389 \ud800",
+    extras={
+        "user": "u\udfff",
+        "n": 7,
+        "max": 2**64 - 1,
+        "min": -(2**63),
+        "ratio": -0.0,
+        "inf": math.inf,
+        "ok": False,
+        "none": None,
+        "raw": b"\x00\xff",
+        "list": [1, "two", [3.5, None]],
+        "map": {"inner": {"deep": True}, "": ""},
+    },
+    exception=ExceptionInfo(
+        type="mypkg.MyError",
+        value="it broke \ud800",
+        traceback="Traceback (most recent call last):\n  ...\nmypkg.MyError: it broke",
+    ),
+    stack_info="Stack (most recent call last):\n  File \"x.py\", line 1, in <module>",
+    thread=2**64 - 1,
+    thread_name="worker-\u00e9",
+    process=99999,
+    process_name="MainProcess",
+    task_name="Task-3",
+    path="/srv/app/web.py",
+    line=123456,
+    function="handle",
+)
+
+MINIMAL = Record(
+    seq=8, time_ns=1_700_000_000_123_460_000, level=0, level_name="NOTSET",
+    entity_path="root", logger="root", message="",
+)
+
+SMALL_STREAM_MESSAGES: list[Message] = [
+    FULL,
+    MINIMAL,
+    Dropped(3, "queue full"),
+    Record(seq=12, time_ns=1_700_000_000_200_000_000, level=20, level_name="INFO",
+           entity_path="svc/app", logger="app", message="back", template="back",
+           extras={"n": 1}, line=9),
+    End(),
+]
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def canon(value: Any) -> Any:
+    """A comparable form that tells bool from int, -0.0 from 0.0, and NaN equal to NaN."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__, tuple((f.name, canon(getattr(value, f.name))) for f in fields(value)))
+    if isinstance(value, bool) or value is None:
+        return ("const", value)
+    if isinstance(value, int):
+        return ("int", value)
+    if isinstance(value, float):
+        return ("float", "nan" if math.isnan(value) else value.hex())
+    if isinstance(value, (bytes, bytearray)):
+        return ("bytes", bytes(value))
+    if isinstance(value, str):
+        return ("str", value)
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(canon(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((canon(k), canon(v)) for k, v in value.items()))
+    raise AssertionError(f"unexpected type in a decoded message: {type(value)!r}")
+
+
+def assert_same(actual: Sequence[Message], expected: Sequence[Message]) -> None:
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected):
+        assert canon(got) == canon(want), (got, want)
+
+
+def frame_spans(data: bytes) -> list[tuple[int, int]]:
+    """``(start, end)`` of every whole frame, walked from the documented layout."""
+    spans = []
+    offset = HEADER_SIZE
+    while offset + 9 <= len(data):
+        (size,) = struct.unpack_from("<I", data, offset)
+        end = offset + 9 + size
+        if end > len(data):
+            break
+        spans.append((offset, end))
+        offset = end
+    return spans
+
+
+def frame_groups(messages: Sequence[Message]) -> list[list[Message]]:
+    """The messages of each frame ``encode_stream`` writes: INFO, runs of records, others."""
+    groups: list[list[Message]] = [[INFO]]
+    for message in messages:
+        if isinstance(message, Record) and groups[-1] and isinstance(groups[-1][-1], Record):
+            groups[-1].append(message)
+        else:
+            groups.append([message])
+    return groups
+
+
+def raw_frame(payload: bytes, codec: int = format.CODEC_MSGPACK, crc: int | None = None) -> bytes:
+    """A frame built by hand: size, codec, CRC32 of codec byte and payload, payload."""
+    if crc is None:
+        crc = zlib.crc32(bytes([codec]) + payload)
+    return struct.pack("<IBI", len(payload), codec, crc) + payload
+
+
+def decode(data: bytes, *chunks: int) -> tuple[list[Message], StreamDecoder]:
+    """Every message of ``data`` fed in pieces cut at ``chunks``; ``close()`` is the caller's."""
+    decoder = StreamDecoder(SOURCE)
+    out: list[Message] = []
+    start = 0
+    for cut in [*chunks, len(data)]:
+        decoder.feed(data[start:cut])
+        out.extend(decoder.messages())
+        start = cut
+    return out, decoder
+
+
+def decode_until_error(data: bytes) -> tuple[list[Message], RecordingError]:
+    """The messages read before the decoder failed on ``data``, and the error."""
+    decoder = StreamDecoder(SOURCE)
+    decoder.feed(data)
+    out: list[Message] = []
+    with pytest.raises(RecordingError) as caught:
+        for message in decoder.messages():
+            out.append(message)
+        decoder.close()
+    return out, caught.value
+
+
+def record(i: int, **changes: Any) -> Record:
+    base = dict(
+        seq=i, time_ns=1_700_000_000_000_000_000 + 3_000 * i, level=20, level_name="INFO",
+        entity_path="bench", logger="bench", message=f"request {i} done",
+        template="request %d done", extras={"user": "u", "n": i}, thread=1, thread_name="MainThread",
+        process=4242, process_name="MainProcess", path="/srv/bench.py", line=42, function="serve",
+    )
+    base.update(changes)
+    return Record(**base)  # type: ignore[arg-type]
+
+
+# --- round trips --------------------------------------------------------------------
+
+
+def test_every_record_field_round_trips() -> None:
+    data = format.encode_stream(INFO, SMALL_STREAM_MESSAGES)
+    messages, decoder = decode(data)
+    decoder.close()
+    assert_same(messages, [INFO, *SMALL_STREAM_MESSAGES])
+    assert messages[1] == FULL
+    assert messages[2].extras == {} and messages[2].template is None and messages[2].thread is None
+    assert decoder.version == (1, 0)
+    assert decoder.info == INFO
+    assert decoder.ended
+    assert decoder.records == 3
+    assert decoder.offset == len(data)
+    assert decoder.pending == 0
+
+
+def test_split_at_every_byte_offset() -> None:
+    data = format.encode_stream(INFO, SMALL_STREAM_MESSAGES)
+    expected = [INFO, *SMALL_STREAM_MESSAGES]
+    for cut in range(len(data) + 1):
+        messages, decoder = decode(data, cut)
+        decoder.close()
+        assert_same(messages, expected)
+        assert decoder.ended and decoder.offset == len(data)
+
+
+def test_split_at_every_pair_of_offsets_in_a_small_stream() -> None:
+    messages_in = [MINIMAL, Dropped(1, "x"), End()]
+    data = format.encode_stream(INFO, messages_in)
+    for first in range(0, len(data) + 1, 3):
+        for second in range(first, len(data) + 1, 2):
+            messages, decoder = decode(data, first, second)
+            decoder.close()
+            assert_same(messages, [INFO, *messages_in])
+
+
+def test_fed_one_byte_at_a_time_each_frame_appears_with_its_last_byte() -> None:
+    data = format.encode_stream(INFO, SMALL_STREAM_MESSAGES)
+    spans = frame_spans(data)
+    groups = frame_groups(SMALL_STREAM_MESSAGES)
+    assert len(spans) == len(groups) == 5
+    decoder = StreamDecoder(SOURCE)
+    seen: list[Message] = []
+    for position in range(len(data)):
+        decoder.feed(data[position : position + 1])
+        seen.extend(decoder.messages())
+        fed = position + 1
+        whole = [m for (_, end), group in zip(spans, groups) if end <= fed for m in group]
+        assert_same(seen, whole)
+        consumed = max([0] + [b for b in [HEADER_SIZE, *(e for _, e in spans)] if b <= fed])
+        assert decoder.pending == fed - consumed
+        assert decoder.offset == consumed
+    decoder.close()
+    assert_same(seen, [INFO, *SMALL_STREAM_MESSAGES])
+
+
+def test_nan_and_signed_zero_extras_round_trip() -> None:
+    rec = record(0, extras={"nan": math.nan, "neg_zero": -0.0, "inf": -math.inf})
+    messages, decoder = decode(format.encode_stream(INFO, [rec, End()]))
+    decoder.close()
+    extras = messages[1].extras
+    assert math.isnan(extras["nan"])
+    assert math.copysign(1.0, extras["neg_zero"]) == -1.0
+    assert extras["inf"] == -math.inf
+
+
+# --- properties ---------------------------------------------------------------------
+
+SURROGATES = st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff"])
+TEXT = st.text(st.one_of(st.characters(), SURROGATES), max_size=12)
+PLAIN = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    TEXT,
+    st.binary(max_size=12),
+)
+VALUES = st.recursive(
+    PLAIN,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(TEXT, children, max_size=4)
+    ),
+    max_leaves=12,
+)
+EXTRAS = st.dictionaries(TEXT, VALUES, max_size=5)
+OPT_TEXT = st.none() | TEXT
+INT64 = st.integers(min_value=0, max_value=2**62)
+
+RECORDS = st.builds(
+    Record,
+    seq=INT64,
+    time_ns=st.integers(min_value=-(2**62), max_value=2**62),
+    level=st.integers(min_value=0, max_value=2**31),
+    level_name=TEXT,
+    entity_path=TEXT,
+    logger=TEXT,
+    message=TEXT,
+    template=OPT_TEXT,
+    extras=EXTRAS,
+    exception=st.none() | st.builds(ExceptionInfo, TEXT, TEXT, TEXT),
+    stack_info=OPT_TEXT,
+    thread=st.none() | st.integers(min_value=0, max_value=2**64 - 1),
+    thread_name=OPT_TEXT,
+    process=st.none() | st.integers(min_value=0, max_value=2**31),
+    process_name=OPT_TEXT,
+    task_name=OPT_TEXT,
+    path=TEXT,
+    line=st.integers(min_value=0, max_value=2**31),
+    function=OPT_TEXT,
+)
+MESSAGES = st.lists(
+    st.one_of(RECORDS, RECORDS, st.builds(Dropped, st.integers(0, 2**32), TEXT)), max_size=10
+)
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES)
+def test_any_records_write_then_read_are_the_same(messages: list[Message]) -> None:
+    written = [*messages, End()]
+    data = format.encode_stream(INFO, written)
+    read, decoder = decode(data)
+    decoder.close()
+    assert_same(read, [INFO, *written])
+    assert decoder.ended and decoder.offset == len(data)
+
+
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES, st.data())
+def test_any_cut_reads_whole_frames_and_reports_a_torn_tail(
+    messages: list[Message], data_strategy: st.DataObject
+) -> None:
+    written = [*messages, End()]
+    data = format.encode_stream(INFO, written)
+    spans = frame_spans(data)
+    groups = frame_groups(written)
+    assert len(spans) == len(groups)
+    assert spans[-1][1] == len(data)
+    boundaries = {HEADER_SIZE} | {end for _, end in spans}
+    cuts = {data_strategy.draw(st.integers(0, len(data)), label="cut"), 0, len(data)}
+    for b in boundaries:
+        cuts |= {b - 1, b, b + 1}
+    for cut in sorted(c for c in cuts if 0 <= c <= len(data)):
+        read, decoder = decode(data[:cut])
+        whole = [m for (_, end), group in zip(spans, groups) if end <= cut for m in group]
+        assert_same(read, whole)
+        if cut in boundaries:
+            decoder.close()
+            assert decoder.ended == (cut == len(data))
+            assert decoder.offset == cut
+        else:
+            with pytest.raises(TruncatedStream) as caught:
+                decoder.close()
+            torn = 0 if cut < HEADER_SIZE else max(b for b in boundaries if b < cut)
+            assert caught.value.offset == torn
+            assert not decoder.ended
+
+
+def test_every_cut_inside_the_last_frame_reports_that_frame() -> None:
+    batch = [record(i) for i in range(200)]
+    data = format.encode_stream(INFO, [record(1000), Dropped(2, "full"), *batch])
+    spans = frame_spans(data)
+    assert len(spans) == 4
+    start, end = spans[-1]
+    assert end == len(data)
+    before = [INFO, record(1000), Dropped(2, "full")]
+    for cut in range(start, end):
+        read, decoder = decode(data[:cut])
+        assert_same(read, before)
+        assert decoder.pending == cut - start
+        if cut == start:
+            decoder.close()
+            continue
+        with pytest.raises(TruncatedStream) as caught:
+            decoder.close()
+        error = caught.value
+        assert error.offset == start
+        assert error.source == SOURCE
+        assert f"at byte {start}" in str(error)
+        # The decoder stays failed: the same error again, nothing more read.
+        decoder.feed(data[cut:])
+        with pytest.raises(TruncatedStream) as again:
+            list(decoder.messages())
+        assert again.value is error
+    read, decoder = decode(data)
+    decoder.close()
+    assert_same(read, [*before, *batch])
+
+
+def test_a_stream_cut_inside_the_header() -> None:
+    data = format.encode_stream(INFO, [End()])
+    for cut in range(HEADER_SIZE):
+        read, decoder = decode(data[:cut])
+        assert read == []
+        with pytest.raises(TruncatedStream, match="stream header") as caught:
+            decoder.close()
+        assert caught.value.offset == 0
+
+
+# --- corruption ---------------------------------------------------------------------
+
+
+def test_a_flipped_bit_in_a_payload_is_a_checksum_mismatch_at_that_frame() -> None:
+    data = format.encode_stream(INFO, [record(0), Dropped(1, "x"), *[record(i) for i in range(1, 50)], End()])
+    spans = frame_spans(data)
+    start, end = spans[3]  # INFO, RECORDS, DROPPED, then this second RECORDS frame
+    before = [INFO, record(0), Dropped(1, "x")]
+    for position in range(start + 9, end):
+        bit = 1 << (position % 8)
+        corrupt = bytearray(data)
+        corrupt[position] ^= bit
+        read, error = decode_until_error(bytes(corrupt))
+        assert type(error) is ChecksumMismatch, (position, error)
+        assert error.offset == start
+        assert_same(read, before)
+
+
+def test_a_flipped_bit_in_the_stored_crc_is_a_checksum_mismatch() -> None:
+    data = format.encode_stream(INFO, [record(0), End()])
+    start, _ = frame_spans(data)[1]
+    for position in range(start + 5, start + 9):
+        corrupt = bytearray(data)
+        corrupt[position] ^= 0x10
+        read, error = decode_until_error(bytes(corrupt))
+        assert type(error) is ChecksumMismatch and error.offset == start
+        assert_same(read, [INFO])
+
+
+def test_a_flipped_codec_bit_is_caught() -> None:
+    data = format.encode_stream(INFO, [*[record(i) for i in range(20)], End()])
+    start, _ = frame_spans(data)[1]
+    for bit in range(8):
+        corrupt = bytearray(data)
+        corrupt[start + 4] ^= 1 << bit
+        read, error = decode_until_error(bytes(corrupt))
+        assert type(error) in (ChecksumMismatch, CorruptFrame), bit
+        assert error.offset == start
+        assert_same(read, [INFO])
+
+
+def test_a_flipped_bit_in_the_magic_is_not_a_recording() -> None:
+    data = format.encode_stream(INFO, [End()])
+    for position in range(len(MAGIC)):
+        for bit in range(8):
+            corrupt = bytearray(data)
+            corrupt[position] ^= 1 << bit
+            read, error = decode_until_error(bytes(corrupt))
+            assert type(error) is NotARecording, (position, bit)
+            assert error.offset == 0
+            assert read == []
+            # Refused as soon as the wrong byte arrives, without waiting for a header.
+            decoder = StreamDecoder(SOURCE)
+            decoder.feed(bytes(corrupt[: position + 1]))
+            with pytest.raises(NotARecording):
+                list(decoder.messages())
+
+
+def test_a_rerun_sdk_file_is_named_as_such() -> None:
+    decoder = StreamDecoder("run.rrd")
+    decoder.feed(b"RRF2\x00\x00\x00\x00" + bytes(64))
+    with pytest.raises(NotARecording) as caught:
+        list(decoder.messages())
+    assert "Rerun SDK recording" in str(caught.value)
+    assert str(caught.value).startswith("run.rrd: at byte 0: ")
+
+
+def test_text_is_not_a_recording() -> None:
+    _, error = decode_until_error(b"hello, this is a text file\n")
+    assert type(error) is NotARecording
+    assert "Rerun SDK" not in str(error)
+
+
+def test_empty_input_is_a_truncated_header() -> None:
+    read, decoder = decode(b"")
+    assert read == []
+    with pytest.raises(TruncatedStream):
+        decoder.close()
+
+
+# --- versions -----------------------------------------------------------------------
+
+
+def test_a_newer_major_version_is_refused_naming_both_versions() -> None:
+    data = MAGIC + bytes([2, 0]) + format.encode_stream(INFO, [End()])[HEADER_SIZE:]
+    read, error = decode_until_error(data)
+    assert read == []
+    assert type(error) is UnsupportedVersion
+    assert error.offset == 0
+    assert "2.0" in str(error) and "1.0" in str(error)
+
+
+def test_an_older_unknown_major_version_is_refused() -> None:
+    _, error = decode_until_error(MAGIC + bytes([0, 9]))
+    assert type(error) is UnsupportedVersion
+    assert "0.9" in str(error)
+
+
+def test_a_newer_minor_version_skips_unknown_kinds_and_keys() -> None:
+    rec = record(3, extras={"a": 1})
+    columns, extras = format.columns_for([rec, record(4)])
+    columns["future_column"] = [1, 2]
+    columns["sites"] = [[*site, "a future site field"] for site in columns["sites"]]
+    columns["ctxs"] = [[*ctx, {"future": True}] for ctx in columns["ctxs"]]
+    info_body = {
+        "app": "app", "rec": "r", "start": 5, "host": "h", "pid": 6, "python": "3.99",
+        "version": "9.9", "future_info": {"x": [1, 2]},
+    }
+    data = b"".join(
+        [
+            MAGIC + bytes([1, 7]),
+            format.encode_frame(format.packb([format.KIND_INFO, info_body])),
+            format.encode_frame(format.packb([99, {"anything": [1, 2, 3]}])),
+            format.encode_frame(
+                format.packb([99, {}])
+                + format.records_message(columns, format.pack_extras(extras))
+                + format.packb([100, {"x": b"y"}, "a third element"])
+            ),
+            format.encode_frame(format.packb([format.KIND_DROPPED, {"count": 2, "reason": "r", "why": 1}])),
+            format.encode_frame(format.packb([format.KIND_END, {"summary": {"records": 2}}])),
+        ]
+    )
+    read, decoder = decode(data)
+    decoder.close()
+    info = RecordingInfo("app", "r", 5, "h", 6, "3.99", "9.9", "")
+    assert_same(read, [info, rec, record(4), Dropped(2, "r"), End()])
+    assert decoder.version == (1, 7)
+    assert decoder.info == info
+    assert decoder.ended
+
+
+# --- limits and garbage -------------------------------------------------------------
+
+
+def test_a_frame_declaring_too_many_bytes_is_refused_without_waiting() -> None:
+    start = format.encode_stream(INFO, [])
+    head = struct.pack("<IBI", MAX_FRAME_SIZE + 1, 0, 0)
+    decoder = StreamDecoder(SOURCE)
+    decoder.feed(start + head)
+    read: list[Message] = []
+    with pytest.raises(FrameTooLarge) as caught:
+        for message in decoder.messages():
+            read.append(message)
+    assert_same(read, [INFO])
+    assert caught.value.offset == len(start)
+    assert str(MAX_FRAME_SIZE) in str(caught.value)
+
+
+def test_a_frame_declaring_the_limit_is_waited_for() -> None:
+    decoder = StreamDecoder(SOURCE)
+    decoder.feed(HEADER + struct.pack("<IBI", MAX_FRAME_SIZE, 0, 0) + b"\x00" * 100)
+    assert list(decoder.messages()) == []
+    assert decoder.pending == 109
+    with pytest.raises(TruncatedStream) as caught:
+        decoder.close()
+    assert caught.value.offset == HEADER_SIZE
+
+
+def test_the_frame_limit_is_a_decoder_argument() -> None:
+    payload = format.packb([99, {"pad": "x" * 200}])
+    decoder = StreamDecoder(SOURCE, max_frame_size=len(payload) - 1)
+    decoder.feed(HEADER + raw_frame(payload)[:9])
+    with pytest.raises(FrameTooLarge):
+        list(decoder.messages())
+    read, decoder = decode(HEADER + raw_frame(payload))
+    decoder.close()
+    assert read == []
+
+
+@functools.lru_cache(maxsize=1)
+def deflate_bomb() -> bytes:
+    """A small zlib payload that inflates past MAX_PAYLOAD_SIZE (computed once)."""
+    return zlib.compress(b"\0" * (MAX_PAYLOAD_SIZE + 1))
+
+
+def test_a_deflate_bomb_is_a_corrupt_frame() -> None:
+    bomb = deflate_bomb()
+    assert len(bomb) < MAX_FRAME_SIZE
+    start = format.encode_stream(INFO, [])
+    read, error = decode_until_error(start + raw_frame(bomb, format.CODEC_ZLIB))
+    assert type(error) is CorruptFrame
+    assert error.offset == len(start)
+    assert str(MAX_PAYLOAD_SIZE) in str(error)
+    assert_same(read, [INFO])
+
+
+def test_a_payload_inflating_to_a_large_but_allowed_size_is_read() -> None:
+    padding = format.packb([99, {"pad": b"\0" * (8 * 1024 * 1024)}])
+    data = HEADER + raw_frame(zlib.compress(padding + format.end_message()), format.CODEC_ZLIB)
+    read, decoder = decode(data)
+    decoder.close()
+    assert read == [End()]
+
+
+GARBAGE_PAYLOADS = {
+    "reserved msgpack byte": (format.CODEC_MSGPACK, b"\xc1"),
+    "not a message": (format.CODEC_MSGPACK, format.packb(5)),
+    "message without a body map": (format.CODEC_MSGPACK, format.packb([format.KIND_END, 1])),
+    "message of one element": (format.CODEC_MSGPACK, format.packb([format.KIND_END])),
+    "records without columns": (format.CODEC_MSGPACK, format.packb([format.KIND_RECORDS, {}])),
+    "info without keys": (format.CODEC_MSGPACK, format.packb([format.KIND_INFO, {"app": "a"}])),
+    "dropped without keys": (format.CODEC_MSGPACK, format.packb([format.KIND_DROPPED, {}])),
+    "not zlib": (format.CODEC_ZLIB, b"this is not deflate data"),
+    "unknown codec": (7, format.end_message()),
+}
+
+
+def _records_body(**changes: Any) -> bytes:
+    columns, extras = format.columns_for([record(0), record(1)])
+    columns.update(changes)
+    return format.records_message(columns, format.pack_extras(extras))
+
+
+GARBAGE_PAYLOADS.update(
+    {
+        "columns of different lengths": (format.CODEC_MSGPACK, _records_body(msg=["only one"])),
+        "site index out of range": (format.CODEC_MSGPACK, _records_body(site=[0, 5])),
+        "short site row": (format.CODEC_MSGPACK, _records_body(sites=[["bench"]])),
+    }
+)
+
+
+@pytest.mark.parametrize("name", sorted(GARBAGE_PAYLOADS))
+def test_garbage_with_a_correct_crc_is_a_corrupt_frame(name: str) -> None:
+    codec, payload = GARBAGE_PAYLOADS[name]
+    start = format.encode_stream(INFO, [record(0)])
+    read, error = decode_until_error(start + raw_frame(payload, codec) + raw_frame(format.end_message()))
+    assert type(error) is CorruptFrame, error
+    assert error.offset == len(start)
+    assert_same(read, [INFO, record(0)])
+
+
+def test_a_payload_ending_inside_a_message_is_a_corrupt_frame() -> None:
+    whole = format.dropped_message(1, "kept") + format.end_message()
+    start = format.encode_stream(INFO, [])
+    for cut in range(len(format.dropped_message(1, "kept")) + 1, len(whole)):
+        read, error = decode_until_error(start + raw_frame(whole[:cut]))
+        assert type(error) is CorruptFrame, cut
+        assert error.offset == len(start)
+        assert_same(read, [INFO])
+
+
+def test_a_zlib_stream_that_ends_early_is_a_corrupt_frame() -> None:
+    deflater = zlib.compressobj()
+    kept = deflater.compress(format.dropped_message(1, "kept")) + deflater.flush(zlib.Z_FULL_FLUSH)
+    lost = deflater.compress(format.end_message()) + deflater.flush()
+    assert zlib.decompress(kept + lost) == format.dropped_message(1, "kept") + format.end_message()
+    start = format.encode_stream(INFO, [])
+    read, error = decode_until_error(start + raw_frame(kept, format.CODEC_ZLIB))
+    assert type(error) is CorruptFrame
+    assert error.offset == len(start)
+    assert_same(read, [INFO])
+
+
+def _error_cases() -> dict[str, tuple[bytes, type[RecordingError], int]]:
+    start = format.encode_stream(INFO, [record(0)])
+    n = len(start)
+    end = raw_frame(format.end_message())
+    return {
+        "not a recording": (b"GIF89a" + bytes(20), NotARecording, 0),
+        "rerun sdk": (b"RRF2" + bytes(20), NotARecording, 0),
+        "unsupported version": (MAGIC + bytes([3, 1]), UnsupportedVersion, 0),
+        "frame too large": (start + struct.pack("<IBI", 2**32 - 1, 0, 0), FrameTooLarge, n),
+        "checksum": (start + raw_frame(format.end_message(), crc=12345), ChecksumMismatch, n),
+        "corrupt": (start + raw_frame(b"\xc1") + end, CorruptFrame, n),
+        "truncated header": (HEADER[:5], TruncatedStream, 0),
+        "truncated frame": (start + end[:-1], TruncatedStream, n),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_error_cases()))
+def test_every_error_is_a_value_error_naming_source_and_offset(name: str) -> None:
+    data, kind, offset = _error_cases()[name]
+    _, error = decode_until_error(data)
+    assert type(error) is kind
+    assert isinstance(error, RecordingError) and isinstance(error, ValueError)
+    assert error.source == SOURCE
+    assert error.offset == offset
+    assert str(error).startswith(f"{SOURCE}: at byte {offset}: ")
+    assert error.reason and error.reason in str(error)
+
+
+# --- the golden file ----------------------------------------------------------------
+
+GOLDEN_T0 = 1_700_000_000_123_456_789
+GOLDEN_CTX = dict(
+    thread=140_000_000_000_001, thread_name="MainThread", process=4242,
+    process_name="MainProcess", task_name=None,
+)
+GOLDEN_MESSAGES: list[Message] = [
+    RecordingInfo(
+        application_id="golden-app",
+        recording_id="00000000-0000-4000-8000-000000000001",
+        start_time_ns=1_700_000_000_000_000_000,
+        host="golden-host",
+        pid=4242,
+        python_version="3.11.7",
+        package_version="0.1.0",
+        entity_prefix="svc",
+    ),
+    Record(
+        seq=0, time_ns=GOLDEN_T0, level=20, level_name="INFO", entity_path="svc/app/web",
+        logger="app.web", message="request 1 done", template="request %d done",
+        extras={
+            "user": "u", "n": 1, "ratio": 0.25, "ok": True, "none": None,
+            "big": 18446744073709551615, "neg": -9223372036854775808, "raw": b"\x00\xff",
+            "tags": ["a", "b", [1, 2]], "nested": {"k": {"x": 1.5}},
+        },
+        path="/srv/app/web.py", line=42, function="handle", **GOLDEN_CTX,  # type: ignore[arg-type]
+    ),
+    Record(
+        seq=1, time_ns=GOLDEN_T0 + 3_000, level=20, level_name="INFO", entity_path="svc/app/web",
+        logger="app.web", message="request 2 done", template="request %d done",
+        extras={"user": "u", "n": 2},
+        path="/srv/app/web.py", line=42, function="handle", **GOLDEN_CTX,  # type: ignore[arg-type]
+    ),
+    Record(
+        seq=2, time_ns=GOLDEN_T0 + 7_000, level=30, level_name="WARNING", entity_path="svc/app/db",
+        logger="app.db", message="slow query: 1.5 s \u00e9\u4e16\U0001f389 \ud800",
+        template="slow query: %s s \u00e9\u4e16\U0001f389 \ud800",
+        extras={"k\udfff": "v\ud800"},
+        path="/srv/app/db.py", line=7, function="query", thread=140_000_000_000_002,
+        thread_name="worker-1", process=4242, process_name="MainProcess", task_name="Task-1",
+    ),
+    Dropped(2, "queue full: oldest records dropped"),
+    Record(
+        seq=5, time_ns=GOLDEN_T0 + 20_000, level=40, level_name="ERROR", entity_path="svc/app/web",
+        logger="app.web", message="failed", template="failed",
+        exception=ExceptionInfo(
+            type="ValueError",
+            value="bad value",
+            traceback=(
+                "Traceback (most recent call last):\n"
+                '  File "/srv/app/web.py", line 50, in handle\n'
+                '    raise ValueError("bad value")\n'
+                "ValueError: bad value"
+            ),
+        ),
+        path="/srv/app/web.py", line=51, function="handle", **GOLDEN_CTX,  # type: ignore[arg-type]
+    ),
+    Record(
+        seq=6, time_ns=GOLDEN_T0 + 21_000, level=10, level_name="DEBUG", entity_path="svc/root",
+        logger="root", message="", template=None, extras={"event": "tick"},
+        stack_info='Stack (most recent call last):\n  File "/srv/app/main.py", line 3, in <module>',
+        path="/srv/app/main.py", line=3, function="<module>", **GOLDEN_CTX,  # type: ignore[arg-type]
+    ),
+    End(),
+]
+
+
+def test_golden_v1_0_reads_forever() -> None:
+    data = (DATA / "golden-v1.0.rrd").read_bytes()
+    assert data[:HEADER_SIZE] == b"\x89RLG\r\n\x1a\n\x01\x00"
+    assert [(s, data[s + 4]) for s, _ in frame_spans(data)] == [
+        (10, format.CODEC_MSGPACK), (157, format.CODEC_ZLIB), (560, format.CODEC_MSGPACK),
+        (1110, format.CODEC_MSGPACK),
+    ]
+    for cuts in [(), (len(data) // 2,), tuple(range(1, len(data), 97))]:
+        read, decoder = decode(data, *cuts)
+        decoder.close()
+        assert_same(read, GOLDEN_MESSAGES)
+        assert decoder.ended and decoder.records == 5 and decoder.version == (1, 0)
+
+
+# --- size ---------------------------------------------------------------------------
+
+
+def test_a_benchmark_record_takes_at_most_20_bytes() -> None:
+    rng = random.Random(20)
+    time_ns = 1_764_000_000_000_000_000
+    records = []
+    for i in range(100_000):
+        time_ns += 3_000 + rng.randrange(-500, 500)
+        records.append(record(i, time_ns=time_ns, thread=139_909_566_638_976))
+    stream = [format.stream_header(INFO)]
+    for start in range(0, len(records), 4096):
+        stream.append(format.encode_frame(format.encode_records(records[start : start + 4096])))
+    stream.append(format.encode_frame(format.end_message()))
+    data = b"".join(stream)
+    assert len(data) / len(records) <= 20
+    read, decoder = decode(data)
+    decoder.close()
+    assert read[1:-1] == records
