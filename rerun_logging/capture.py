@@ -21,6 +21,7 @@ items as extras and an empty message, as ``JsonFormatter`` does.
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from itertools import compress, islice, repeat
 from operator import itemgetter, mul
@@ -39,19 +40,32 @@ Captured = tuple[str, dict[str, Any]]
 _STANDARD_COUNT = len(logging.LogRecord("n", 0, "p", 0, "m", (), None).__dict__)
 """How many attributes ``LogRecord.__init__`` sets: extras come after them."""
 
-_CONTEXT_KEYS = ("thread", "threadName", "process", "processName", "taskName")
-_FIELDS = itemgetter(
-    "created", "name", "levelno", "levelname", "msg", "pathname", "lineno", "funcName",
-    "exc_info", "stack_info",
+_HAS_TASK_NAME = sys.version_info >= (3, 12)
+_SITE_KEYS = ("name", "levelno", "levelname", "msg", "pathname", "lineno", "funcName")
+_CONTEXT_KEYS = ("thread", "threadName", "process", "processName") + (
+    ("taskName",) if _HAS_TASK_NAME else ()
 )
-_CONTEXT = itemgetter(*_CONTEXT_KEYS)
+_KEY_NAMES = _SITE_KEYS + _CONTEXT_KEYS
+_KEY = itemgetter(*_KEY_NAMES)
+"""Site and context of a record in one tuple: one allocation and one hash per record."""
+_CREATED = itemgetter("created")
+_EXC_INFO = itemgetter("exc_info")
+_STACK_INFO = itemgetter("stack_info")
+_MSG = itemgetter(3)
 
 
 def capture(record: logging.LogRecord) -> Captured:
     """What ``emit`` keeps of ``record``; never raises for a bad message or exception."""
     state = record.__dict__.copy()
     msg = state["msg"]
-    if msg.__class__ is str or not isinstance(msg, dict):
+    if msg.__class__ is str and record.__class__ is logging.LogRecord:
+        # LogRecord.getMessage() inlined: a subclass may override it, so only here.
+        args = state["args"]
+        try:
+            message = msg % args if args else msg
+        except Exception as error:
+            message = _unformattable(record, error)
+    elif not isinstance(msg, dict):
         try:
             message = record.getMessage()
         except Exception as error:
@@ -102,21 +116,6 @@ def _safe_repr(value: Any) -> str:
         return f"<unrepresentable {type(value).__name__}>"
 
 
-class SiteTable:
-    """Interns tuples into a per-frame table: values are indexes, the table is a list."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []
-
-    def index(self, keys: Sequence[tuple[Any, ...]]) -> list[int]:
-        """Indexes for ``keys``, adding unseen ones to :attr:`rows` in order."""
-        unique = dict.fromkeys(keys)
-        base = len(self.rows)
-        where = {key: base + i for i, key in enumerate(unique)}
-        self.rows.extend(unique)
-        return list(map(where.__getitem__, keys))
-
-
 def record_columns(
     batch: Sequence[Captured], first_seq: int, entity_prefix: str = ""
 ) -> tuple[dict[str, Any], list[dict[str, Any] | None]]:
@@ -124,37 +123,32 @@ def record_columns(
 
     Returns the columns except ``extra`` and the extras list (for
     ``format.pack_extras``), as ``format.columns_for`` does for ``Record`` objects.
+    Each record's site and context are read as one tuple; the per-site work
+    (entity path, template cap) runs once per distinct tuple, not per record.
     """
     messages, states = zip(*batch)
     try:
-        fields = list(map(_FIELDS, states))
-        contexts = list(map(_CONTEXT, states))
+        keys = list(map(_KEY, states))
+        created = list(map(_CREATED, states))
+        excs = list(map(_EXC_INFO, states))
+        stacks = list(map(_STACK_INFO, states))
     except KeyError:
-        fields = [_fields_of(s) for s in states]
-        contexts = [tuple(s.get(k) for k in _CONTEXT_KEYS) for s in states]
-    created, names, levels, level_names, msgs, paths, lines, functions, excs, stacks = zip(
-        *fields
-    )
+        keys = [tuple(s.get(k) for k in _KEY_NAMES) for s in states]
+        created = [s.get("created", 0.0) for s in states]
+        excs = [s.get("exc_info") for s in states]
+        stacks = [s.get("stack_info") for s in states]
     dict_msgs: list[int] = []
-    if set(map(type, msgs)) != {str}:
-        dict_msgs = [row for row, m in enumerate(msgs) if isinstance(m, dict)]
-        msgs = tuple(m if isinstance(m, str) else None for m in msgs)
-    if max(map(len, filter(None, msgs)), default=0) > MAX_FIELD_CHARS:
-        msgs = tuple(truncate_text(m) if m else m for m in msgs)
-    entities = {name: entity_path_for(name, entity_prefix) for name in set(names)}
-    sites = SiteTable()
-    site_index = sites.index(
-        list(zip(names, map(entities.__getitem__, names), levels, level_names, msgs, paths, lines, functions))
-    )
-    ctxs = SiteTable()
-    ctx_index = ctxs.index(contexts)
+    if set(map(type, map(_MSG, keys))) != {str}:
+        dict_msgs = [row for row, key in enumerate(keys) if isinstance(key[3], dict)]
+        keys = [_plain_template(key) for key in keys]
+    site_index, ctx_index, sites, ctxs = _intern_keys(keys, entity_prefix)
     times = list(map(int, map(mul, created, repeat(1e9))))
     columns = {
         "seq": [first_seq, *repeat(1, len(states) - 1)],
         "time": [times[0], *map(int.__sub__, times[1:], times)],
-        "sites": [list(s) for s in sites.rows],
+        "sites": sites,
         "site": site_index,
-        "ctxs": [list(c) for c in ctxs.rows],
+        "ctxs": ctxs,
         "ctx": ctx_index,
         "msg": _capped(messages),
         "exc": [[row, e.type, e.value, e.traceback] for row, e in _present(excs)],
@@ -163,20 +157,36 @@ def record_columns(
     return columns, _extras(states, dict_msgs)
 
 
+def _plain_template(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``key`` with a non-text ``msg`` replaced by None (it has no template)."""
+    return key if isinstance(key[3], str) else (*key[:3], None, *key[4:])
+
+
+def _intern_keys(
+    keys: list[tuple[Any, ...]], entity_prefix: str
+) -> tuple[list[int], list[int], list[list[Any]], list[list[Any]]]:
+    """Per-row site and context indexes, and the two tables, from combined keys."""
+    combos: dict[tuple[Any, ...], tuple[int, int]] = dict.fromkeys(keys)  # type: ignore[assignment]
+    sites: dict[tuple[Any, ...], int] = {}
+    ctxs: dict[tuple[Any, ...], int] = {}
+    for key in combos:
+        name, level, level_name, template, path, line, function = key[:7]
+        if template is not None:
+            template = truncate_text(template)
+        site = (
+            name, entity_path_for(str(name), entity_prefix), level, level_name,
+            template, path, line, function,
+        )
+        ctx = key[7:] if _HAS_TASK_NAME else (*key[7:], None)
+        combos[key] = (sites.setdefault(site, len(sites)), ctxs.setdefault(ctx, len(ctxs)))
+    site_index, ctx_index = map(list, zip(*map(combos.__getitem__, keys)))
+    return site_index, ctx_index, [list(s) for s in sites], [list(c) for c in ctxs]
+
+
 def _present(column: Sequence[Any]) -> list[tuple[int, Any]]:
     """``(row, value)`` for the rows of a sparse column that hold a value."""
     rows = list(compress(range(len(column)), column))
     return [(row, column[row]) for row in rows]
-
-
-def _fields_of(state: dict[str, Any]) -> tuple[Any, ...]:
-    """The standard fields of a record whose factory left some out."""
-    return (
-        state.get("created", 0.0), str(state.get("name", "")), state.get("levelno", 0),
-        str(state.get("levelname", "")), state.get("msg"), str(state.get("pathname", "")),
-        state.get("lineno", 0), state.get("funcName"), state.get("exc_info"),
-        state.get("stack_info"),
-    )
 
 
 def _capped(messages: Sequence[str]) -> list[str]:

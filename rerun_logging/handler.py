@@ -39,6 +39,7 @@ from .sinks import MemorySink, Sink, SinkStats, open_sink
 from .spec import OFF, SinkConfig, SinkSpec, check_available, env_sinks, parse_sinks
 
 RECORDING_ID_ENV_VAR = "RERUN_LOGGING_RECORDING_ID"
+_HANDLE_RETURNS_RECORD = sys.version_info >= (3, 12)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class RerunHandler(logging.Handler):
         if record.thread == self._flusher_ident:
             return False
         self.emit(record)
-        return record if sys.version_info >= (3, 12) else True
+        return record if _HANDLE_RETURNS_RECORD else True
 
     def emit(self, record: logging.LogRecord) -> None:
         """Capture ``record`` and hand it to the flusher; never blocks, never raises."""
