@@ -72,6 +72,12 @@ KIND_INFO = 1
 KIND_RECORDS = 2
 KIND_DROPPED = 3
 KIND_END = 4
+KIND_ACK = 5
+KIND_REFUSED = 6
+
+VIEWER_MAGIC = b"\x89RLV\r\n\x1a\n"
+"""What a viewer sends first on every TCP connection, so a client knows it is one."""
+VIEWER_HELLO = VIEWER_MAGIC + bytes((FORMAT_MAJOR, FORMAT_MINOR))
 
 
 # --- errors -------------------------------------------------------------------------
@@ -175,7 +181,21 @@ class End:
     """The writer closed the stream cleanly."""
 
 
-Message = Union[RecordingInfo, Record, Dropped, End]
+@dataclass(frozen=True)
+class Ack:
+    """Viewer to client: the first ``frames`` frames after the stream header are stored."""
+
+    frames: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Viewer to client: the stream is refused, for ``reason``; the viewer closes it."""
+
+    reason: str
+
+
+Message = Union[RecordingInfo, Record, Dropped, End, Ack, Refused]
 
 
 # --- encoding -----------------------------------------------------------------------
@@ -361,6 +381,41 @@ def end_message() -> bytes:
     return _message(KIND_END, {})
 
 
+def ack_message(frames: int) -> bytes:
+    """A packed ``ACK`` message (viewer to client)."""
+    return _message(KIND_ACK, {"frames": frames})
+
+
+def refused_message(reason: str) -> bytes:
+    """A packed ``REFUSED`` message (viewer to client)."""
+    return _message(KIND_REFUSED, {"reason": reason})
+
+
+def peek_records(payload: bytes) -> tuple[int, int] | None:
+    """``(first seq, count)`` of the RECORDS message in a frame payload, or None.
+
+    Reads only as far as the ``seq`` column (written first), so a viewer can order
+    and de-duplicate frames without decoding their records.
+    """
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
+    unpacker.feed(payload)
+    try:
+        while True:
+            if unpacker.read_array_header() < 2:
+                raise ValueError("a message must be [kind, map]")
+            if unpacker.unpack() != KIND_RECORDS:
+                unpacker.skip()
+                continue
+            for _ in range(unpacker.read_map_header()):
+                if unpacker.unpack() == "seq":
+                    seq = unpacker.unpack()
+                    return (int(seq[0]), len(seq)) if seq else None
+                unpacker.skip()
+            return None
+    except msgpack.OutOfData:
+        return None
+
+
 def encode_frame(payload: bytes, compress: bool = True) -> bytes:
     """One frame around ``payload`` (concatenated packed messages).
 
@@ -472,11 +527,20 @@ def encode_records(records: Sequence[Record]) -> bytes:
 
 @dataclass(frozen=True)
 class Frame:
-    """One checked frame as read: where it started, its payload inflated."""
+    """One checked frame as read: where it started, its bytes as stored, its payload inflated.
+
+    ``raw`` is the whole frame (head and stored payload), ready to be forwarded or
+    appended to another stream unchanged.
+    """
 
     offset: int
-    size: int
+    raw: bytes
     payload: bytes
+
+    @property
+    def size(self) -> int:
+        """Bytes the frame takes in the stream."""
+        return len(self.raw)
 
 
 class StreamDecoder:
@@ -489,8 +553,12 @@ class StreamDecoder:
     ``offset`` is the stream position of the next unread byte.
     """
 
-    def __init__(self, source: str = "<stream>", max_frame_size: int = MAX_FRAME_SIZE) -> None:
+    def __init__(
+        self, source: str = "<stream>", max_frame_size: int = MAX_FRAME_SIZE,
+        magic: bytes = MAGIC,
+    ) -> None:
         self.source = source
+        self.magic = magic
         self.max_frame_size = max_frame_size
         self.version: tuple[int, int] | None = None
         self.info: RecordingInfo | None = None
@@ -512,21 +580,27 @@ class StreamDecoder:
             if self.version is None:
                 if not self._read_header():
                     return
-            while len(self._buffer) >= FRAME_HEAD_SIZE:
-                size, codec, crc = _FRAME_HEAD.unpack_from(self._buffer)
-                if size > self.max_frame_size:
-                    raise self._fail(
-                        FrameTooLarge,
-                        f"frame declares {size} bytes, the limit is {self.max_frame_size}",
-                    )
-                end = FRAME_HEAD_SIZE + size
-                if len(self._buffer) < end:
-                    return
-                payload = bytes(self._buffer[FRAME_HEAD_SIZE:end])
-                frame = Frame(self.offset, end, self._check(codec, crc, payload))
-                del self._buffer[:end]
-                self.offset += end
-                yield frame
+            buffer = self._buffer
+            start = 0
+            try:
+                while len(buffer) - start >= FRAME_HEAD_SIZE:
+                    size, codec, crc = _FRAME_HEAD.unpack_from(buffer, start)
+                    if size > self.max_frame_size:
+                        raise self._fail(
+                            FrameTooLarge,
+                            f"frame declares {size} bytes, the limit is {self.max_frame_size}",
+                        )
+                    end = start + FRAME_HEAD_SIZE + size
+                    if len(buffer) < end:
+                        return
+                    raw = bytes(buffer[start:end])
+                    payload = self._check(codec, crc, memoryview(raw)[FRAME_HEAD_SIZE:])
+                    frame = Frame(self.offset, raw, payload)
+                    start = end
+                    self.offset += len(raw)
+                    yield frame
+            finally:
+                del buffer[:start]
         except RecordingError as error:
             self._error = error
             raise
@@ -558,8 +632,9 @@ class StreamDecoder:
 
     def _read_header(self) -> bool:
         buf = self._buffer
-        probe = bytes(buf[: len(MAGIC)])
-        if not MAGIC.startswith(probe):
+        magic = self.magic
+        probe = bytes(buf[: len(magic)])
+        if not magic.startswith(probe):
             if probe.startswith(RERUN_SDK_MAGIC):
                 raise self._fail(
                     NotARecording,
@@ -567,9 +642,9 @@ class StreamDecoder:
                     "rerun-logging one; open it with the Rerun viewer",
                 )
             raise self._fail(NotARecording, f"not a rerun-logging recording (starts with {probe!r})")
-        if len(buf) < HEADER_SIZE:
+        if len(buf) < len(magic) + 2:
             return False
-        major, minor = buf[len(MAGIC)], buf[len(MAGIC) + 1]
+        major, minor = buf[len(magic)], buf[len(magic) + 1]
         if major != FORMAT_MAJOR:
             raise self._fail(
                 UnsupportedVersion,
@@ -580,17 +655,17 @@ class StreamDecoder:
                 f"({FORMAT_MAJOR}.{FORMAT_MINOR})",
             )
         self.version = (major, minor)
-        del buf[:HEADER_SIZE]
-        self.offset += HEADER_SIZE
+        del buf[: len(magic) + 2]
+        self.offset += len(magic) + 2
         return True
 
-    def _check(self, codec: int, crc: int, payload: bytes) -> bytes:
+    def _check(self, codec: int, crc: int, payload: memoryview) -> bytes:
         if codec not in _CODEC_CRC:
             raise self._fail(CorruptFrame, f"unknown codec {codec}")
         if zlib.crc32(payload, _CODEC_CRC[codec]) != crc:
             raise self._fail(ChecksumMismatch, "frame checksum does not match (corrupt data)")
         if codec == CODEC_MSGPACK:
-            return payload
+            return bytes(payload)
         inflater = zlib.decompressobj()
         try:
             data = inflater.decompress(payload, MAX_PAYLOAD_SIZE)
@@ -642,6 +717,10 @@ class StreamDecoder:
         if kind == KIND_END:
             self.ended = True
             return [End()]
+        if kind == KIND_ACK:
+            return [Ack(int(body["frames"]))]
+        if kind == KIND_REFUSED:
+            return [Refused(str(body["reason"]))]
         return []
 
 
