@@ -391,29 +391,64 @@ def refused_message(reason: str) -> bytes:
     return _message(KIND_REFUSED, {"reason": reason})
 
 
-def peek_records(payload: bytes) -> tuple[int, int] | None:
-    """``(first seq, count)`` of the RECORDS message in a frame payload, or None.
+@dataclass(frozen=True)
+class FramePeek:
+    """What a frame holds, read without decoding its records.
 
-    Reads only as far as the ``seq`` column (written first), so a viewer can order
-    and de-duplicate frames without decoding their records.
+    ``first_seq`` and ``records`` describe its RECORDS message (None and 0 when it
+    has none); ``dropped`` sums its DROPPED messages; ``info`` and ``ended`` say
+    whether it holds INFO or END.
     """
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
+
+    first_seq: int | None
+    records: int
+    dropped: int
+    info: bool
+    ended: bool
+
+
+def peek_frame(payload: bytes) -> FramePeek:
+    """Walk the messages of a frame payload, reading of RECORDS only its ``seq`` column.
+
+    Lets a viewer count, order and de-duplicate frames without building a Python
+    object per record. Raises ValueError on a payload that does not decode.
+    """
+    unpacker = msgpack.Unpacker(
+        raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1)
+    )
     unpacker.feed(payload)
-    try:
-        while True:
+    first_seq, records, dropped, info, ended = None, 0, 0, False, False
+    end = 0
+    while end < len(payload):
+        try:
             if unpacker.read_array_header() < 2:
                 raise ValueError("a message must be [kind, map]")
-            if unpacker.unpack() != KIND_RECORDS:
+            kind = unpacker.unpack()
+            if kind == KIND_RECORDS:
+                first_seq, records = _peek_seq(unpacker)
+            elif kind == KIND_DROPPED:
+                dropped += int(unpacker.unpack().get("count", 0))
+            else:
+                info = info or kind == KIND_INFO
+                ended = ended or kind == KIND_END
                 unpacker.skip()
-                continue
-            for _ in range(unpacker.read_map_header()):
-                if unpacker.unpack() == "seq":
-                    seq = unpacker.unpack()
-                    return (int(seq[0]), len(seq)) if seq else None
-                unpacker.skip()
-            return None
-    except msgpack.OutOfData:
-        return None
+        except msgpack.OutOfData:
+            raise ValueError(f"payload ends inside a message at byte {end}") from None
+        except (TypeError, AttributeError, IndexError) as error:
+            raise ValueError(f"malformed message at byte {end}: {error!r}") from None
+        end = unpacker.tell()
+    return FramePeek(first_seq, records, dropped, info, ended)
+
+
+def _peek_seq(unpacker: msgpack.Unpacker) -> tuple[int | None, int]:
+    first_seq, count = None, 0
+    for _ in range(unpacker.read_map_header()):
+        if unpacker.unpack() == "seq":
+            seq = unpacker.unpack()
+            first_seq, count = (int(seq[0]), len(seq)) if seq else (None, 0)
+        else:
+            unpacker.skip()
+    return first_seq, count
 
 
 def encode_frame(payload: bytes, compress: bool = True) -> bytes:
