@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from . import format
 from .capture import Captured, capture, record_columns
 from .format import RecordingInfo
-from .sinks import MemorySink, Sink, SinkStats, open_sink
+from .sinks import MemorySink, Sink, SinkOptions, SinkStats, open_sink
 from .spec import OFF, SinkConfig, SinkSpec, check_available, env_sinks, parse_sinks
 
 RECORDING_ID_ENV_VAR = "RERUN_LOGGING_RECORDING_ID"
@@ -121,6 +121,9 @@ class RerunHandler(logging.Handler):
         buffer_size: int = 64 * 1024 * 1024,
         queue_size: int = 200_000,
         flush_timeout: float = 5.0,
+        retryStart: float = 1.0,
+        retryFactor: float = 2.0,
+        retryMax: float = 30.0,
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
@@ -135,6 +138,9 @@ class RerunHandler(logging.Handler):
         self.buffer_size = int(_positive(buffer_size, "buffer_size"))
         self.queue_size = int(_positive(queue_size, "queue_size"))
         self.flush_timeout = _positive(flush_timeout, "flush_timeout")
+        self.retryStart = _positive(retryStart, "retryStart")
+        self.retryFactor = _positive(retryFactor, "retryFactor")
+        self.retryMax = _positive(retryMax, "retryMax")
         self._specs: tuple[SinkSpec, ...] = env_sinks() or configured
         self._accepting = self._specs != (OFF,)
         self._closed = False
@@ -153,6 +159,8 @@ class RerunHandler(logging.Handler):
         self._pending_specs: tuple[SinkSpec, ...] | None = None
         self._flush_requested = 0
         self._flush_done = 0
+        self._flush_deadline = 0.0
+        self._close_deadline = 0.0
         self._stopping = False
         self._next_seq = 0
         self._taken = 0
@@ -276,6 +284,7 @@ class RerunHandler(logging.Handler):
         with self._state_lock:
             self._flush_requested += 1
             wanted = self._flush_requested
+            self._flush_deadline = max(self._flush_deadline, time.monotonic() + timeout)
         self._wake.set()
         with self._state_lock:
             done = self._state_lock.wait_for(
@@ -296,6 +305,8 @@ class RerunHandler(logging.Handler):
                 return
             self._closed = True
             self._accepting = False
+        wait = 0.2 if self._stalled else self.flush_timeout
+        self._close_deadline = time.monotonic() + max(wait - 0.1, 0.05)
         try:
             thread = self._thread
             if thread is None:
@@ -305,14 +316,14 @@ class RerunHandler(logging.Handler):
                 with self._state_lock:
                     self._stopping = True
                 self._wake.set()
-                thread.join(0.2 if self._stalled else self.flush_timeout)
-                if thread.is_alive():
-                    lost = self._undelivered()
-                    sys.stderr.write(
-                        f"rerun-logging: {self.application_id}: gave up after "
-                        f"{self.flush_timeout:g}s (flush_timeout): {lost} records not "
-                        f"delivered to {', '.join(map(str, self.sinks))}\n"
-                    )
+                thread.join(wait)
+            lost = self._undelivered()
+            if lost:
+                sys.stderr.write(
+                    f"rerun-logging: {self.application_id}: gave up after "
+                    f"{self.flush_timeout:g}s (flush_timeout): {lost} records not "
+                    f"delivered to {', '.join(map(str, self.sinks))}\n"
+                )
         finally:
             _live_handlers.discard(self)
             super().close()
@@ -320,7 +331,9 @@ class RerunHandler(logging.Handler):
     def _undelivered(self) -> int:
         """Records emitted that the slowest sink has neither written nor counted lost."""
         stats = self.stats
-        handled = min((s.written + s.dropped for s in stats.sinks), default=0)
+        if not stats.sinks:
+            return 0
+        handled = min(s.written + s.dropped for s in stats.sinks)
         return max(stats.emitted - stats.dropped - handled, 0)
 
     @property
@@ -360,12 +373,22 @@ class RerunHandler(logging.Handler):
             self._guarded(self._drain)
             if change is not None:
                 self._guarded(lambda: self._switch_sinks(change))
+            self._guarded(lambda: self._tend_sinks(wanted))
             with self._state_lock:
                 self._flush_done = wanted
                 self._state_lock.notify_all()
             if stopping:
                 break
         self._guarded(self._end_streams)
+
+    def _tend_sinks(self, wanted_flush: int) -> None:
+        """Let sinks run their timers; on a flush request, let them deliver."""
+        now = time.monotonic()
+        flushing = wanted_flush > self._flush_done
+        for sink in self._sinks:
+            sink.poll(now)
+            if flushing:
+                sink.flush(self._flush_deadline)
 
     def _guarded(self, step: Any) -> None:
         """Run one flusher step; an unexpected error is reported, never fatal."""
@@ -397,7 +420,10 @@ class RerunHandler(logging.Handler):
 
     def _make_sinks(self, specs: Sequence[SinkSpec]) -> list[Sink]:
         """Sink objects for ``specs``; they do no I/O until their first write."""
-        return [open_sink(spec, self.buffer_size) for spec in specs if spec != OFF]
+        options = SinkOptions(
+            self.buffer_size, self.retryStart, self.retryFactor, self.retryMax
+        )
+        return [open_sink(spec, options) for spec in specs if spec != OFF]
 
     def _start_sinks(self, sinks: list[Sink]) -> list[Sink]:
         header = self._stream_header()
@@ -421,8 +447,9 @@ class RerunHandler(logging.Handler):
                 for sink in new:
                     sink.write(frame, records)
         end = format.encode_frame(format.end_message())
+        deadline = time.monotonic() + self.flush_timeout
         for sink in old:
-            sink.close(end)
+            sink.close(end, deadline)
         with self._state_lock:
             self._specs = specs
             if self._pending_specs is specs:
@@ -478,8 +505,9 @@ class RerunHandler(logging.Handler):
     def _end_streams(self) -> None:
         self._drain()
         end = format.encode_frame(self._drop_reports() + format.end_message())
+        deadline = self._close_deadline or time.monotonic() + self.flush_timeout
         for sink in self._sinks:
-            sink.close(end)
+            sink.close(end, deadline)
 
     def _after_fork_in_child(self) -> None:
         """Give a forked child its own queue, thread and streams (never the parent's)."""

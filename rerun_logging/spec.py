@@ -27,7 +27,7 @@ DEFAULT_TCP_PORT = 9876
 DEFAULT_WEB_PORT = 9090
 NETWORK_MODES = ("connect", "spawn", "serve")
 MODES = ("off", "memory", "stdout", "save", *NETWORK_MODES)
-AVAILABLE_MODES = ("off", "memory", "stdout", "save")
+AVAILABLE_MODES = ("off", "memory", "stdout", "save", "connect", "spawn")
 """Modes this version can open; the network modes come in a later version."""
 GRAMMAR = "off, memory, stdout, save:PATH, connect[:HOST:PORT], spawn[:HOST:PORT], serve[:HOST:PORT]"
 
@@ -131,7 +131,7 @@ def check_available(specs: Sequence[SinkSpec]) -> None:
 
         raise SinkSpecError(
             f"sink {', '.join(missing)} is not available in rerun-logging {__version__} "
-            f"yet; available now: off, memory, stdout, save:PATH"
+            f"yet; available now: {', '.join(AVAILABLE_MODES)}"
         )
 
 

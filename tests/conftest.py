@@ -65,3 +65,58 @@ def run_python(
         [sys.executable, "-c", code], cwd=cwd, env=full_env, capture_output=True,
         text=True, timeout=timeout, **kwargs,  # type: ignore[arg-type]
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess: the package importable, no sink override."""
+    env = dict(os.environ)
+    env.pop(spec.ENV_VAR, None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+class ViewerProcess:
+    """A real viewer subprocess on a free port (or ``port``), stopped by :meth:`stop`."""
+
+    def __init__(self, *args: str, port: int = 0, save_dir: Path | None = None) -> None:
+        command = [sys.executable, "-m", "rerun_logging", "viewer", "--port", str(port)]
+        if save_dir is not None:
+            command += ["--save-dir", str(save_dir)]
+        self.process = subprocess.Popen(
+            [*command, *args], env=child_env(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: list[str] = []
+        self.port = self._wait_for_port()
+
+    def _wait_for_port(self) -> int:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+            if "listening on" in line:
+                return int(line.rsplit(":", 1)[1])
+        raise AssertionError(f"the viewer did not start: {''.join(self.lines)}")
+
+    def stop(self, sig: int = 15, timeout: float = 20) -> int:
+        """Signal the viewer and wait for it; returns its exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.lines += self.process.stderr.readlines() if self.process.stderr else []
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    stream.close()

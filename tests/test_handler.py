@@ -222,7 +222,7 @@ def test_bad_spec_raises_clearly() -> None:
     with pytest.raises(ValueError, match="unknown sink 'bogus'"):
         RerunHandler("bogus")
     with pytest.raises(ValueError, match="not available in rerun-logging"):
-        RerunHandler("connect:127.0.0.1:9876")
+        RerunHandler("serve:127.0.0.1:9090")
     with pytest.raises(ValueError, match="flush_timeout must be positive"):
         RerunHandler(flush_timeout=0)
 
@@ -244,7 +244,7 @@ def test_environment_overrides_configured_sink(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "value, reason",
-    [("bogus", "unknown sink 'bogus'"), ("spawn", "not available"), ("save:", "needs a path")],
+    [("bogus", "unknown sink 'bogus'"), ("serve", "not available"), ("save:", "needs a path")],
 )
 def test_bad_environment_value_keeps_configured_sink(tmp_path: Path, value: str, reason: str) -> None:
     code = textwrap.dedent(

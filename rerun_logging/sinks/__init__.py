@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ..backoff import Backoff
 from ..spec import SinkSpec, check_available
 from .base import Sink, SinkStats
 from .file import FileSink
 from .memory import MemorySink
 from .stdout import StdoutSink
 
-__all__ = ["FileSink", "MemorySink", "Sink", "SinkStats", "StdoutSink", "open_sink"]
+__all__ = ["FileSink", "MemorySink", "Sink", "SinkOptions", "SinkStats", "StdoutSink", "open_sink"]
 
 
-def open_sink(spec: SinkSpec, buffer_size: int) -> Sink:
+@dataclass(frozen=True)
+class SinkOptions:
+    """The handler's settings that sinks use: bounds and reconnection knobs."""
+
+    buffer_size: int
+    retryStart: float = 1.0
+    retryFactor: float = 2.0
+    retryMax: float = 30.0
+
+
+def open_sink(spec: SinkSpec, options: SinkOptions) -> Sink:
     """The sink for ``spec`` (nothing is opened until it first writes)."""
     check_available([spec])
     if spec.mode == "save":
@@ -20,5 +33,13 @@ def open_sink(spec: SinkSpec, buffer_size: int) -> Sink:
     if spec.mode == "stdout":
         return StdoutSink()
     if spec.mode == "memory":
-        return MemorySink(buffer_size)
+        return MemorySink(options.buffer_size)
+    if spec.mode in ("connect", "spawn"):
+        from .spawn import SpawnSink
+        from .tcp import ConnectSink
+
+        kind = SpawnSink if spec.mode == "spawn" else ConnectSink
+        assert spec.host is not None and spec.port is not None
+        backoff = Backoff(options.retryStart, options.retryFactor, options.retryMax)
+        return kind(spec.host, spec.port, options.buffer_size, backoff)
     raise ValueError(f"sink {spec} cannot be opened")

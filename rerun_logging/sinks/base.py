@@ -16,13 +16,14 @@ from .. import format
 
 @dataclass(frozen=True)
 class SinkStats:
-    """Counters of one sink: records written, records lost, bytes written, last error."""
+    """Counters of one sink: records written (delivered), lost, held, bytes, last error."""
 
     name: str
     written: int
     dropped: int
     bytes: int
     error: str | None
+    pending: int = 0
 
 
 class Sink:
@@ -30,7 +31,9 @@ class Sink:
 
     Life cycle, all on the flusher thread: :meth:`start` with the stream header
     once (a sink writes it before its first frame), :meth:`write` per frame,
-    :meth:`close` with the END frame once.
+    :meth:`poll` on every tick of the flusher (timers, replies), :meth:`flush` when
+    the app asks, :meth:`close` with the END frame once. ``flush`` and ``close``
+    return by their deadline (``time.monotonic()`` seconds).
     """
 
     name = "sink"
@@ -45,7 +48,9 @@ class Sink:
 
     def stats(self) -> SinkStats:
         """A snapshot of this sink's counters."""
-        return SinkStats(self.name, self.written, self.dropped, self.bytes, self.error)
+        return SinkStats(
+            self.name, self.written, self.dropped, self.bytes, self.error, self.pending
+        )
 
     def start(self, header: bytes) -> None:
         """Begin the stream with ``header`` (magic, version, INFO frame)."""
@@ -59,9 +64,20 @@ class Sink:
             self._unreported = 0
         self._send(frame, records)
 
-    def close(self, end_frame: bytes) -> None:
-        """End the stream cleanly and release what the sink holds."""
+    def poll(self, now: float) -> None:
+        """Called on every flusher tick, with or without frames to write."""
+
+    def flush(self, deadline: float) -> None:
+        """Deliver what is held, trying until ``deadline`` at the latest."""
+
+    def close(self, end_frame: bytes, deadline: float) -> None:
+        """End the stream cleanly and release what the sink holds, by ``deadline``."""
         self.write(end_frame, 0)
+
+    @property
+    def pending(self) -> int:
+        """Records held but neither delivered nor counted as dropped."""
+        return 0
 
     def after_fork(self) -> Sink:
         """The sink a forked child uses instead of this one (never the same stream)."""

@@ -65,7 +65,7 @@ class FileSink(Sink):
         except OSError:
             pass
 
-    def close(self, end_frame: bytes) -> None:
+    def close(self, end_frame: bytes, deadline: float) -> None:
         self.write(end_frame, 0)
         if self._fd is not None:
             try:

@@ -47,7 +47,7 @@ class MemorySink(Sink):
             self.evicted += count
             self.dropped += count
 
-    def close(self, end_frame: bytes) -> None:
+    def close(self, end_frame: bytes, deadline: float) -> None:
         """The buffer has no stream to end; its frames stay until taken or discarded."""
 
     def take(self) -> tuple[int, list[tuple[bytes, int]]]:
