@@ -22,12 +22,13 @@ class MemorySink(Sink):
         self.max_bytes = max_bytes
         self._frames: deque[tuple[bytes, int]] = deque()
         self._size = 0
+        self._records = 0
         self.evicted = 0
 
     @property
     def buffered_records(self) -> int:
         """Records held now."""
-        return sum(n for _, n in self._frames)
+        return self._records
 
     @property
     def buffered_bytes(self) -> int:
@@ -39,11 +40,13 @@ class MemorySink(Sink):
             return
         self._frames.append((frame, records))
         self._size += len(frame)
+        self._records += records
         self.written += records
         self.bytes += len(frame)
         while self._size > self.max_bytes and self._frames:
             old, count = self._frames.popleft()
             self._size -= len(old)
+            self._records -= count
             self.evicted += count
             self.dropped += count
 
@@ -56,6 +59,7 @@ class MemorySink(Sink):
         evicted = self.evicted
         self._frames.clear()
         self._size = 0
+        self._records = 0
         self.evicted = 0
         return evicted, frames
 

@@ -54,6 +54,7 @@ class ConnectSink(Sink):
         self._pending: deque[tuple[bytes, int]] = deque()
         self._unacked: deque[tuple[bytes, int]] = deque()
         self._size = 0
+        self._held = 0
         self._inflight: memoryview | None = None
         self._header_sent = False
         self._acked = 0
@@ -64,6 +65,7 @@ class ConnectSink(Sink):
     def write(self, frame: bytes, records: int) -> None:
         self._pending.append((frame, records))
         self._size += len(frame)
+        self._held += records
         self._trim()
         self._pump(time.monotonic())
 
@@ -81,7 +83,7 @@ class ConnectSink(Sink):
 
     @property
     def pending(self) -> int:
-        return sum(n for _, n in self._pending) + sum(n for _, n in self._unacked)
+        return self._held
 
     def after_fork(self) -> Sink:
         """A child opens its own connection; the parent's socket is closed in the child."""
@@ -203,6 +205,7 @@ class ConnectSink(Sink):
         for _ in range(min(frames - self._acked, len(self._unacked))):
             frame, records = self._unacked.popleft()
             self._size -= len(frame)
+            self._held -= records
             self.written += records
             self.bytes += len(frame)
         self._acked = max(self._acked, frames)
@@ -248,11 +251,13 @@ class ConnectSink(Sink):
             frame, records = self._pending[index]
             del self._pending[index]
             self._size -= len(frame)
+            self._held -= records
             self.dropped += records
             self._unreported += records
         while self._size > self.max_bytes and self._unacked:
             frame, records = self._unacked.popleft()
             self._size -= len(frame)
+            self._held -= records
             self.dropped += records
             self._unreported += records
             self._acked += 1
