@@ -2,27 +2,34 @@
 
 Subcommands::
 
-    rerun-logging print FILE|-    records as text lines, or JSON lines (--json)
-    rerun-logging verify FILE     check a recording: version, counts, clean end
+    rerun-logging [FILE ...]         the viewer (also: rerun-logging viewer [FILE ...])
+    rerun-logging print FILE|-       records as text lines, or JSON lines (--json)
+    rerun-logging verify FILE        check a recording: version, counts, clean end
     rerun-logging --version
 
-The viewer (``rerun-logging [FILE...]``, ``rerun-logging viewer``) arrives in a
-later version; for now those say so and exit 2.
+Anything that is not ``print`` or ``verify`` starts the viewer: no arguments,
+``viewer``, options, or recording files (``-`` is standard input). A file whose
+name looks like a mistyped command (``prnt``) is still a file when it exists;
+when it does not, the error says which command was probably meant.
 
 Exit status: 0 success; 1 a recording that is torn, corrupt or not a recording
 (everything readable before the fault is printed first); 2 a usage error or a
-file that cannot be opened; 130 interrupted (except while following, where
-Ctrl-C is the normal way to stop, and exits 0). A closed pipe (``| head``) ends
-the command quietly with 0. Errors are one line on stderr that names the file.
+file that cannot be opened; 3 the viewer's port is taken (another viewer runs
+there: the one that lost the race exits); 130 interrupted (except while
+following, where Ctrl-C is the normal way to stop, and exits 0). A closed pipe
+(``| head``) ends the command quietly with 0. Errors are one line on stderr that
+names the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import io
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
@@ -43,10 +50,13 @@ from .render import dropped_fields, dropped_line, json_fields, text_line
 
 PROG = "rerun-logging"
 COMMANDS = ("print", "verify", "viewer")
+READ_COMMANDS = ("print", "verify")
+"""The subcommands that are not the viewer."""
 
 EXIT_OK = 0
 EXIT_BAD_RECORDING = 1
 EXIT_USAGE = 2
+EXIT_PORT_TAKEN = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -54,47 +64,171 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     if wants_viewer(args):
-        return viewer_not_yet(args)
+        return viewer_command(args)
     try:
         options = build_parser().parse_args(args)
-    except SystemExit as stop:  # --help, --version and usage errors
+    except SystemExit as stop:  # --help and usage errors
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     command: Callable[[argparse.Namespace], int] = options.run
     return command(options)
 
 
 def wants_viewer(args: Sequence[str]) -> bool:
-    """No subcommand, ``viewer``, or file names straight after the program name."""
-    if not args:
-        return True
+    """Everything but ``print`` and ``verify``: nothing, ``viewer``, options, file names."""
+    return not args or args[0] not in READ_COMMANDS
+
+
+# --- viewer -------------------------------------------------------------------------
+
+
+def viewer_command(args: Sequence[str]) -> int:
+    """``rerun-logging [viewer] [OPTIONS] [FILE ...]``: parse, check, run the viewer."""
+    named = bool(args) and args[0] == "viewer"
+    rest = list(args[1:] if named else args)
+    if not named:
+        hint = mistyped_command(rest)
+        if hint:
+            _error(hint)
+            return EXIT_USAGE
+    parser = build_viewer_parser(f"{PROG} viewer" if named else PROG)
+    try:
+        options = parser.parse_args(rest)
+    except SystemExit as stop:  # --help, --version and usage errors
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    return run_viewer(options)
+
+
+def mistyped_command(args: Sequence[str]) -> str | None:
+    """A hint when the first argument is no file but looks like a command (``prnt``)."""
+    if not args or args[0].startswith("-") or args[0] == STDIN or os.path.exists(args[0]):
+        return None
     first = args[0]
-    return first == "viewer" or (first not in COMMANDS and not first.startswith("-"))
-
-
-def viewer_not_yet(args: Sequence[str]) -> int:
-    """Say that the viewer is not in this version and how to read a file now."""
-    files = [a for a in args if a != "viewer" and not a.startswith("-")]
-    target = files[0] if files else "FILE"
-    _error(
-        f"the viewer arrives in a later version (this is {__version__}); "
-        f"to read a recording now: {PROG} print {target}"
-    )
-    return EXIT_USAGE
+    if os.sep in first or "." in first:
+        return None
+    close = difflib.get_close_matches(first, COMMANDS, n=1, cutoff=0.6)
+    if not close:
+        return None
+    return (f"{first}: no such file, and not a command; did you mean "
+            f"'{PROG} {close[0]}'? (commands: {', '.join(COMMANDS)})")
 
 
 def run_viewer(options: argparse.Namespace) -> int:
-    """``rerun-logging viewer`` (or no subcommand): not in this version yet."""
-    return viewer_not_yet([])
+    """Start the viewer with the parsed ``options``; returns when it stops."""
+    from .viewer.server import ViewerConfig, run
+
+    config = ViewerConfig(
+        sources=tuple(options.files),
+        bind=options.bind,
+        port=options.port,
+        save_dir=options.save_dir,
+        print_records=options.print_records,
+        color=options.color,
+        memory_limit=options.memory_limit,
+        handshake_timeout=options.handshake_timeout,
+        frame_timeout=options.frame_timeout,
+        web_port=options.web_port,
+        open_browser=options.open_browser,
+    )
+    return run(config)
+
+
+def build_viewer_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The viewer's parser (no subcommand, or ``viewer``)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="The rerun-logging viewer: receives the streams of apps logging with "
+        "RerunHandler (connect and spawn sinks) over TCP, and loads recording files.",
+        epilog=f"Other commands: '{PROG} print FILE' prints a recording, '{PROG} verify "
+        f"FILE' checks one. Exit status 3: the port is taken (another viewer runs there).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    add_viewer_options(parser)
+    return parser
+
+
+def add_viewer_options(parser: argparse.ArgumentParser) -> None:
+    """The viewer's arguments and options."""
+    from .viewer import server
+
+    parser.add_argument("files", metavar="FILE", nargs="*",
+                        help="recording files to load, or - for standard input")
+    parser.add_argument("--bind", metavar="HOST", default=server.DEFAULT_BIND,
+                        help="address to listen on (default %(default)s: this machine only)")
+    parser.add_argument("--port", type=parse_port, default=server.DEFAULT_PORT,
+                        help="TCP port for app streams (default %(default)s; 0 picks a free one)")
+    parser.add_argument("--save-dir", metavar="DIR",
+                        help="save every stream as DIR/APP-RECORDING-PID.rrd (created if missing)")
+    parser.add_argument("--print", dest="print_records", action="store_true",
+                        help="print every incoming record as a line on standard output")
+    parser.add_argument("--color", action=argparse.BooleanOptionalAction, default=None,
+                        help="colour levels in --print output (default: on a terminal)")
+    parser.add_argument("--memory-limit", metavar="SIZE", type=parse_size,
+                        default=server.DEFAULT_MEMORY_LIMIT,
+                        help="memory for stored frames, e.g. 512M or 2G (default 512M); "
+                        "past it the oldest frames are evicted and counted")
+    parser.add_argument("--handshake-timeout", metavar="SECONDS", type=parse_seconds,
+                        default=server.DEFAULT_HANDSHAKE_TIMEOUT,
+                        help="time a connection has to send its header and INFO (default %(default)g)")
+    parser.add_argument("--frame-timeout", metavar="SECONDS", type=parse_seconds,
+                        default=server.DEFAULT_FRAME_TIMEOUT,
+                        help="time a frame that has started has to complete (default %(default)g); "
+                        "between frames there is no timeout")
+    parser.add_argument("--web-port", type=parse_port, default=server.DEFAULT_WEB_PORT,
+                        help="port of the web UI (default %(default)s; the web UI comes in a "
+                        "later version)")
+    parser.add_argument("--no-browser", dest="open_browser", action="store_false",
+                        help="do not open a browser on the web UI (the web UI comes in a "
+                        "later version)")
+
+
+def parse_port(text: str) -> int:
+    """A TCP port number, 0 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r} (0 to 65535)")
+    return port
+
+
+def parse_seconds(text: str) -> float:
+    """A positive number of seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return seconds
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """A size in bytes: ``1048576``, ``512K``, ``512M``, ``2G``, ``2GiB`` (binary units)."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 512M, 2G)")
+    scale = 1024 ** " kmgt".index(match.group(2).lower() or " ")
+    size = int(float(match.group(1)) * scale)
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"the size must be positive: {text!r}")
+    return size
+
+
+# --- print and verify ---------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: ``print``, ``verify`` (``viewer`` is answered before it)."""
+    """The parser of ``print`` and ``verify`` (``viewer`` is parsed by :func:`build_viewer_parser`)."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Read recordings made by rerun-logging's RerunHandler."
+        prog=PROG, description="Read recordings made by rerun-logging's RerunHandler.",
+        epilog=f"Without a command (or with 'viewer'), {PROG} starts the viewer: {PROG} --help.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.set_defaults(run=run_viewer)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     show = commands.add_parser("print", help="print the records of a recording")
     show.add_argument("file", metavar="FILE", help="a recording file, or - for standard input")
@@ -112,9 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("verify", help="check a recording and summarize it")
     check.add_argument("file", metavar="FILE", help="a recording file, or - for standard input")
     check.set_defaults(run=run_verify)
-
-    viewer = commands.add_parser("viewer", help="the live viewer (in a later version)")
-    viewer.set_defaults(run=run_viewer)
     return parser
 
 

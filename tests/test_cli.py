@@ -573,18 +573,6 @@ def test_version() -> None:
     assert result.stdout.strip() == f"rerun-logging {rerun_logging.__version__}"
 
 
-@pytest.mark.parametrize("args", [(), ("viewer",), ("run.rrd",)])
-def test_viewer_is_not_in_this_version(args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(list(args)) == 2
-    (line,) = capsys.readouterr().err.splitlines()
-    assert "later version" in line and "rerun-logging print" in line
-
-
-def test_viewer_message_from_the_console_entry() -> None:
-    result = run_cli("run.rrd")
-    assert result.returncode == 2 and "rerun-logging print run.rrd" in result.stderr
-
-
 # --- render (pure) ----------------------------------------------------------------------
 
 

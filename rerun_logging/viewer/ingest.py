@@ -1,0 +1,360 @@
+"""The ingest state machine: one per source (TCP connection, file, stdin). Sans-I/O.
+
+:class:`StreamIngest` takes the bytes a source delivers and returns the bytes to
+send back; it touches no socket, file or clock of its own. Its collaborators are
+the :class:`~.store.RecordingStore`, and optionally a :class:`~.savedir.SaveDir`,
+a :class:`RecordPrinter` and a ``report`` callable for one-line log messages.
+
+What it does with a stream (the TCP protocol's viewer side)::
+
+    header, INFO frame   decoded fully: the stream's identity (joins its recording)
+    every later frame    peeked only (sequence numbers, counts, END), stored raw,
+                         saved raw, acknowledged; printed only with --print
+    after each chunk     ACK n, n = frames after INFO taken on this source,
+                         when n changed
+    any RecordingError   REFUSED reason, then the source is finished
+
+A source that rejoins a stream already in the store (a reconnect resending what
+was not acknowledged, a file loaded twice) is de-duplicated: a frame of records
+whose first sequence number is behind the stream is acknowledged and not stored
+again; a frame without records (DROPPED, END), which has no sequence number, is a
+resend when its fingerprint matches one the stream stored recently, as long as
+this source has not yet delivered a new frame of records.
+
+:class:`ReadDeadline` turns the ingest's progress into read deadlines: the header
+and INFO must arrive within the handshake timeout of the connection's start; a
+frame that has started must complete within the frame timeout; between frames
+there is none.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+from ..format import (
+    MAX_FRAME_SIZE,
+    CorruptFrame,
+    Frame,
+    FramePeek,
+    Message,
+    RecordingError,
+    RecordingInfo,
+    StreamDecoder,
+    TruncatedStream,
+    ack_message,
+    encode_frame,
+    peek_frame,
+    refused_message,
+)
+from .savedir import SaveDir
+from .store import RecordingStore, StreamKey, StreamState, frame_mark
+
+
+class RecordPrinter(Protocol):
+    """Receives the decoded messages of every stored frame (``--print``)."""
+
+    def show(self, info: RecordingInfo, messages: Sequence[Message]) -> None:
+        """Print ``messages`` of the stream ``info`` started."""
+
+
+def _ignore(text: str) -> None:
+    """The default ``report``: say nothing."""
+
+
+class StreamIngest:
+    """One source's stream into the store: ``feed`` bytes, send back what it returns.
+
+    ``source`` names the source in decoder errors (``tcp 127.0.0.1:5555``, a path);
+    ``name`` names it in report lines (``127.0.0.1:5555``). ``network`` sources
+    are refused (a REFUSED message) on errors; files are not answered. After an
+    error, or :meth:`close`, :attr:`finished` is true and ``feed`` does nothing:
+    the caller closes the source.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        store: RecordingStore,
+        *,
+        name: str | None = None,
+        saver: SaveDir | None = None,
+        printer: RecordPrinter | None = None,
+        report: Callable[[str], None] = _ignore,
+        network: bool = True,
+        max_frame_size: int = MAX_FRAME_SIZE,
+    ) -> None:
+        self.source = source
+        self.name = name if name is not None else source
+        self.store = store
+        self.saver = saver
+        self.printer = printer
+        self.report = report
+        self.network = network
+        self.info: RecordingInfo | None = None
+        self.key: StreamKey | None = None
+        self.acked = 0
+        """Frames after INFO taken (stored or recognised as duplicates)."""
+        self.records = 0
+        """Records this source added to the store."""
+        self.duplicates = 0
+        """Frames this source resent that the store already had."""
+        self.error: RecordingError | None = None
+        self.finished = False
+        self._decoder = StreamDecoder(source, max_frame_size=max_frame_size)
+        self._resent: Counter[bytes] | None = None
+        self._closed = False
+
+    # --- progress (for deadlines) -----------------------------------------------
+
+    @property
+    def handshaken(self) -> bool:
+        """Whether the header and the INFO frame have arrived."""
+        return self.info is not None
+
+    @property
+    def partial_frame_at(self) -> int | None:
+        """Stream offset of a frame that has started to arrive, or None between frames."""
+        return self._decoder.offset if self._decoder.pending else None
+
+    @property
+    def received(self) -> int:
+        """Bytes received so far."""
+        return self._decoder.offset + self._decoder.pending
+
+    # --- input ------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Take ``data`` from the source; return the bytes to send back (ACK, REFUSED).
+
+        On a RecordingError the frames before the fault stay taken (and
+        acknowledged), a REFUSED message follows for a network source, one line
+        is reported, and the ingest is finished.
+        """
+        if self.finished:
+            return []
+        acked = self.acked
+        self._decoder.feed(data)
+        out: list[bytes] = []
+        try:
+            for frame in self._decoder.frames():
+                self._take(frame)
+        except RecordingError as error:
+            out = self._refuse(error)
+        finally:
+            if self.saver is not None:
+                self.saver.flush()
+        if self.acked != acked:
+            out.insert(0, encode_frame(ack_message(self.acked)))
+        return out
+
+    def close(self, *, quiet: bool = False) -> None:
+        """The source ended (EOF, reset, timeout, shutdown): finish and say how it ended.
+
+        A torn tail (the source stopped inside a frame) is reported as one line;
+        the frames before it stay. ``quiet`` reports nothing (shutdown, a timeout
+        the caller already reported).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        torn: RecordingError | None = None
+        if not self.finished:
+            try:
+                self._decoder.close()
+            except RecordingError as error:
+                torn = error
+        self.finished = True
+        line = None if quiet or self.error is not None else self._closing_line(torn)
+        if self.key is not None:
+            if self.saver is not None:
+                self.saver.release(self.key)
+            self.store.detach(self.key)
+            self.key = None
+        if line:
+            self.report(line)
+
+    # --- frames -----------------------------------------------------------------
+
+    def _take(self, frame: Frame) -> None:
+        if self.info is None:
+            self._start(frame)
+            return
+        peek = self._peek(frame)
+        assert self.key is not None
+        if self._is_resent(frame, peek):
+            self.duplicates += 1
+        else:
+            self._keep(frame, peek)
+        self.acked += 1
+
+    def _start(self, frame: Frame) -> None:
+        """The first frame: one INFO message, which opens (or rejoins) the stream."""
+        messages = list(self._decoder.decode_payload(frame))
+        if len(messages) != 1 or not isinstance(messages[0], RecordingInfo):
+            raise CorruptFrame(
+                "the first frame must hold one INFO message", self.source, frame.offset
+            )
+        info = messages[0]
+        check_info(info, self.source, frame.offset)
+        stream = self.store.open_stream(info, frame.raw)
+        self.info, self.key = info, stream.key
+        self.store.attach(stream.key)
+        rejoined = stream.frames_stored > 0
+        if rejoined:
+            self._resent = Counter(self.store.recent_marks(stream.key))
+        if self.saver is not None:
+            self.saver.open_stream(stream.key, info, frame.raw)
+        if self.network:
+            again = ", resuming its stream" if rejoined else ""
+            self.report(f"{self.name}: {describe_stream(stream)} connected{again}")
+
+    def _peek(self, frame: Frame) -> FramePeek:
+        try:
+            return peek_frame(frame.payload)
+        except ValueError as error:
+            raise CorruptFrame(
+                f"frame payload does not decode: {error}", self.source, frame.offset
+            ) from None
+
+    def _is_resent(self, frame: Frame, peek: FramePeek) -> bool:
+        """Whether ``frame`` is one the stream already stored (see the module docstring)."""
+        assert self.key is not None
+        if peek.first_seq is not None:
+            if self.store.is_duplicate(self.key, peek):
+                return True
+            self._resent = None  # new records: whatever follows is new too
+            return False
+        if self._resent is None:
+            return False
+        mark = frame_mark(frame.raw)
+        if self._resent[mark] > 0:
+            self._resent[mark] -= 1
+            return True
+        return False
+
+    def _keep(self, frame: Frame, peek: FramePeek) -> None:
+        assert self.key is not None and self.info is not None
+        messages = list(self._decoder.decode_payload(frame)) if self.printer else None
+        self.store.add_frame(self.key, frame.raw, peek)
+        self.records += peek.records
+        if self.saver is not None:
+            self.saver.append(self.key, frame.raw)
+            if peek.ended:
+                self.saver.end(self.key)
+        if messages and self.printer is not None:
+            self.printer.show(self.info, messages)
+
+    # --- errors and reports -----------------------------------------------------
+
+    def _refuse(self, error: RecordingError) -> list[bytes]:
+        self.error = error
+        self.finished = True
+        if self.key is not None:
+            if self.saver is not None:
+                self.saver.release(self.key)
+            self.store.detach(self.key)
+            self.key = None
+        if self.network:
+            self.report(f"refused {self.name}: at byte {error.offset}: {error.reason}")
+            return [encode_frame(refused_message(str(error)))]
+        self.report(
+            f"{self.name}: at byte {error.offset}: {error.reason}; the frames before it are kept"
+        )
+        return []
+
+    def _closing_line(self, torn: RecordingError | None) -> str | None:
+        if self.info is None or self.key is None:
+            if torn is None or self.received == 0:
+                return None  # nothing sent at all: a port probe, not a stream
+            return f"{self.name}: closed before its stream started: at byte {torn.offset}: {torn.reason}"
+        stream = self.store.stream(self.key)
+        if isinstance(torn, TruncatedStream):
+            how = (f"closed inside a frame (torn tail at byte {torn.offset}: {torn.reason}); "
+                   "the frames before it are kept")
+        elif stream.ended:
+            how = "ended cleanly"
+        else:
+            how = "no END message (the app may reconnect)" if self.network else "no END message"
+        counts = f"{self.records} records"
+        if self.duplicates:
+            counts += f", {self.duplicates} resent frames skipped"
+        if self.network:
+            return f"{self.name}: {describe_stream(stream)} disconnected: {how}; {counts}"
+        return f"{self.name}: loaded {describe_stream(stream)}: {counts}; {how}"
+
+
+def describe_stream(stream: StreamState) -> str:
+    """``app[pid] (recording ID)`` for report lines, escaped to stay one line."""
+    info = stream.info
+    return f"{one_line(info.application_id)}[{info.pid}] (recording {one_line(info.recording_id)})"
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` with control characters escaped and cut to ``limit``: a peer cannot forge lines."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
+
+
+def check_info(info: RecordingInfo, source: str, offset: int) -> None:
+    """Refuse an INFO whose identity fields do not have the types the format states.
+
+    The store keys streams by these values and the save directory names files
+    after them, so a peer must not be able to put a list where a pid goes.
+    """
+    expected: tuple[tuple[str, type], ...] = (
+        ("application_id", str), ("recording_id", str), ("pid", int),
+        ("start_time_ns", int), ("host", str),
+    )
+    for field_name, kind in expected:
+        value = getattr(info, field_name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise CorruptFrame(
+                f"INFO field {field_name} is a {type(value).__name__}, not a {kind.__name__}",
+                source, offset,
+            )
+    if not info.recording_id:
+        raise CorruptFrame("INFO has an empty recording id", source, offset)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The monotonic time by which the next read must return, and what it waits for."""
+
+    at: float
+    reason: str
+
+
+class ReadDeadline:
+    """When a connection's next read times out, from its ingest's progress. Pure.
+
+    ``opened_at`` is when the connection was accepted. Call :meth:`next` before
+    each read with the current monotonic time.
+    """
+
+    def __init__(self, handshake_timeout: float, frame_timeout: float, opened_at: float) -> None:
+        self.handshake_timeout = handshake_timeout
+        self.frame_timeout = frame_timeout
+        self.opened_at = opened_at
+        self._frame: tuple[int, float] | None = None
+
+    def next(self, ingest: StreamIngest, now: float) -> Deadline | None:
+        """The deadline of the next read, or None when the stream is between frames."""
+        if not ingest.handshaken:
+            return Deadline(
+                self.opened_at + self.handshake_timeout,
+                f"no stream header and INFO frame within {self.handshake_timeout:g}s",
+            )
+        offset = ingest.partial_frame_at
+        if offset is None:
+            self._frame = None
+            return None
+        if self._frame is None or self._frame[0] != offset:
+            self._frame = (offset, now)
+        return Deadline(
+            self._frame[1] + self.frame_timeout,
+            f"the frame at byte {offset} did not complete within {self.frame_timeout:g}s",
+        )

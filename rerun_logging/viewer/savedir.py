@@ -1,0 +1,196 @@
+"""``--save-dir DIR``: one recording file per stream, written as frames arrive.
+
+Each stream ``(recording_id, pid)`` of application ``app`` goes to
+``DIR/{app}-{recording_id}-{pid}.rrd``: the stream header, the INFO frame, then
+every frame the store kept, byte for byte as received, so ``rerun-logging print``
+and ``verify`` read it like a file the save sink wrote. A stream that reconnects
+appends to the same file (no second header).
+
+Names come from the network, so they are reduced to ``[A-Za-z0-9._-]`` (at most 64
+characters, never empty, never starting with a dot) and every file is created with
+``O_EXCL`` and reopened with ``O_NOFOLLOW``: whatever an application id says, and
+whatever is already in the directory, nothing is written outside ``DIR`` or
+through a link. A name already taken (a file of an earlier viewer run, another
+handler of the same process) gets ``-2``, ``-3``, ... before ``.rrd``.
+
+Writes are buffered per stream and written by :meth:`SaveDir.flush` (the ingest
+calls it once per chunk it processed); a file is fsynced and closed on the
+stream's END and at shutdown, and closed (not synced) when its source goes away.
+A write that fails (a full disk) is cut back to the last whole frame and the file
+is given up, with one line through ``report``; the viewer keeps running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..format import HEADER, RecordingInfo
+from .store import StreamKey
+
+MAX_NAME_CHARS = 64
+"""Longest application or recording id kept in a file name."""
+MAX_COLLISIONS = 1000
+"""Most ``-N`` suffixes tried for a name already taken."""
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(text: object, fallback: str = "app") -> str:
+    """``text`` as a file-name part: only ``[A-Za-z0-9._-]``, at most 64 chars, no leading dot.
+
+    Anything else becomes ``_``. The result is never empty and never ``.`` or
+    ``..`` (or any name of dots), so it can never name a directory or escape one.
+    """
+    name = _UNSAFE.sub("_", str(text))[:MAX_NAME_CHARS]
+    if name.startswith("."):
+        name = "_" + name[1:]
+    return name or fallback
+
+
+def stream_file_name(info: RecordingInfo, attempt: int = 1) -> str:
+    """``{app}-{recording_id}-{pid}.rrd``, with ``-{attempt}`` before ``.rrd`` after the first."""
+    stem = f"{safe_name(info.application_id)}-{safe_name(info.recording_id, 'rec')}-{int(info.pid)}"
+    return f"{stem}.rrd" if attempt == 1 else f"{stem}-{attempt}.rrd"
+
+
+@dataclass
+class SavedStream:
+    """One stream's file: where it is, its descriptor while open, what waits to be written."""
+
+    path: str
+    fd: int | None = None
+    size: int = 0
+    pending: list[bytes] = field(default_factory=list)
+    failed: bool = False
+
+
+class SaveDir:
+    """Writes every stream into its own file under ``directory`` (which must exist)."""
+
+    def __init__(self, directory: str, report: Callable[[str], None]) -> None:
+        self.directory = os.path.abspath(directory)
+        self.report = report
+        self.files: dict[StreamKey, SavedStream] = {}
+
+    def open_stream(self, key: StreamKey, info: RecordingInfo, info_frame: bytes) -> None:
+        """Create the file of a new stream with its header and INFO; nothing for a known one."""
+        if key in self.files:
+            return
+        try:
+            fd, path = self._create(info)
+        except OSError as error:
+            self.files[key] = SavedStream(self._path(stream_file_name(info)), failed=True)
+            self.report(f"cannot save {info.application_id}[{info.pid}]: {_describe(error)}")
+            return
+        saved = SavedStream(path, fd)
+        self.files[key] = saved
+        saved.pending.append(HEADER + info_frame)
+        self._write(saved)
+
+    def append(self, key: StreamKey, raw: bytes) -> None:
+        """Queue one frame of ``key`` for the next :meth:`flush`."""
+        saved = self.files.get(key)
+        if saved is not None and not saved.failed:
+            saved.pending.append(raw)
+
+    def flush(self) -> None:
+        """Write what every stream has queued (whole frames, appended)."""
+        for saved in self.files.values():
+            if saved.pending:
+                self._write(saved)
+
+    def end(self, key: StreamKey) -> None:
+        """The stream ended cleanly: write, fsync and close its file."""
+        saved = self.files.get(key)
+        if saved is not None:
+            self._write(saved)
+            self._close(saved, sync=True)
+
+    def release(self, key: StreamKey) -> None:
+        """The stream's source went away: write and close (a reconnect reopens it)."""
+        saved = self.files.get(key)
+        if saved is not None:
+            self._write(saved)
+            self._close(saved, sync=False)
+
+    def close_all(self) -> None:
+        """At shutdown: write, fsync and close every file."""
+        for saved in self.files.values():
+            self._write(saved)
+            self._close(saved, sync=True)
+
+    @property
+    def paths(self) -> list[str]:
+        """Every file written (or started), in stream order."""
+        return [saved.path for saved in self.files.values()]
+
+    # --- files ------------------------------------------------------------------
+
+    def _path(self, name: str) -> str:
+        path = os.path.join(self.directory, name)
+        if os.path.dirname(path) != self.directory:  # belt and braces: safe_name allows no '/'
+            raise ValueError(f"unsafe file name {name!r}")
+        return path
+
+    def _create(self, info: RecordingInfo) -> tuple[int, str]:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        for attempt in range(1, MAX_COLLISIONS + 1):
+            path = self._path(stream_file_name(info, attempt))
+            try:
+                return os.open(path, flags, 0o644), path
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"{MAX_COLLISIONS} files named like {stream_file_name(info)} exist")
+
+    def _reopen(self, saved: SavedStream) -> None:
+        flags = (os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+                 | getattr(os, "O_NOFOLLOW", 0))
+        saved.fd = os.open(saved.path, flags)
+        saved.size = os.fstat(saved.fd).st_size
+
+    def _write(self, saved: SavedStream) -> None:
+        if saved.failed or not saved.pending:
+            saved.pending.clear()
+            return
+        data = b"".join(saved.pending)
+        saved.pending.clear()
+        try:
+            if saved.fd is None:
+                self._reopen(saved)
+            assert saved.fd is not None
+            view = memoryview(data)
+            while view:
+                view = view[os.write(saved.fd, view):]
+        except OSError as error:
+            self._give_up(saved, error)
+            return
+        saved.size += len(data)
+
+    def _give_up(self, saved: SavedStream, error: OSError) -> None:
+        """Cut the file back to its last whole frame and stop writing it."""
+        saved.failed = True
+        if saved.fd is not None:
+            try:
+                os.ftruncate(saved.fd, saved.size)
+            except OSError:
+                pass
+            self._close(saved, sync=False)
+        self.report(f"cannot save to {saved.path}: {_describe(error)}; that file stops here")
+
+    def _close(self, saved: SavedStream, *, sync: bool) -> None:
+        if saved.fd is None:
+            return
+        fd, saved.fd = saved.fd, None
+        try:
+            if sync:
+                os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _describe(error: OSError) -> str:
+    return error.strerror or str(error)
