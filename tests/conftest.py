@@ -109,6 +109,8 @@ class ViewerProcess:
 
     def stop(self, sig: int = 15, timeout: float = 20) -> int:
         """Signal the viewer and wait for it; returns its exit status."""
+        if self.process.stderr is None or self.process.stderr.closed:
+            return int(self.process.returncode)
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
