@@ -64,6 +64,8 @@ MAX_FIELD_CHARS = 64 * 1024
 MAX_EXTRAS_BYTES = 256 * 1024
 """Cap for the packed extras of one record."""
 TRUNCATION_MARK = "…[truncated {} chars]"
+MAX_RECORDS_PER_FRAME = 65536
+"""Most records one frame may hold; writers batch fewer (the handler at most 65536)."""
 
 CODEC_MSGPACK = 0
 CODEC_ZLIB = 1
@@ -371,9 +373,12 @@ def info_message(info: RecordingInfo) -> bytes:
     )
 
 
-def dropped_message(count: int, reason: str) -> bytes:
-    """A packed ``DROPPED`` message."""
-    return _message(KIND_DROPPED, {"count": count, "reason": reason})
+def dropped_message(count: int, reason: str, serial: int | None = None) -> bytes:
+    """A packed ``DROPPED`` message; ``serial`` tells apart reports that are otherwise equal."""
+    body: dict[str, Any] = {"count": count, "reason": reason}
+    if serial is not None:
+        body["serial"] = serial
+    return _message(KIND_DROPPED, body)
 
 
 def end_message() -> bytes:
@@ -444,8 +449,13 @@ def _peek_seq(unpacker: msgpack.Unpacker) -> tuple[int | None, int]:
     first_seq, count = None, 0
     for _ in range(unpacker.read_map_header()):
         if unpacker.unpack() == "seq":
-            seq = unpacker.unpack()
-            first_seq, count = (int(seq[0]), len(seq)) if seq else (None, 0)
+            count = unpacker.read_array_header()
+            if count > MAX_RECORDS_PER_FRAME:
+                raise ValueError(f"{count} records in one frame, the limit is {MAX_RECORDS_PER_FRAME}")
+            if count:
+                first_seq = int(unpacker.unpack())
+                for _ in range(count - 1):
+                    unpacker.skip()
         else:
             unpacker.skip()
     return first_seq, count
@@ -794,6 +804,8 @@ def _freeze(value: Any) -> Any:
 
 def decode_records(body: dict[str, Any]) -> list[Record]:
     """Records from the body of a RECORDS message."""
+    if len(body["seq"]) > MAX_RECORDS_PER_FRAME:
+        raise ValueError(f"{len(body['seq'])} records in one frame, the limit is {MAX_RECORDS_PER_FRAME}")
     seqs = delta_decode(body["seq"])
     times = delta_decode(body["time"])
     sites = body["sites"]

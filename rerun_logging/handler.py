@@ -134,7 +134,7 @@ class RerunHandler(logging.Handler):
         self.recording_id = recording_id or default_recording_id()
         self.entity_prefix = entity_prefix
         self.flush_interval = _positive(flush_interval, "flush_interval")
-        self.batch_size = int(_positive(batch_size, "batch_size"))
+        self.batch_size = min(int(_positive(batch_size, "batch_size")), format.MAX_RECORDS_PER_FRAME)
         self.buffer_size = int(_positive(buffer_size, "buffer_size"))
         self.queue_size = int(_positive(queue_size, "queue_size"))
         self.flush_timeout = _positive(flush_timeout, "flush_timeout")
@@ -160,6 +160,7 @@ class RerunHandler(logging.Handler):
         self._flush_requested = 0
         self._flush_done = 0
         self._flush_deadline = 0.0
+        self._flush_delivered = True
         self._close_deadline = 0.0
         self._stopping = False
         self._next_seq = 0
@@ -207,14 +208,15 @@ class RerunHandler(logging.Handler):
 
     def _on_batch_ready(self, queue: deque[Captured]) -> None:
         if len(queue) > self.queue_size:
-            lost = 0
-            while len(queue) > self.queue_size:
-                try:
-                    queue.popleft()
-                except IndexError:
-                    break
-                lost += 1
-            self._count_drop("queue full: the flusher fell behind", lost, refused=True)
+            with self._state_lock:
+                lost = 0
+                while len(queue) > self.queue_size:
+                    try:
+                        queue.popleft()
+                    except IndexError:
+                        break
+                    lost += 1
+                self._add_drop("queue full: the flusher fell behind", lost, refused=True)
         if not self._wake.is_set():
             self._wake.set()
 
@@ -228,6 +230,11 @@ class RerunHandler(logging.Handler):
         if count <= 0:
             return
         with self._state_lock:
+            self._add_drop(reason, count, refused)
+
+    def _add_drop(self, reason: str, count: int, refused: bool) -> None:
+        """:meth:`_count_drop` with ``_state_lock`` already held."""
+        if count > 0:
             if refused:
                 self._refused += count
             self._dropped[reason] = self._dropped.get(reason, 0) + count
@@ -290,9 +297,9 @@ class RerunHandler(logging.Handler):
             done = self._state_lock.wait_for(
                 lambda: self._flush_done >= wanted or not thread.is_alive(), timeout
             )
-        if not done:
-            self._stalled = True
-        return bool(done)
+            delivered = bool(done) and self._flush_delivered
+        self._stalled = not delivered
+        return delivered
 
     def close(self) -> None:
         """Flush within ``flush_timeout``, end every stream cleanly, stop. Idempotent.
@@ -306,27 +313,41 @@ class RerunHandler(logging.Handler):
             self._closed = True
             self._accepting = False
         wait = 0.2 if self._stalled else self.flush_timeout
-        self._close_deadline = time.monotonic() + max(wait - 0.1, 0.05)
+        started = time.monotonic()
+        self._close_deadline = started + max(wait - 0.1, 0.05)
         try:
             thread = self._thread
             if thread is None:
-                if not self._forked and any(s.mode not in ("off", "memory") for s in self._specs):
+                if not self._forked and any(s.mode in ("save", "stdout") for s in self._specs):
                     self._finish()
             else:
                 with self._state_lock:
                     self._stopping = True
                 self._wake.set()
                 thread.join(wait)
+                if not thread.is_alive():
+                    self._count_stranded()
             lost = self._undelivered()
             if lost:
                 sys.stderr.write(
                     f"rerun-logging: {self.application_id}: gave up after "
-                    f"{self.flush_timeout:g}s (flush_timeout): {lost} records not "
-                    f"delivered to {', '.join(map(str, self.sinks))}\n"
+                    f"{time.monotonic() - started:.1f}s (flush_timeout {self.flush_timeout:g}s): "
+                    f"{lost} records not delivered to {', '.join(map(str, self.sinks))}\n"
                 )
         finally:
             _live_handlers.discard(self)
             super().close()
+
+    def _count_stranded(self) -> None:
+        """Records a thread appended while the flusher was ending: counted, not kept."""
+        stranded = 0
+        while self._queue:
+            try:
+                self._queue.popleft()
+            except IndexError:
+                break
+            stranded += 1
+        self._count_drop("logged after close", stranded, refused=True)
 
     def _undelivered(self) -> int:
         """Records emitted that the slowest sink has neither written nor counted lost."""
@@ -341,12 +362,13 @@ class RerunHandler(logging.Handler):
         """Counters: emitted, dropped (by reason), pending, buffered, per sink."""
         with self._state_lock:
             dropped = dict(self._dropped)
+            taken, refused = self._taken, self._refused
+            pending = len(self._queue)
         sinks = list(self._sinks)
-        pending = len(self._queue)
         buffered = sum(s.buffered_records for s in sinks if isinstance(s, MemorySink))
         total = sum(dropped.values())
         return HandlerStats(
-            emitted=self._taken + pending + self._refused,
+            emitted=taken + pending + refused,
             dropped=total,
             dropped_by_reason=dropped,
             pending=pending,
@@ -374,8 +396,10 @@ class RerunHandler(logging.Handler):
             if change is not None:
                 self._guarded(lambda: self._switch_sinks(change))
             self._guarded(lambda: self._tend_sinks(wanted))
+            delivered = not self._queue and all(s.pending == 0 for s in self._sinks)
             with self._state_lock:
                 self._flush_done = wanted
+                self._flush_delivered = delivered
                 self._state_lock.notify_all()
             if stopping:
                 break
@@ -450,6 +474,7 @@ class RerunHandler(logging.Handler):
         deadline = time.monotonic() + self.flush_timeout
         for sink in old:
             sink.close(end, deadline)
+            self._count_drop(f"{sink.name} replaced before it delivered them", sink.pending)
         with self._state_lock:
             self._specs = specs
             if self._pending_specs is specs:
@@ -460,13 +485,14 @@ class RerunHandler(logging.Handler):
         pop = queue.popleft
         while queue:
             batch: list[Captured] = []
-            try:
-                for _ in range(min(len(queue), self.batch_size)):
-                    batch.append(pop())
-            except IndexError:
-                pass
-            if batch:
+            with self._state_lock:
+                try:
+                    for _ in range(min(len(queue), self.batch_size)):
+                        batch.append(pop())
+                except IndexError:
+                    pass
                 self._taken += len(batch)
+            if batch:
                 self._write_frame(batch)
 
     def _write_frame(self, batch: list[Captured]) -> None:
@@ -476,8 +502,16 @@ class RerunHandler(logging.Handler):
             except ValueError as error:
                 self._count_drop(f"batch could not be framed: {error}", records)
                 continue
-            for sink in self._sinks:
+            self._write_to_sinks(frame, records)
+
+    def _write_to_sinks(self, frame: bytes, records: int) -> None:
+        """Give ``frame`` to every sink; one sink's failure never costs the others."""
+        for sink in self._sinks:
+            try:
                 sink.write(frame, records)
+            except Exception as error:
+                sink.dropped += records
+                sys.stderr.write(f"rerun-logging: {sink.name}: unexpected error {error!r}\n")
 
     def _drop_reports(self) -> bytes:
         with self._state_lock:

@@ -793,3 +793,9 @@ def test_a_benchmark_record_takes_at_most_20_bytes() -> None:
     read, decoder = decode(data)
     decoder.close()
     assert read[1:-1] == records
+
+
+def test_peek_refuses_a_frame_claiming_too_many_records() -> None:
+    bomb = format.packb([format.KIND_RECORDS, {"seq": [0] * (format.MAX_RECORDS_PER_FRAME + 1)}])
+    with pytest.raises(ValueError, match="records in one frame"):
+        format.peek_frame(bomb)

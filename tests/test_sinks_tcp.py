@@ -42,6 +42,12 @@ def saved_records(directory: Path) -> dict[int, list[Record]]:
     return found
 
 
+def first_sink_error(handler: RerunHandler) -> str:
+    """The last error of the handler's first sink, or "" (also before sinks exist)."""
+    sinks = handler.stats.sinks
+    return (sinks[0].error or "") if sinks else ""
+
+
 class PlainServer:
     """A TCP listener on 127.0.0.1 that is not a viewer: it says ``greeting`` and never reads."""
 
@@ -304,3 +310,68 @@ def test_spawned_viewer_does_not_inherit_the_sink_variable(spawn_port: int, monk
     process = spawn.spawn_viewer("127.0.0.1", spawn_port)
     environ = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
     assert not any(item.startswith(b"RERUN_LOGGING_SINK=") for item in environ)
+
+
+def test_a_garbled_reply_costs_no_other_sink_anything(tmp_path: Path, logger: logging.Logger) -> None:
+    server = PlainServer(greeting=format.VIEWER_HELLO + b"\xff" * 64)
+    path = tmp_path / "beside.rrd"
+    try:
+        handler = RerunHandler([f"connect:127.0.0.1:{server.port}", f"save:{path}"], flush_timeout=0.5)
+        logger.addHandler(handler)
+        for i in range(5000):
+            logger.info("both %d", i)
+        handler.close()
+    finally:
+        server.close()
+    assert len([m for m in read_messages(path) if isinstance(m, Record)]) == 5000
+    connect = handler.stats.sinks[0]
+    assert connect.written == 0 and connect.pending == 5000
+
+
+def test_flush_says_false_when_nothing_was_delivered(logger: logging.Logger) -> None:
+    handler = RerunHandler(f"connect:127.0.0.1:{free_port()}", flush_timeout=0.3)
+    logger.addHandler(handler)
+    logger.info("nowhere")
+    assert handler.flush(timeout=0.3) is False
+    handler.close()
+
+
+def test_a_newer_minor_viewer_is_a_viewer(logger: logging.Logger, capfd: pytest.CaptureFixture[str]) -> None:
+    newer = format.VIEWER_MAGIC + bytes((format.FORMAT_MAJOR, format.FORMAT_MINOR + 1))
+    server = PlainServer(greeting=newer)
+    try:
+        handler = RerunHandler(f"connect:127.0.0.1:{server.port}", flush_timeout=0.3)
+        logger.addHandler(handler)
+        logger.info("sent")
+        handler.flush(timeout=0.3)
+        handler.close()
+    finally:
+        server.close()
+    assert "not a rerun-logging viewer" not in capfd.readouterr().err
+    assert handler._sinks[0]._header_sent is False  # closed after sending: back to a fresh start
+
+
+def test_close_of_a_silent_spawn_handler_starts_nothing(spawn_port: int) -> None:
+    handler = RerunHandler(f"spawn:127.0.0.1:{spawn_port}", flush_timeout=0.5)
+    started = time.monotonic()
+    handler.close()
+    assert time.monotonic() - started < 0.5
+    assert viewer_pids(spawn_port) == []
+
+
+def test_a_spawned_viewer_that_cannot_start_is_reported_at_once(logger: logging.Logger, capfd: pytest.CaptureFixture[str]) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused, binding fails
+    port = holder.getsockname()[1]
+    try:
+        handler = RerunHandler(f"spawn:127.0.0.1:{port}", flush_timeout=0.5)
+        logger.addHandler(handler)
+        deadline = time.monotonic() + 8
+        logger.info("no viewer can start")
+        while "exited with status" not in first_sink_error(handler):
+            assert time.monotonic() < deadline, "the failed spawn was not noticed"
+            time.sleep(0.02)
+        handler.close()
+    finally:
+        holder.close()
+    assert f"the viewer spawned on 127.0.0.1:{port} exited with status" in capfd.readouterr().err

@@ -76,6 +76,11 @@ class SpawnSink(ConnectSink):
             try:
                 return super()._open_connection()
             except ConnectionRefusedError:
+                if self.spawned is not None and self.spawned.poll() is not None:
+                    raise ConnectionRefusedError(
+                        f"the viewer spawned on {self.host}:{self.port} exited with status "
+                        f"{self.spawned.returncode} (see {viewer_log_path(self.port)})"
+                    ) from None
                 if time.monotonic() >= deadline:
                     raise ConnectionRefusedError(
                         f"the viewer spawned on {self.host}:{self.port} did not accept "

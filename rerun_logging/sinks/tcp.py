@@ -58,6 +58,7 @@ class ConnectSink(Sink):
         self._inflight: memoryview | None = None
         self._header_sent = False
         self._acked = 0
+        self._reports = 0
         self._replies = format.StreamDecoder(self.name, magic=format.VIEWER_MAGIC)
 
     # --- the Sink interface -------------------------------------------------------------
@@ -123,7 +124,7 @@ class ConnectSink(Sink):
         try:
             self._read_replies()
             self._send_some()
-        except OSError as error:
+        except (OSError, ValueError) as error:
             self._disconnect(error)
             self.backoff.failure(now)
 
@@ -131,7 +132,7 @@ class ConnectSink(Sink):
         sock = self._open_connection()
         try:
             hello = _recv_exactly(sock, len(format.VIEWER_HELLO), self.connect_timeout)
-            if hello != format.VIEWER_HELLO:
+            if not _speaks_our_major(hello):
                 raise NotAViewer(self._not_a_viewer(hello))
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -234,9 +235,13 @@ class ConnectSink(Sink):
         if not self._header_sent:
             return self._header
         if self._unreported:
+            self._reports += 1
             report = format.encode_frame(
-                format.dropped_message(self._unreported, "backlog full: the viewer was "
-                                       "unreachable or too slow")
+                format.dropped_message(
+                    self._unreported,
+                    "backlog full: the viewer was unreachable or too slow",
+                    serial=self._reports,
+                )
             )
             self._unreported = 0
             self._pending.appendleft((report, 0))
@@ -244,23 +249,42 @@ class ConnectSink(Sink):
         return self._pending[0][0] if self._pending else None
 
     def _trim(self) -> None:
-        """Drop the oldest frames (never one half sent) while over ``max_bytes``."""
+        """Drop the oldest unsent frames (never one half sent) while over ``max_bytes``.
+
+        Frames already sent on this connection are not dropped: the viewer may have
+        stored them, and counting them lost would count them twice. They are bounded
+        by the socket's buffers. A dropped frame's own ``dropped`` reports (the
+        handler's) are carried into the next report, so no loss goes unreported.
+        """
         keep = 1 if self._inflight is not None and self._header_sent else 0
         while self._size > self.max_bytes and len(self._pending) > keep:
-            index = keep
-            frame, records = self._pending[index]
-            del self._pending[index]
+            frame, records = self._pending[keep]
+            del self._pending[keep]
             self._size -= len(frame)
             self._held -= records
             self.dropped += records
-            self._unreported += records
-        while self._size > self.max_bytes and self._unacked:
-            frame, records = self._unacked.popleft()
-            self._size -= len(frame)
-            self._held -= records
-            self.dropped += records
-            self._unreported += records
-            self._acked += 1
+            self._unreported += records + _reported_in(frame)
+
+
+def _reported_in(frame: bytes) -> int:
+    """Records that ``dropped`` messages inside ``frame`` report (0 if unreadable)."""
+    decoder = format.StreamDecoder("backlog")
+    decoder.version = (format.FORMAT_MAJOR, format.FORMAT_MINOR)
+    decoder.feed(frame)
+    try:
+        return sum(format.peek_frame(f.payload).dropped for f in decoder.frames())
+    except ValueError:
+        return 0
+
+
+def _speaks_our_major(hello: bytes) -> bool:
+    """A viewer's greeting of our major version (a newer minor is fine: it skips nothing we send)."""
+    magic = format.VIEWER_MAGIC
+    return (
+        len(hello) == len(magic) + 2
+        and hello.startswith(magic)
+        and hello[len(magic)] == format.FORMAT_MAJOR
+    )
 
 
 def _recv_exactly(sock: socket.socket, size: int, timeout: float) -> bytes:

@@ -52,6 +52,10 @@ from .savedir import SaveDir
 from .store import RecordingStore, StreamKey, StreamState, frame_mark
 
 
+MAX_INFO_FRAME_SIZE = 64 * 1024
+"""An INFO frame is a few hundred bytes; it is kept per stream, so it is capped."""
+
+
 class RecordPrinter(Protocol):
     """Receives the decoded messages of every stored frame (``--print``)."""
 
@@ -191,6 +195,11 @@ class StreamIngest:
 
     def _start(self, frame: Frame) -> None:
         """The first frame: one INFO message, which opens (or rejoins) the stream."""
+        if len(frame.raw) > MAX_INFO_FRAME_SIZE:
+            raise CorruptFrame(
+                f"INFO frame of {len(frame.raw)} bytes, the limit is {MAX_INFO_FRAME_SIZE}",
+                self.source, frame.offset,
+            )
         messages = list(self._decoder.decode_payload(frame))
         if len(messages) != 1 or not isinstance(messages[0], RecordingInfo):
             raise CorruptFrame(
