@@ -32,15 +32,15 @@ from typing import AsyncIterator, Callable, Sequence, TextIO
 from ..format import VIEWER_HELLO, Dropped, Message, Record, RecordingInfo
 from ..reader import STDIN, open_source, source_name
 from ..render import dropped_line, text_line
+from ..spec import DEFAULT_HOST, DEFAULT_TCP_PORT, DEFAULT_WEB_PORT
 from .ingest import ReadDeadline, StreamIngest
 from .savedir import SaveDir
 from .store import DEFAULT_MEMORY_LIMIT, RecordingStore
 
 PREFIX = "rerun-logging viewer"
 """How every line the viewer writes on standard error starts."""
-DEFAULT_BIND = "127.0.0.1"
-DEFAULT_PORT = 9876
-DEFAULT_WEB_PORT = 9090
+DEFAULT_BIND = DEFAULT_HOST
+DEFAULT_PORT = DEFAULT_TCP_PORT
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 DEFAULT_FRAME_TIMEOUT = 30.0
 CHUNK_SIZE = 256 * 1024
