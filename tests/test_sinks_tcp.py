@@ -375,3 +375,24 @@ def test_a_spawned_viewer_that_cannot_start_is_reported_at_once(logger: logging.
     finally:
         holder.close()
     assert f"the viewer spawned on 127.0.0.1:{port} exited with status" in capfd.readouterr().err
+
+
+def test_retry_knobs_come_from_dict_config(logger: logging.Logger) -> None:
+    import logging.config
+
+    port = free_port()
+    logging.config.dictConfig({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"rerun": {
+            "class": "rerun_logging.RerunHandler", "sink": f"connect:127.0.0.1:{port}",
+            "retryStart": 0.25, "flush_timeout": 0.3, ".": {"retryFactor": 3.0, "retryMax": 2.0},
+        }},
+        "loggers": {logger.name: {"handlers": ["rerun"], "level": "INFO"}},
+    })
+    handler = logger.handlers[-1]
+    assert (handler.retryStart, handler.retryFactor, handler.retryMax) == (0.25, 3.0, 2.0)
+    logger.info("sets the knobs of the sink")
+    handler.flush(timeout=0.3)
+    backoff = handler._sinks[0].backoff
+    assert (backoff.retryStart, backoff.retryFactor, backoff.retryMax) == (0.25, 3.0, 2.0)
