@@ -115,7 +115,13 @@ def test_a_viewer_that_never_reads_never_blocks_the_app(logger: logging.Logger) 
         assert sink.written == 0 and sink.dropped > 0
         assert stats.emitted == 100_000
         assert sink.dropped + sink.pending + stats.dropped + stats.pending == 100_000
-        assert handler._sinks[0]._size <= 256 * 1024
+        connect = handler._sinks[0]
+        unsent = sum(len(frame) for frame, _ in connect._pending)
+        sent = sum(len(frame) for frame, _ in connect._unacked)
+        assert unsent <= 256 * 1024
+        if connect._sock is not None:  # sent, unacknowledged: bounded by the socket's buffers
+            sndbuf = connect._sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            assert sent <= 2 * sndbuf + 256 * 1024
         handler.close()
     finally:
         server.close()
