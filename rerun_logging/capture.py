@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from itertools import compress, islice, repeat
-from operator import itemgetter, mul
+from itertools import chain, compress, islice, repeat
+from operator import itemgetter, mul, ne, sub
 from typing import Any, Sequence
 
 from pythonjsonlogger.core import RESERVED_ATTRS as _JSON_LOGGER_RESERVED
@@ -174,8 +174,16 @@ def _plain_template(key: tuple[Any, ...]) -> tuple[Any, ...]:
 def _intern_keys(
     keys: list[tuple[Any, ...]], entity_prefix: str
 ) -> tuple[list[int], list[int], list[list[Any]], list[list[Any]]]:
-    """Per-row site and context indexes, and the two tables, from combined keys."""
-    combos: dict[tuple[Any, ...], tuple[int, int]] = dict.fromkeys(keys)  # type: ignore[assignment]
+    """Per-row site and context indexes, and the two tables, from combined keys.
+
+    Records come in runs from one call site and thread, so only the first key of
+    each run is interned (found with one C-level comparison of neighbours); the
+    index columns are the runs' indexes repeated.
+    """
+    count = len(keys)
+    starts = list(compress(range(count), [True, *map(ne, keys[1:], keys)]))
+    heads = [keys[i] for i in starts]
+    combos: dict[tuple[Any, ...], tuple[int, int]] = dict.fromkeys(heads)  # type: ignore[assignment]
     sites: dict[tuple[Any, ...], int] = {}
     ctxs: dict[tuple[Any, ...], int] = {}
     for key in combos:
@@ -188,7 +196,10 @@ def _intern_keys(
         )
         ctx = key[7:] if _HAS_TASK_NAME else (*key[7:], None)
         combos[key] = (sites.setdefault(site, len(sites)), ctxs.setdefault(ctx, len(ctxs)))
-    site_index, ctx_index = map(list, zip(*map(combos.__getitem__, keys)))
+    head_sites, head_ctxs = zip(*map(combos.__getitem__, heads))
+    lengths = list(map(sub, [*starts[1:], count], starts))
+    site_index = list(chain.from_iterable(map(repeat, head_sites, lengths)))
+    ctx_index = list(chain.from_iterable(map(repeat, head_ctxs, lengths)))
     return site_index, ctx_index, [list(s) for s in sites], [list(c) for c in ctxs]
 
 
