@@ -12,6 +12,8 @@ Layout (a sans-I/O core and thin shells, as in ``websockets``)::
     ingest    StreamIngest: bytes in, acknowledgements/refusals out, per source
     savedir   SaveDir: one ``.rrd`` file per stream under ``--save-dir``
     server    the asyncio shell: sockets, files, stdin, signals, timeouts
+    feed      FeedClient: records to JSON column batches for one browser; no I/O
+    web       WebServer: the page, static/ and the /ws feed on one port (not wired yet)
 
 Nothing is imported here, so ``import rerun_logging.viewer`` costs nothing until a
 module of it is used.

@@ -1,0 +1,351 @@
+"""The web viewer's asyncio shell: one port for the page, its files and the feed.
+
+Built on ``websockets.asyncio.server.serve``: its ``process_request`` hook answers
+plain HTTP (``GET /`` and the static files of ``rerun_logging/viewer/static/``)
+and lets only ``/ws`` go on to the WebSocket handshake; each WebSocket client gets
+a :class:`~.feed.FeedClient` and a task that sends what that feed gives. What the
+feed says lives in :mod:`.feed`; this module only moves it.
+
+Not wired yet: nothing in the CLI, the viewer or the sinks starts it.
+
+Security decisions
+------------------
+
+- **Origin.** A WebSocket handshake is accepted only from the page's own origin,
+  checked in ``process_request`` (not with ``serve(origins=...)``: the port is
+  known only once bound, and beyond loopback the name the user typed is only
+  known from the request):
+
+  - bound to loopback: ``Origin`` must be ``http://NAME:PORT`` with NAME one of
+    ``127.0.0.1``, ``localhost``, ``[::1]`` (and the bound host), PORT this server's.
+    A request *without* ``Origin`` is allowed: browsers always send one on
+    WebSocket handshakes, so it comes from a local non-browser client, which can
+    read the user's logs anyway. Every HTTP request must also carry one of those
+    names in ``Host``: that refuses DNS-rebinding pages (``evil.example``
+    resolving to 127.0.0.1), whose ``Origin`` and ``Host`` would match each other.
+  - bound beyond loopback: ``Origin`` must be present and equal ``http://`` +
+    the request's ``Host``; the access token (below) is what keeps other pages out.
+
+  A refused handshake gets ``403 Forbidden``.
+- **Token.** Bound beyond loopback (or with ``require_token=True``), the page
+  (``/`` and ``/index.html``) and ``/ws`` require ``?token=`` equal to a random
+  ``secrets.token_urlsafe(24)`` (compared in constant time); a warning with the
+  page's URL is logged on ``rerun_logging.viewer.web``. Without it they answer
+  ``403``. Other static files are served without a token: they are the UI's
+  code, never log data.
+- **Headers.** Every response (pages, errors, the ``101`` of the handshake)
+  carries the policy of :func:`content_security_policy` (``connect-src 'self'
+  ws://HOST``, HOST the request's own ``Host`` once checked), ``X-Content-Type-Options: nosniff``,
+  ``Referrer-Policy: no-referrer`` (the token is in the URL) and
+  ``Cache-Control: no-store``.
+- **Paths.** Only ``GET`` of files directly named under ``static/``: a path with a
+  ``..`` or ``.`` segment, a backslash, a NUL, a hidden name, or that resolves
+  outside the folder, is ``404 Not Found``, like a missing file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import ipaddress
+import logging
+import re
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..format import Record
+from .feed import DEFAULT_MAX_BATCHES, DEFAULT_MAX_BYTES, FeedClient, StreamSummary
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import Server, ServerConnection
+    from websockets.http11 import Request, Response
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+"""The UI's files, shipped as package data."""
+WS_PATH = "/ws"
+_HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+"""What a ``Host`` header may look like to be echoed into the policy."""
+
+
+def content_security_policy(ws_origin: str | None) -> str:
+    """The Content-Security-Policy of every response.
+
+    Only our own files run (no inline script, no ``eval``), no plugins, no framing,
+    no forms; the page may connect to its own origin and to ``ws_origin``
+    (``ws://`` + the request's ``Host``), the WebSocket feed: ``'self'`` alone does
+    not cover ``ws:`` in every browser. None: ``'self'`` only.
+    """
+    connect = f"'self' {ws_origin}" if ws_origin else "'self'"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src {connect}; object-src 'none'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "no-store"),
+)
+"""Sent with every response, beside the Content-Security-Policy."""
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
+PAGES = ("/", "/index.html")
+"""Paths that serve the page (and need the token when one is required)."""
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+FeedSource = Callable[[FeedClient], None]
+"""Called with each new client's feed, to queue what it starts with (e.g. the
+recordings list and the records held so far)."""
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether binding ``host`` keeps the server reachable from this machine only."""
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(host: str) -> str:
+    """``host`` as it appears in a URL (IPv6 in brackets)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _set_header(response: Response, name: str, value: str) -> None:
+    """Replace header ``name`` of ``response`` with ``value``."""
+    if name in response.headers:
+        del response.headers[name]
+    response.headers[name] = value
+
+
+@dataclasses.dataclass(eq=False)
+class _Client:
+    feed: FeedClient
+    wake: asyncio.Event
+
+
+class WebServer:
+    """The page, its files and the feed on one port; see the module docstring.
+
+    Create it, ``await start()``, push data with :meth:`push_records`,
+    :meth:`push_recordings` or :meth:`push`, and ``await close()``. Runs on one
+    event loop; call its methods from that loop only.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        feed_source: FeedSource | None = None,
+        *,
+        require_token: bool | None = None,
+        token: str | None = None,
+        static_dir: Path = STATIC_DIR,
+        max_batches: int = DEFAULT_MAX_BATCHES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.feed_source = feed_source
+        self.loopback = is_loopback(host)
+        self.require_token = (not self.loopback) if require_token is None else require_token
+        self.token = (token or secrets.token_urlsafe(24)) if self.require_token else None
+        self.static_dir = static_dir.resolve()
+        self.max_batches = max_batches
+        self.max_bytes = max_bytes
+        self.server: Server | None = None
+        self._clients: set[_Client] = set()
+
+    # --- life cycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and start serving; ``port`` is then the bound port."""
+        from websockets.asyncio.server import serve
+
+        self.server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            process_response=self._process_response,
+            server_header=None,
+            max_size=64 * 1024,
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+        if self.require_token and not self.loopback:
+            log.warning(
+                "the web viewer is reachable beyond this machine on %s:%d; open it "
+                "with its access token: %s", self.host, self.port, self.url,
+            )
+
+    async def close(self) -> None:
+        """Stop listening, close every client (1001 going away), wait for them."""
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        """The page's URL, token included when one is required."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        query = f"?token={self.token}" if self.token else ""
+        return f"http://{_host_name(host)}:{self.port}/{query}"
+
+    @property
+    def clients(self) -> int:
+        """WebSocket clients connected now."""
+        return len(self._clients)
+
+    # --- pushing ----------------------------------------------------------------------
+
+    def push(self, fill: Callable[[FeedClient], None]) -> None:
+        """Call ``fill`` with every client's feed, then wake their senders."""
+        for client in list(self._clients):
+            fill(client.feed)
+            client.wake.set()
+
+    def push_records(self, recording_id: str, records: Sequence[Record], pid: int | None = None) -> None:
+        """Queue a ``records`` batch to every client."""
+        self.push(lambda feed: feed.records(recording_id, records, pid))
+
+    def push_recordings(self, summaries: Iterable[StreamSummary]) -> None:
+        """Queue the ``recordings`` snapshot to every client."""
+        summaries = list(summaries)
+        self.push(lambda feed: feed.recordings(summaries))
+
+    # --- WebSocket ----------------------------------------------------------------------
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        client = _Client(FeedClient(self.max_batches, self.max_bytes), asyncio.Event())
+        self._clients.add(client)
+        sender = asyncio.create_task(self._send(connection, client))
+        try:
+            if self.feed_source is not None:
+                self.feed_source(client.feed)
+                client.wake.set()
+            async for _ in connection:  # the page sends nothing yet: ignored
+                pass
+        except ConnectionClosed:
+            pass  # a client that went away abruptly is no error of ours
+        finally:
+            self._clients.discard(client)
+            sender.cancel()
+
+    async def _send(self, connection: ServerConnection, client: _Client) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            while True:
+                await client.wake.wait()
+                client.wake.clear()
+                for text in client.feed.data_to_send():
+                    await connection.send(text)
+        except ConnectionClosed:
+            pass
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if self.loopback and not self._loopback_host(request.headers.get("Host")):
+            return connection.respond(403, "Forbidden: unexpected Host.\n")
+        if url.path == WS_PATH:
+            if not self._origin_allowed(request.headers.get("Origin"), request.headers.get("Host")):
+                return connection.respond(403, "Forbidden: this page's origin may not read the feed.\n")
+            if not self._token_ok(url.query):
+                return connection.respond(403, "Forbidden: access token missing or wrong.\n")
+            return None  # on to the WebSocket handshake
+        if url.path in PAGES and not self._token_ok(url.query):
+            return connection.respond(403, "Forbidden: open the URL with its access token.\n")
+        file = self._static_file("/index.html" if url.path == "/" else url.path)
+        if file is None:
+            return connection.respond(404, "Not Found\n")
+        response = connection.respond(200, "")
+        body = file.read_bytes()
+        _set_header(response, "Content-Type", CONTENT_TYPES.get(file.suffix, "application/octet-stream"))
+        _set_header(response, "Content-Length", str(len(body)))
+        return dataclasses.replace(response, body=body)
+
+    def _process_response(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> None:
+        host = request.headers.get("Host")
+        valid = host is not None and _HOST_HEADER.fullmatch(host) is not None
+        if valid and self.loopback:
+            valid = self._loopback_host(host)
+        _set_header(response, "Content-Security-Policy", content_security_policy(
+            f"ws://{host}" if valid else None
+        ))
+        for name, value in SECURITY_HEADERS:
+            _set_header(response, name, value)
+
+    def _loopback_authorities(self) -> set[str]:
+        """``NAME:PORT`` for every loopback name of this server (bare NAME on port 80)."""
+        names = {*LOOPBACK_NAMES, _host_name(self.host)}
+        out = {f"{name}:{self.port}" for name in names}
+        return out | names if self.port == 80 else out
+
+    def _loopback_host(self, host: str | None) -> bool:
+        return host is not None and host in self._loopback_authorities()
+
+    def _origin_allowed(self, origin: str | None, host: str | None) -> bool:
+        if self.loopback:
+            if origin is None:
+                return True
+            return origin in {f"http://{name}" for name in self._loopback_authorities()}
+        return origin is not None and host is not None and origin == f"http://{host}"
+
+    def _token_ok(self, query: str) -> bool:
+        if self.token is None:
+            return True
+        given = parse_qs(query).get("token", [""])[0]
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _static_file(self, path: str) -> Path | None:
+        """The file under ``static_dir`` that ``path`` names, or None (404)."""
+        parts = unquote(path).split("/")[1:]
+        if not parts or any(
+            not part or part.startswith(".") or "\\" in part or "\0" in part for part in parts
+        ):
+            return None
+        file = self.static_dir.joinpath(*parts).resolve()
+        if not file.is_relative_to(self.static_dir) or not file.is_file():
+            return None
+        return file
+
+
+async def serve_web(
+    host: str, port: int, feed_source: FeedSource | None = None, **options: object
+) -> WebServer:
+    """Start a :class:`WebServer` on ``host:port`` (0: any free port) and return it.
+
+    ``options`` go to :class:`WebServer` (``require_token``, ``token``,
+    ``static_dir``, ``max_batches``, ``max_bytes``). Close it with ``await
+    server.close()``.
+    """
+    server = WebServer(host, port, feed_source, **options)  # type: ignore[arg-type]
+    await server.start()
+    return server

@@ -1,0 +1,237 @@
+"""The web shell: real HTTP and a real WebSocket client against 127.0.0.1, port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Awaitable, Callable
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from rerun_logging.format import Record
+from rerun_logging.viewer.feed import FeedClient, StreamSummary
+from rerun_logging.viewer.web import WebServer, content_security_policy, is_loopback, serve_web
+
+RECORD = Record(
+    seq=0, time_ns=1_764_000_000_000_000_000, level=30, level_name="WARNING",
+    entity_path="app", logger="app", message="<img src=x onerror=alert(1)>",
+)
+
+
+def run(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(test(), 20))
+
+
+async def started(**options: Any) -> WebServer:
+    return await serve_web("127.0.0.1", 0, **options)
+
+
+async def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP/1.1 GET: status, headers (lower-case names), body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    for name, value in (headers or {}).items():
+        lines = [line for line in lines if not line.lower().startswith(name.lower() + ":")]
+        lines.append(f"{name}: {value}")
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), parsed, body
+
+
+def assert_security_headers(headers: dict[str, str], port: int | None = None) -> None:
+    policy = headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    if port is not None:
+        assert policy == content_security_policy(f"ws://127.0.0.1:{port}")
+        assert f"connect-src 'self' ws://127.0.0.1:{port};" in policy
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_page_is_served_with_security_headers() -> None:
+    async def test() -> None:
+        server = await started()
+        try:
+            for path in ("/", "/index.html"):
+                status, headers, body = await http_get(server.port, path)
+                assert status == 200
+                assert headers["content-type"] == "text/html; charset=utf-8"
+                assert int(headers["content-length"]) == len(body)
+                assert b"rerun-logging" in body
+                assert_security_headers(headers, server.port)
+            status, headers, _ = await http_get(server.port, "/missing.js")
+            assert status == 404
+            assert_security_headers(headers)
+        finally:
+            await server.close()
+
+    run(test)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/../web.py", "/%2e%2e/web.py", "/static/../../feed.py", "/..%2fweb.py", "/.hidden",
+     "/..\\web.py", "/%2e%2e%5cweb.py", "//etc/passwd"],
+)
+def test_path_traversal_is_refused(path: str) -> None:
+    async def test() -> None:
+        server = await started()
+        try:
+            status, headers, body = await http_get(server.port, path)
+            assert status == 404, body
+            assert b"import" not in body
+            assert_security_headers(headers)
+        finally:
+            await server.close()
+
+    run(test)
+
+
+def test_foreign_origin_is_refused() -> None:
+    async def test() -> None:
+        server = await started()
+        try:
+            for origin in ("http://evil.example", f"http://evil.example:{server.port}",
+                           "http://127.0.0.1:1", "null"):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with connect(f"ws://127.0.0.1:{server.port}/ws", origin=origin):
+                        pass
+                assert refused.value.response.status_code == 403
+                assert_security_headers(
+                    {k.lower(): v for k, v in refused.value.response.headers.raw_items()}
+                )
+            assert server.clients == 0
+        finally:
+            await server.close()
+
+    run(test)
+
+
+def test_dns_rebinding_host_is_refused() -> None:
+    async def test() -> None:
+        server = await started()
+        try:
+            status, headers, _ = await http_get(
+                server.port, "/", {"Host": f"evil.example:{server.port}"}
+            )
+            assert status == 403
+            assert headers["content-security-policy"] == content_security_policy(None)
+        finally:
+            await server.close()
+
+    run(test)
+
+
+def test_own_origin_receives_initial_and_pushed_batches() -> None:
+    def initial(feed: FeedClient) -> None:
+        feed.recordings([StreamSummary("rec", "app", "host", 1, 0, "live")])
+
+    async def test() -> None:
+        server = await started(feed_source=initial)
+        try:
+            for name in ("127.0.0.1", "localhost"):
+                origin = f"http://{name}:{server.port}"
+                async with connect(f"ws://127.0.0.1:{server.port}/ws", origin=origin) as ws:
+                    assert ws.response is not None and ws.response.status_code == 101
+                    assert_security_headers(
+                        {k.lower(): v for k, v in ws.response.headers.raw_items()}, server.port
+                    )
+                    first = json.loads(await ws.recv())
+                    assert first["type"] == "recordings"
+                    assert first["recordings"][0]["recording"] == "rec"
+                    server.push_records("rec", [RECORD], pid=1)
+                    batch = json.loads(await ws.recv())
+                    assert batch["type"] == "records"
+                    assert batch["message"] == [RECORD.message]
+                    assert batch["strings"] == ["WARNING", "app", ""]  # "" is the empty path
+                    server.push_recordings([])
+                    assert json.loads(await ws.recv()) == {"type": "recordings", "recordings": []}
+        finally:
+            await server.close()
+
+    run(test)
+
+
+def test_missing_origin_is_allowed_on_loopback_only() -> None:
+    async def test() -> None:
+        server = await started()
+        try:
+            async with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+                await asyncio.sleep(0)
+                assert server.clients == 1
+                server.push_records("rec", [RECORD])
+                assert json.loads(await ws.recv())["type"] == "records"
+        finally:
+            await server.close()
+
+    run(test)
+
+
+def test_token_required_when_asked() -> None:
+    async def test() -> None:
+        server = await started(require_token=True)
+        try:
+            token = server.token
+            assert token and len(token) >= 24
+            assert f"?token={token}" in server.url
+            assert (await http_get(server.port, "/"))[0] == 403
+            assert (await http_get(server.port, "/?token=wrong"))[0] == 403
+            assert (await http_get(server.port, "/index.html"))[0] == 403
+            status, headers, _ = await http_get(server.port, f"/?token={token}")
+            assert status == 200
+            assert headers["referrer-policy"] == "no-referrer"
+            origin = f"http://127.0.0.1:{server.port}"
+            for query in ("", "?token=", "?token=wrong"):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with connect(f"ws://127.0.0.1:{server.port}/ws{query}", origin=origin):
+                        pass
+                assert refused.value.response.status_code == 403
+            async with connect(f"ws://127.0.0.1:{server.port}/ws?token={token}", origin=origin) as ws:
+                server.push_records("rec", [RECORD])
+                assert json.loads(await ws.recv())["type"] == "records"
+        finally:
+            await server.close()
+
+    run(test)
+
+
+def test_beyond_loopback_needs_a_token_and_a_same_origin() -> None:
+    """The checks a server bound to 0.0.0.0 makes, tested without binding it."""
+    server = WebServer("0.0.0.0", 9090)
+    assert not server.loopback and server.require_token and server.token
+    assert server._origin_allowed("http://myhost:9090", "myhost:9090")
+    assert not server._origin_allowed(None, "myhost:9090")
+    assert not server._origin_allowed("http://evil.example", "myhost:9090")
+    assert not server._token_ok("")
+    assert server._token_ok(f"token={server.token}")
+    loopback = WebServer("127.0.0.1", 9090)
+    assert loopback.token is None and loopback._origin_allowed(None, None)
+    assert is_loopback("::1") and is_loopback("localhost") and is_loopback("127.0.0.2")
+    assert not is_loopback("0.0.0.0") and not is_loopback("") and not is_loopback("example.com")
+
+
+def test_close_stops_clients_and_frees_the_port() -> None:
+    async def test() -> None:
+        server = await started()
+        port = server.port
+        ws = await connect(f"ws://127.0.0.1:{port}/ws")
+        await server.close()
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert server.clients == 0
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", port)
+
+    run(test)
