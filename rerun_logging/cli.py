@@ -47,6 +47,7 @@ from .format import (
 )
 from .reader import STDIN, VerifyReport, read_batches, source_name, verify
 from .render import dropped_fields, dropped_line, json_fields, text_line
+from .spec import DEFAULT_WEB_PORT
 
 PROG = "rerun-logging"
 COMMANDS = ("print", "verify", "viewer")
@@ -58,6 +59,19 @@ EXIT_BAD_RECORDING = 1
 EXIT_USAGE = 2
 EXIT_PORT_TAKEN = 3
 EXIT_INTERRUPTED = 130
+
+
+WEB_PORT_ENV_VAR = "RERUN_LOGGING_WEB_PORT"
+"""Sets the viewer's default web port, also for viewers that ``spawn`` starts."""
+
+
+def _default_web_port() -> int:
+    value = os.environ.get(WEB_PORT_ENV_VAR, "")
+    try:
+        return parse_port(value) if value.strip() else DEFAULT_WEB_PORT
+    except argparse.ArgumentTypeError:
+        sys.stderr.write(f"rerun-logging: ignoring {WEB_PORT_ENV_VAR}={value!r}: not a port\n")
+        return DEFAULT_WEB_PORT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,12 +187,13 @@ def add_viewer_options(parser: argparse.ArgumentParser) -> None:
                         default=server.DEFAULT_FRAME_TIMEOUT,
                         help="time a frame that has started has to complete (default %(default)g); "
                         "between frames there is no timeout")
-    parser.add_argument("--web-port", type=parse_port, default=server.DEFAULT_WEB_PORT,
-                        help="port of the web UI (default %(default)s; the web UI comes in a "
-                        "later version)")
+    parser.add_argument("--web-port", type=parse_port, default=_default_web_port(),
+                        help="port of the web UI on --bind (default %(default)s, or "
+                        f"${WEB_PORT_ENV_VAR}; 0: any free port; the page is a placeholder "
+                        "until the UI lands)")
     parser.add_argument("--no-browser", dest="open_browser", action="store_false",
-                        help="do not open a browser on the web UI (the web UI comes in a "
-                        "later version)")
+                        help="do not open a browser on the web UI (never opened when CI is "
+                        "set or there is no display)")
 
 
 def parse_port(text: str) -> int:

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts without RERUN_LOGGING_SINK and leaves the root logger as it was."""
     monkeypatch.delenv(spec.ENV_VAR, raising=False)
+    monkeypatch.setenv("RERUN_LOGGING_WEB_PORT", "0")  # viewers the tests start take free ports
     spec._parse_env.cache_clear()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level

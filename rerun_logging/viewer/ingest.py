@@ -57,7 +57,11 @@ MAX_INFO_FRAME_SIZE = 64 * 1024
 
 
 class RecordPrinter(Protocol):
-    """Receives the decoded messages of every stored frame (``--print``)."""
+    """Receives the decoded messages of every stored frame (``--print``, the web UI).
+
+    A printer that is false (``bool(printer)``, e.g. no web client connected) is
+    skipped for that frame, which is then not decoded at all.
+    """
 
     def show(self, info: RecordingInfo, messages: Sequence[Message]) -> None:
         """Print ``messages`` of the stream ``info`` started."""

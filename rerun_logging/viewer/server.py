@@ -10,6 +10,13 @@ only moves bytes between them and the outside world:
   message and a graceful close, and no other peer notices;
 - recording files and ``-`` (standard input), each read by a daemon thread and fed
   to an ingest on the event loop (the store has one owner: the loop);
+- the web UI (:mod:`.web`) on ``--bind`` and ``--web-port``, beside the TCP
+  server: while at least one web client is connected, the stored frames are
+  decoded (through the same :class:`~.ingest.RecordPrinter` hook as ``--print``)
+  and their records pushed live, with the recordings list whenever it changes; with
+  no web client nothing is decoded for it. A client that joins gets a snapshot:
+  the recordings list and the records of the most recent stored frames, at most
+  :data:`SNAPSHOT_RECORDS` records. A web port that is taken costs the web UI only;
 - SIGINT/SIGTERM: stop accepting, close every source, finish and fsync saved
   files, log a summary line, exit 0.
 
@@ -27,15 +34,21 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass, replace
-from typing import AsyncIterator, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Mapping, Sequence, TextIO
 
-from ..format import VIEWER_HELLO, Dropped, Message, Record, RecordingInfo
+from ..format import (
+    HEADER, VIEWER_HELLO, Dropped, Message, Record, RecordingError, RecordingInfo, StreamDecoder,
+)
 from ..reader import STDIN, open_source, source_name
 from ..render import dropped_line, text_line
 from ..spec import DEFAULT_HOST, DEFAULT_TCP_PORT, DEFAULT_WEB_PORT
 from .ingest import ReadDeadline, StreamIngest
 from .savedir import SaveDir
-from .store import DEFAULT_MEMORY_LIMIT, RecordingStore
+from .store import DEFAULT_MEMORY_LIMIT, RecordingStore, StoredFrame
+
+if TYPE_CHECKING:
+    from .feed import FeedClient
+    from .web import WebServer
 
 PREFIX = "rerun-logging viewer"
 """How every line the viewer writes on standard error starts."""
@@ -49,6 +62,12 @@ LINGER_SECONDS = 1.0
 LINGER_BYTES = 1024 * 1024
 """After a refusal, how long and how much the viewer reads (and discards) before
 closing, so the peer receives the REFUSED message instead of a reset."""
+
+SNAPSHOT_RECORDS = 100_000
+"""Most records a web client that joins gets from what the store holds (the newest)."""
+SNAPSHOT_BATCH = 1000
+"""Most records in one ``records`` batch of a snapshot."""
+WEB_CLOSE_TIMEOUT = 5.0
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -69,9 +88,9 @@ class ViewerConfig:
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
     frame_timeout: float = DEFAULT_FRAME_TIMEOUT
     web_port: int = DEFAULT_WEB_PORT
-    """Accepted for the web UI of a later version; unused yet."""
+    """Port of the web UI on ``bind`` (0: any free port)."""
     open_browser: bool = True
-    """Accepted for the web UI of a later version; unused yet."""
+    """Open a browser on the web UI (see :func:`can_open_browser`)."""
 
 
 def say(text: str) -> None:
@@ -112,6 +131,9 @@ class Viewer:
             stream = out if out is not None else sys.stdout
             color = stream.isatty() if config.color is None else config.color
             self.printer = TextPrinter(stream, color, report)
+        self.web: WebServer | None = None
+        self.feed = WebFanout(self)
+        self._recordings_sent: object = None
         self.address: str | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -130,6 +152,7 @@ class Viewer:
         self.address = format_address(sock.getsockname())
         self._install_signal_handlers()
         self.report(f"listening on {self.address}")
+        await self._start_web()
         for path in self.config.sources:
             self._spawn(self._load_source(path))
         await self._stop.wait()
@@ -178,6 +201,11 @@ class Viewer:
 
     async def _shutdown(self, server: asyncio.AbstractServer) -> None:
         server.close()
+        if self.web is not None:
+            try:
+                await asyncio.wait_for(self.web.close(), WEB_CLOSE_TIMEOUT)
+            except (asyncio.TimeoutError, OSError):
+                pass
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -191,7 +219,7 @@ class Viewer:
 
     def _ingest(self, source: str, name: str, network: bool) -> StreamIngest:
         return StreamIngest(
-            source, self.store, name=name, saver=self.saver, printer=self.printer,
+            source, self.store, name=name, saver=self.saver, printer=self.feed,
             report=self.report, network=network,
         )
 
@@ -223,6 +251,7 @@ class Viewer:
             quiet = True
         finally:
             ingest.close(quiet=quiet)
+            self._stored_changed()
             writer.close()
             if task is not None:
                 self._tasks.discard(task)  # type: ignore[arg-type]
@@ -252,6 +281,7 @@ class Viewer:
             if not chunk:
                 return False
             replies = ingest.feed(chunk)
+            self._stored_changed()
             if replies:
                 writer.writelines(replies)
                 try:
@@ -272,6 +302,7 @@ class Viewer:
         try:
             async for chunk in read_chunks(path):
                 ingest.feed(chunk)
+                self._stored_changed()
                 if ingest.finished:
                     break
         except asyncio.CancelledError:
@@ -281,6 +312,142 @@ class Viewer:
             self.report(f"{name}: cannot read: {error.strerror or error}")
         finally:
             ingest.close(quiet=quiet)
+            self._stored_changed()
+
+    # --- the web UI -------------------------------------------------------------------
+
+    async def _start_web(self) -> None:
+        """Start the web UI beside the TCP server; a failure costs the web UI only."""
+        from .web import serve_web
+
+        where = format_address((self.config.bind, self.config.web_port))
+        try:
+            self.web = await serve_web(self.config.bind, self.config.web_port, self._web_snapshot)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                reason = "the address is in use"
+            else:
+                reason = getattr(error, "strerror", None) or str(error)
+            self.report(f"web UI not started: cannot listen on {where}: {reason}; "
+                        "the viewer runs without it (choose another --web-port)")
+            return
+        url = self.web.url
+        self.report(f"web UI on {url}")
+        if can_open_browser(self.config.open_browser):
+            threading.Thread(target=_open_browser, args=(url,), name="open browser",
+                             daemon=True).start()
+
+    def web_clients(self) -> bool:
+        """Whether at least one web client is connected now."""
+        return self.web is not None and self.web.clients > 0
+
+    def _stored_changed(self) -> None:
+        """After a source fed or closed: send web clients the recordings list if it changed."""
+        if not self.web_clients():
+            self._recordings_sent = None
+            return
+        assert self.web is not None
+        from .feed import stream_summaries
+
+        summaries = stream_summaries(self.store)
+        if summaries != self._recordings_sent:
+            self._recordings_sent = summaries
+            self.web.push_recordings(summaries)
+
+    def _web_snapshot(self, feed: FeedClient) -> None:
+        """What a web client that joins starts with: the recordings, the newest records."""
+        from .feed import stream_summaries
+
+        feed.recordings(stream_summaries(self.store))
+        for info, records in snapshot_records(self.store, SNAPSHOT_RECORDS):
+            for start in range(0, len(records), SNAPSHOT_BATCH):
+                feed.records(info.recording_id, records[start:start + SNAPSHOT_BATCH], info.pid)
+
+
+class WebFanout:
+    """The ingests' :class:`~.ingest.RecordPrinter`: ``--print`` and the web clients.
+
+    False (so an ingest does not even decode a frame) when there is no ``--print``
+    and no web client connected.
+    """
+
+    def __init__(self, viewer: Viewer) -> None:
+        self.viewer = viewer
+
+    def __bool__(self) -> bool:
+        return self.viewer.printer is not None or self.viewer.web_clients()
+
+    def show(self, info: RecordingInfo, messages: Sequence[Message]) -> None:
+        """Print ``messages`` (``--print``) and push their records to the web clients."""
+        if self.viewer.printer is not None:
+            self.viewer.printer.show(info, messages)
+        web = self.viewer.web
+        if web is not None and web.clients:
+            records = [m for m in messages if isinstance(m, Record)]
+            if records:
+                web.push_records(info.recording_id, records, info.pid)
+
+
+def snapshot_records(
+    store: RecordingStore, limit: int = SNAPSHOT_RECORDS
+) -> list[tuple[RecordingInfo, list[Record]]]:
+    """The records of the newest stored frames, at most ``limit`` in all, oldest first.
+
+    Whole frames only, newest first until the next one would pass ``limit``; runs
+    of consecutive frames of one stream are decoded together. A frame that does
+    not decode (never expected: frames are checked on the way in) ends its run.
+    """
+    chosen: list[StoredFrame] = []
+    total = 0
+    for frame in store.newest_frames():
+        if total + frame.records > limit:
+            break
+        total += frame.records
+        chosen.append(frame)
+    chosen.reverse()
+    out: list[tuple[RecordingInfo, list[Record]]] = []
+    start = 0
+    while start < len(chosen):
+        key = chosen[start].key
+        end = start
+        while end < len(chosen) and chosen[end].key == key:
+            end += 1
+        info = store.stream(key).info
+        decoder = StreamDecoder("<snapshot>")
+        decoder.feed(HEADER + b"".join(f.raw for f in chosen[start:end]))
+        records: list[Record] = []
+        try:
+            for frame in decoder.frames():
+                records.extend(m for m in decoder.decode_payload(frame) if isinstance(m, Record))
+        except RecordingError:
+            pass
+        if records:
+            out.append((info, records))
+        start = end
+    return out
+
+
+def can_open_browser(wanted: bool, env: Mapping[str, str] | None = None) -> bool:
+    """Whether to open a browser on the web UI: asked to, not in CI, a display to show it on.
+
+    ``CI`` set: never. On Linux and other Unixes a display is needed (``DISPLAY``
+    or ``WAYLAND_DISPLAY``); macOS and Windows always have one.
+    """
+    env = os.environ if env is None else env
+    if not wanted or env.get("CI"):
+        return False
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def _open_browser(url: str) -> None:
+    import webbrowser  # here: the viewer's start-up (and a spawned viewer's) stays quick
+
+    try:
+        webbrowser.open(url)
+    except Exception:  # a browser that fails to start is no failure of the viewer
+        pass
 
 
 # --- output -----------------------------------------------------------------------------

@@ -232,6 +232,10 @@ class RecordingStore:
         """The raw frames of ``key`` still in memory, oldest first (INFO not included)."""
         return (frame.raw for frame in list(self.stream(key).frames))
 
+    def newest_frames(self) -> Iterator[StoredFrame]:
+        """Every frame still in memory, across streams, newest first."""
+        return reversed(list(self._order))
+
     def _evict(self) -> None:
         while self.bytes > self.memory_limit and self._order:
             frame = self._order.popleft()

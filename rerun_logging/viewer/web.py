@@ -6,7 +6,7 @@ and lets only ``/ws`` go on to the WebSocket handshake; each WebSocket client ge
 a :class:`~.feed.FeedClient` and a task that sends what that feed gives. What the
 feed says lives in :mod:`.feed`; this module only moves it.
 
-Not wired yet: nothing in the CLI, the viewer or the sinks starts it.
+The viewer (:mod:`.server`) starts it beside its TCP server (``--web-port``).
 
 Security decisions
 ------------------
