@@ -29,7 +29,14 @@ from typing import Any, Sequence
 
 from pythonjsonlogger.core import RESERVED_ATTRS as _JSON_LOGGER_RESERVED
 
-from .format import MAX_FIELD_CHARS, ExceptionInfo, entity_path_for, truncate_text
+from .format import (
+    MAX_FIELD_CHARS,
+    ExceptionInfo,
+    entity_path_for,
+    safe_repr,
+    safe_str,
+    truncate_text,
+)
 
 RESERVED_ATTRS: frozenset[str] = frozenset(_JSON_LOGGER_RESERVED) | {"taskName"}
 """Attributes that are not extras: python-json-logger's list (copied, never mutated)."""
@@ -89,7 +96,7 @@ def capture(record: logging.LogRecord) -> Captured:
 def _unformattable(record: logging.LogRecord, error: Exception) -> str:
     return truncate_text(
         f"<message could not be formatted: {type(error).__name__}: {error}> "
-        f"msg={_safe_repr(record.msg)} args={_safe_repr(record.args)}"
+        f"msg={safe_repr(record.msg)} args={safe_repr(record.args)}"
     )
 
 
@@ -107,21 +114,7 @@ def exception_info(record: logging.LogRecord) -> ExceptionInfo | None:
     module = getattr(exc_type, "__module__", "")
     name = getattr(exc_type, "__qualname__", str(exc_type))
     qualified = name if module in ("builtins", "", None) else f"{module}.{name}"
-    return ExceptionInfo(qualified, truncate_text(_safe_str(value)), truncate_text(text))
-
-
-def _safe_str(value: Any) -> str:
-    try:
-        return str(value)
-    except Exception:
-        return _safe_repr(value)
-
-
-def _safe_repr(value: Any) -> str:
-    try:
-        return repr(value)
-    except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
+    return ExceptionInfo(qualified, truncate_text(safe_str(value)), truncate_text(text))
 
 
 def record_columns(

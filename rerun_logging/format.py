@@ -237,7 +237,7 @@ def plain_value(value: Any) -> Any:
     try:
         return str(value)
     except Exception:
-        return _safe_repr(value)
+        return safe_repr(value)
 
 
 @functools.lru_cache(maxsize=1)
@@ -273,7 +273,7 @@ def sanitize(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) -
         data = bytes(value)
         return data if len(data) <= MAX_FIELD_CHARS else truncate_text(repr(data))
     if _depth >= 32:
-        return truncate_text(_safe_repr(value))
+        return truncate_text(safe_repr(value))
     if isinstance(value, (list, tuple, dict)):
         if id(value) in _seen:
             return "{...}" if isinstance(value, dict) else "[...]"
@@ -291,14 +291,23 @@ def _sanitize_key(key: Any) -> Any:
         return truncate_text(key)
     if isinstance(key, (int, float, bool)) and sanitize(key) is key:
         return key
-    return truncate_text(_safe_repr(key))
+    return truncate_text(safe_repr(key))
 
 
-def _safe_repr(value: Any) -> str:
+def safe_repr(value: Any) -> str:
+    """``repr(value)``, or a placeholder naming the type when ``__repr__`` raises."""
     try:
         return repr(value)
     except Exception:
         return f"<unrepresentable {type(value).__name__}>"
+
+
+def safe_str(value: Any) -> str:
+    """``str(value)``, falling back to :func:`safe_repr` when ``__str__`` raises."""
+    try:
+        return str(value)
+    except Exception:
+        return safe_repr(value)
 
 
 def pack_extras(extras: Sequence[dict[str, Any] | None]) -> bytes:

@@ -22,7 +22,7 @@ from typing import Any
 
 from pythonjsonlogger.defaults import bytes_default
 
-from .format import Dropped, Record, RecordingInfo
+from .format import Dropped, Record, RecordingInfo, safe_repr, safe_str
 
 LEVEL_WIDTH = 5
 """Level names are padded to this width (``INFO `` lines up with ``ERROR``)."""
@@ -98,7 +98,7 @@ def compact_value(value: Any) -> str:
     """
     if isinstance(value, str) and _PLAIN_TEXT.fullmatch(value):
         return value
-    return _safe_repr(value)
+    return safe_repr(value)
 
 
 def detail_lines(record: Record) -> list[str]:
@@ -118,14 +118,7 @@ def dropped_line(dropped: Dropped) -> str:
 
 
 def _key_text(key: Any) -> str:
-    return key if isinstance(key, str) else _safe_repr(key)
-
-
-def _safe_repr(value: Any) -> str:
-    try:
-        return repr(value)
-    except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
+    return key if isinstance(key, str) else safe_repr(key)
 
 
 # --- JSON ---------------------------------------------------------------------------
@@ -193,7 +186,7 @@ def json_value(value: Any) -> Any:
         return {json_key(k): json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
-    return _safe_str(value)
+    return safe_str(value)
 
 
 def json_key(key: Any) -> str:
@@ -210,7 +203,7 @@ def json_key(key: Any) -> str:
         return _json_float(key)
     if isinstance(key, (bytes, bytearray)):
         return bytes_default(key)
-    return _safe_str(key)
+    return safe_str(key)
 
 
 def _json_float(number: float) -> str:
@@ -219,10 +212,3 @@ def _json_float(number: float) -> str:
     if math.isinf(number):
         return "Infinity" if number > 0 else "-Infinity"
     return float.__repr__(number)
-
-
-def _safe_str(value: Any) -> str:
-    try:
-        return str(value)
-    except Exception:
-        return _safe_repr(value)
