@@ -32,6 +32,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS as _JSON_LOGGER_RESERVED
 from .format import (
     MAX_FIELD_CHARS,
     ExceptionInfo,
+    delta_encode,
     entity_path_for,
     safe_repr,
     safe_str,
@@ -147,7 +148,7 @@ def record_columns(
     times = list(map(int, map(mul, created, repeat(1e9))))
     columns = {
         "seq": [first_seq, *repeat(1, len(states) - 1)],
-        "time": [times[0], *map(int.__sub__, times[1:], times)],
+        "time": delta_encode(times),
         "sites": sites,
         "site": site_index,
         "ctxs": ctxs,

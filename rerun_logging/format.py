@@ -35,6 +35,8 @@ Exceptions (all are also ``ValueError``)::
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -203,14 +205,9 @@ Message = Union[RecordingInfo, Record, Dropped, End, Ack, Refused]
 # --- encoding -----------------------------------------------------------------------
 
 
-def _pack_fallback(value: Any) -> Any:
-    """Turn what msgpack cannot carry into readable text (never raises)."""
-    return plain_value(value)
-
-
 def new_packer() -> msgpack.Packer:
     """A packer that keeps lone surrogates and turns unknown types into text."""
-    return msgpack.Packer(default=_pack_fallback, unicode_errors="surrogatepass")
+    return msgpack.Packer(default=plain_value, unicode_errors="surrogatepass")
 
 
 def packb(value: Any) -> bytes:
@@ -517,16 +514,12 @@ def delta_encode(values: Sequence[int]) -> list[int]:
     """``[v0, v1 - v0, v2 - v1, ...]``: small numbers that deflate well."""
     if not values:
         return []
-    from operator import sub
-
-    return [values[0], *map(sub, values[1:], values)]
+    return [values[0], *map(operator.sub, values[1:], values)]
 
 
 def delta_decode(deltas: Sequence[int]) -> list[int]:
     """Inverse of :func:`delta_encode`."""
-    from itertools import accumulate
-
-    return list(accumulate(deltas))
+    return list(itertools.accumulate(deltas))
 
 
 def columns_for(records: Sequence[Record]) -> tuple[dict[str, Any], list[dict[str, Any] | None]]:
