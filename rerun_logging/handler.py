@@ -124,9 +124,11 @@ class RerunHandler(logging.Handler):
         retryStart: float = 1.0,
         retryFactor: float = 2.0,
         retryMax: float = 30.0,
+        open_browser: bool = True,
         level: int | str = logging.NOTSET,
     ) -> None:
-        super().__init__(level)
+        # Every argument is checked before logging.Handler.__init__ registers the
+        # handler for logging.shutdown: a handler that failed to build is never flushed.
         configured = parse_sinks(sink)
         check_available(configured)
         self.configured_sinks = configured
@@ -141,6 +143,8 @@ class RerunHandler(logging.Handler):
         self.retryStart = _positive(retryStart, "retryStart")
         self.retryFactor = _positive(retryFactor, "retryFactor")
         self.retryMax = _positive(retryMax, "retryMax")
+        self.open_browser = bool(open_browser)
+        super().__init__(level)
         self._specs: tuple[SinkSpec, ...] = env_sinks() or configured
         self._accepting = self._specs != (OFF,)
         self._closed = False
@@ -445,7 +449,7 @@ class RerunHandler(logging.Handler):
     def _make_sinks(self, specs: Sequence[SinkSpec]) -> list[Sink]:
         """Sink objects for ``specs``; they do no I/O until their first write."""
         options = SinkOptions(
-            self.buffer_size, self.retryStart, self.retryFactor, self.retryMax
+            self.buffer_size, self.retryStart, self.retryFactor, self.retryMax, self.open_browser
         )
         return [open_sink(spec, options) for spec in specs if spec != OFF]
 

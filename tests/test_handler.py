@@ -222,8 +222,8 @@ def test_disk_clears_then_dropped_message_precedes_new_frames(tmp_path: Path, lo
 def test_bad_spec_raises_clearly() -> None:
     with pytest.raises(ValueError, match="unknown sink 'bogus'"):
         RerunHandler("bogus")
-    with pytest.raises(ValueError, match="not available in rerun-logging"):
-        RerunHandler("serve:127.0.0.1:9090")
+    with pytest.raises(ValueError, match="port 70000 out of range in 'serve:127.0.0.1:70000'"):
+        RerunHandler("serve:127.0.0.1:70000")
     with pytest.raises(ValueError, match="flush_timeout must be positive"):
         RerunHandler(flush_timeout=0)
 
@@ -245,7 +245,7 @@ def test_environment_overrides_configured_sink(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "value, reason",
-    [("bogus", "unknown sink 'bogus'"), ("serve", "not available"), ("save:", "needs a path")],
+    [("bogus", "unknown sink 'bogus'"), ("serve:x", "expected HOST:PORT"), ("save:", "needs a path")],
 )
 def test_bad_environment_value_keeps_configured_sink(tmp_path: Path, value: str, reason: str) -> None:
     code = textwrap.dedent(
@@ -439,3 +439,16 @@ def test_app_is_not_blocked_by_a_reader_that_never_reads(tmp_path: Path) -> None
     assert received + stats["dropped"] + undelivered == 200000, (received, stats, undelivered)
     assert reported <= stats["dropped"]
     assert elapsed < 30
+
+
+def test_a_handler_that_failed_to_build_is_not_flushed_at_exit() -> None:
+    code = (
+        "import rerun_logging\n"
+        "try:\n"
+        "    rerun_logging.RerunHandler('bogus')\n"
+        "except ValueError as error:\n"
+        "    kept = error  # the traceback keeps the half-built handler alive until exit\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0
+    assert result.stderr == ""
