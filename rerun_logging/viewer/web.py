@@ -48,22 +48,29 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
+import json
 import ipaddress
 import logging
 import re
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Sequence, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..format import Record
-from .feed import DEFAULT_MAX_BATCHES, DEFAULT_MAX_BYTES, FeedClient, StreamSummary
+from .feed import DEFAULT_MAX_BATCHES, DEFAULT_MAX_BYTES, FeedClient, StreamSummary, to_json
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server, ServerConnection
     from websockets.http11 import Request, Response
 
 log = logging.getLogger(__name__)
+
+_WEBSOCKETS_LOG = logging.Logger("rerun_logging.viewer.websockets", logging.ERROR)
+"""What websockets itself logs, to standard error only. A logger outside the
+hierarchy (it never reaches the root logger): in serve mode the app's root logger
+feeds this very server, and websockets' per-frame debug lines would loop back."""
+_WEBSOCKETS_LOG.addHandler(logging.StreamHandler())
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 """The UI's files, shipped as package data."""
@@ -113,6 +120,11 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 FeedSource = Callable[[FeedClient], None]
 """Called with each new client's feed, to queue what it starts with (e.g. the
 recordings list and the records held so far)."""
+RequestHandler = Callable[[Any], Awaitable[list[Union[str, bytes]]]]
+"""Answers one request from the page (a decoded JSON object, e.g. a download):
+the messages to send back to that page, in order (text or binary)."""
+MAX_REQUEST_SIZE = 16 * 1024 * 1024
+"""Largest message the page may send (a download request lists runs of records)."""
 
 
 def is_loopback(host: str | None) -> bool:
@@ -143,6 +155,8 @@ def _set_header(response: Response, name: str, value: str) -> None:
 class _Client:
     feed: FeedClient
     wake: asyncio.Event
+    replies: list[str | bytes] = dataclasses.field(default_factory=list)
+    """Answers to the page's requests, sent before the feed's next messages."""
 
 
 class WebServer:
@@ -159,6 +173,7 @@ class WebServer:
         port: int = 0,
         feed_source: FeedSource | None = None,
         *,
+        requests: RequestHandler | None = None,
         require_token: bool | None = None,
         token: str | None = None,
         static_dir: Path = STATIC_DIR,
@@ -168,6 +183,7 @@ class WebServer:
         self.host = host
         self.port = port
         self.feed_source = feed_source
+        self.requests = requests
         self.loopback = is_loopback(host)
         self.require_token = (not self.loopback) if require_token is None else require_token
         self.token = (token or secrets.token_urlsafe(24)) if self.require_token else None
@@ -190,7 +206,8 @@ class WebServer:
             process_request=self._process_request,
             process_response=self._process_response,
             server_header=None,
-            max_size=64 * 1024,
+            max_size=MAX_REQUEST_SIZE,
+            logger=_WEBSOCKETS_LOG,
         )
         self.port = self.server.sockets[0].getsockname()[1]
         if self.require_token and not self.loopback:
@@ -246,8 +263,11 @@ class WebServer:
             if self.feed_source is not None:
                 self.feed_source(client.feed)
                 client.wake.set()
-            async for _ in connection:  # the page sends nothing yet: ignored
-                pass
+            async for message in connection:
+                replies = await self._answer(message)
+                if replies:
+                    client.replies.extend(replies)
+                    client.wake.set()
         except ConnectionClosed:
             pass  # a client that went away abruptly is no error of ours
         finally:
@@ -261,10 +281,23 @@ class WebServer:
             while True:
                 await client.wake.wait()
                 client.wake.clear()
+                replies, client.replies = client.replies, []
+                for reply in replies:
+                    await connection.send(reply)
                 for text in client.feed.data_to_send():
                     await connection.send(text)
         except ConnectionClosed:
             pass
+
+    async def _answer(self, message: str | bytes) -> list[str | bytes]:
+        """The replies to one message from the page; a bad one is answered with an error."""
+        try:
+            request = json.loads(message)
+        except ValueError:
+            return [to_json({"type": "error", "id": None, "error": "a request must be JSON text"})]
+        if not isinstance(request, dict) or self.requests is None:
+            return [to_json({"type": "error", "id": None, "error": "unknown request"})]
+        return await self.requests(request)
 
     # --- HTTP ---------------------------------------------------------------------------
 
