@@ -5,6 +5,8 @@ Pure: parsing only, nothing is opened here. The grammar (also in the README)::
     spec     := one ("," one)*
     one      := "off" | "memory" | "stdout" | "save:" PATH
               | ("connect" | "spawn" | "serve") [":" HOST ":" PORT]
+
+PORT 0 (any free port) is allowed for ``serve`` only; the URL it prints names the port.
     HOST     := a name, an IPv4 address, or an IPv6 address in brackets ("[::1]")
 
 ``off`` stands alone and turns the handler into a no-op. A PATH that contains a comma
@@ -27,8 +29,8 @@ DEFAULT_TCP_PORT = 9876
 DEFAULT_WEB_PORT = 9090
 NETWORK_MODES = ("connect", "spawn", "serve")
 MODES = ("off", "memory", "stdout", "save", *NETWORK_MODES)
-AVAILABLE_MODES = ("off", "memory", "stdout", "save", "connect", "spawn")
-"""Modes this version can open; the network modes come in a later version."""
+AVAILABLE_MODES = MODES
+"""Modes this version can open (all of them)."""
 GRAMMAR = "off, memory, stdout, save:PATH, connect[:HOST:PORT], spawn[:HOST:PORT], serve[:HOST:PORT]"
 
 SinkConfig = Union[str, Sequence[str], None]
@@ -95,14 +97,15 @@ def parse_one(text: str) -> SinkSpec:
         default_port = DEFAULT_WEB_PORT if mode == "serve" else DEFAULT_TCP_PORT
         if not sep:
             return SinkSpec(mode, host=DEFAULT_HOST, port=default_port)
-        host, port = _host_port(text, rest)
+        host, port = _host_port(text, rest, allow_any=mode == "serve")
         return SinkSpec(mode, host=host, port=port)
     if sep:
         raise SinkSpecError(f"sink {mode!r} takes no argument, got {text!r}")
     return SinkSpec(mode)
 
 
-def _host_port(text: str, rest: str) -> tuple[str, int]:
+def _host_port(text: str, rest: str, allow_any: bool = False) -> tuple[str, int]:
+    """HOST and PORT of ``rest``; port 0 (any free port) only when ``allow_any`` (serve)."""
     if rest.startswith("["):
         host, bracket, tail = rest[1:].partition("]")
         if not bracket or not tail.startswith(":"):
@@ -118,7 +121,7 @@ def _host_port(text: str, rest: str) -> tuple[str, int]:
         port = int(port_text)
     except ValueError:
         raise SinkSpecError(f"bad port {port_text!r} in {text!r}") from None
-    if not 0 < port < 65536:
+    if not (0 if allow_any else 1) <= port < 65536:
         raise SinkSpecError(f"port {port} out of range in {text!r}")
     return host, port
 

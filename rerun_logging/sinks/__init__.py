@@ -22,6 +22,7 @@ class SinkOptions:
     retryStart: float = 1.0
     retryFactor: float = 2.0
     retryMax: float = 30.0
+    open_browser: bool = True
 
 
 def open_sink(spec: SinkSpec, options: SinkOptions) -> Sink:
@@ -34,6 +35,12 @@ def open_sink(spec: SinkSpec, options: SinkOptions) -> Sink:
         return StdoutSink()
     if spec.mode == "memory":
         return MemorySink(options.buffer_size)
+    if spec.mode == "serve":
+        from .serve import ServeSink
+
+        assert spec.host is not None and spec.port is not None
+        backoff = Backoff(options.retryStart, options.retryFactor, options.retryMax)
+        return ServeSink(spec.host, spec.port, options.buffer_size, backoff, options.open_browser)
     if spec.mode in ("connect", "spawn"):
         from .spawn import SpawnSink
         from .tcp import ConnectSink

@@ -91,6 +91,18 @@ class ViewerConfig:
     """Port of the web UI on ``bind`` (0: any free port)."""
     open_browser: bool = True
     """Open a browser on the web UI (see :func:`can_open_browser`)."""
+    web_bind: str | None = None
+    """Address of the web UI; None: the same as ``bind``. (The serve sink keeps its
+    TCP port on loopback for its children while the UI may listen elsewhere.)"""
+    web: bool = True
+    """Serve the web UI at all."""
+    web_port_hint: str = "the viewer runs without it (choose another --web-port)"
+    """What the report says after the web UI could not listen."""
+
+    @property
+    def web_address(self) -> str:
+        """Where the web UI listens."""
+        return self.bind if self.web_bind is None else self.web_bind
 
 
 def say(text: str) -> None:
@@ -132,10 +144,13 @@ class Viewer:
             color = stream.isatty() if config.color is None else config.color
             self.printer = TextPrinter(stream, color, report)
         self.web: WebServer | None = None
+        self.tcp_server: asyncio.AbstractServer | None = None
         self.feed = WebFanout(self)
         self._recordings_sent: object = None
         self.address: str | None = None
         self._stop = asyncio.Event()
+        self.ready = asyncio.Event()
+        """Set once the viewer listens and its web UI started (or failed to)."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> int:
@@ -148,13 +163,17 @@ class Viewer:
             sock = listening_socket(self.config.bind, self.config.port)
         except OSError as error:
             return self._cannot_listen(error)
-        server = await asyncio.start_server(self._serve_connection, sock=sock, limit=CHUNK_SIZE)
+        server = self.tcp_server = await asyncio.start_server(
+            self._serve_connection, sock=sock, limit=CHUNK_SIZE
+        )
         self.address = format_address(sock.getsockname())
         self._install_signal_handlers()
         self.report(f"listening on {self.address}")
-        await self._start_web()
+        if self.config.web:
+            await self._start_web()
         for path in self.config.sources:
             self._spawn(self._load_source(path))
+        self.ready.set()
         await self._stop.wait()
         await self._shutdown(server)
         return EXIT_OK
@@ -314,22 +333,39 @@ class Viewer:
             ingest.close(quiet=quiet)
             self._stored_changed()
 
+    # --- in-process sources ------------------------------------------------------------
+
+    def local_source(self, name: str) -> StreamIngest:
+        """An ingest for bytes this process produces (the serve sink's own stream).
+
+        Call it and :meth:`StreamIngest.feed` on the viewer's loop only; after each
+        feed call :meth:`stored_changed`. Close it with :meth:`StreamIngest.close`.
+        """
+        return self._ingest(name, name, network=False)
+
+    def stored_changed(self) -> None:
+        """Tell web clients the recordings list if it changed (after feeding a source)."""
+        self._stored_changed()
+
     # --- the web UI -------------------------------------------------------------------
 
     async def _start_web(self) -> None:
         """Start the web UI beside the TCP server; a failure costs the web UI only."""
         from .web import serve_web
 
-        where = format_address((self.config.bind, self.config.web_port))
+        where = format_address((self.config.web_address, self.config.web_port))
         try:
-            self.web = await serve_web(self.config.bind, self.config.web_port, self._web_snapshot)
+            self.web = await serve_web(
+                self.config.web_address, self.config.web_port, self._web_snapshot,
+                requests=self._web_request,
+            )
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 reason = "the address is in use"
             else:
                 reason = getattr(error, "strerror", None) or str(error)
             self.report(f"web UI not started: cannot listen on {where}: {reason}; "
-                        "the viewer runs without it (choose another --web-port)")
+                        f"{self.config.web_port_hint}")
             return
         url = self.web.url
         self.report(f"web UI on {url}")
@@ -362,6 +398,26 @@ class Viewer:
         for info, records in snapshot_records(self.store, SNAPSHOT_RECORDS):
             for start in range(0, len(records), SNAPSHOT_BATCH):
                 feed.records(info.recording_id, records[start:start + SNAPSHOT_BATCH], info.pid)
+
+
+    async def _web_request(self, request: dict[str, object]) -> list[str | bytes]:
+        """Answer a page's request: a download of the records it shows (see :mod:`.export`)."""
+        from .export import ExportRequestError, build_export, parse_request, sources_for
+        from .feed import to_json
+
+        if request.get("type") != "download":
+            return [to_json({"type": "error", "id": request.get("id"),
+                             "error": f"unknown request type {request.get('type')!r}"})]
+        try:
+            request_id, selections = parse_request(request)
+        except ExportRequestError as error:
+            request_id = request.get("id")
+            return [to_json({"type": "error", "id": request_id if isinstance(request_id, int) else None,
+                             "error": str(error)})]
+        sources = sources_for(self.store, selections)
+        wanted = sum(s.count for s in selections)
+        export = await asyncio.to_thread(build_export, sources, wanted)
+        return [to_json(export.meta(request_id)), export.data]
 
 
 class WebFanout:

@@ -1,0 +1,173 @@
+"""A viewer on its own event loop in a daemon thread: the server of ``sink="serve"``.
+
+The app's flusher thread hands it bytes (:meth:`ViewerThread.feed`); the loop
+thread is the only one that touches the viewer's store, as in the standalone
+viewer. What lies between the two threads is bounded: bytes handed over but not
+yet taken by the loop are capped, and past the cap :meth:`feed` refuses (the sink
+counts the records as dropped) instead of growing the app's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import TYPE_CHECKING, Callable
+
+from .server import Viewer, ViewerConfig
+
+if TYPE_CHECKING:
+    from .ingest import StreamIngest
+
+MAX_HANDED_OVER = 32 * 1024 * 1024
+"""Most bytes handed to the loop thread and not yet taken by it."""
+
+
+class ServerBehind(BufferError):
+    """The loop thread has not taken what it was handed; the bytes are refused."""
+
+
+class ViewerThread:
+    """Runs a :class:`~.server.Viewer` (TCP, web UI, one in-process source) in a thread.
+
+    :meth:`start` returns once it listens; :meth:`feed` gives it this process's
+    own stream (from one thread at a time); :meth:`stop` ends it within a timeout.
+    """
+
+    def __init__(
+        self, config: ViewerConfig, report: Callable[[str], None], source_name: str,
+        max_handed_over: int = MAX_HANDED_OVER,
+    ) -> None:
+        self.config = config
+        self.report = report
+        self.source_name = source_name
+        self.max_handed_over = max_handed_over
+        self.viewer: Viewer | None = None
+        self.status: int | None = None
+        """The viewer's exit status once it stopped."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._source: StreamIngest | None = None
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._handed_over = 0
+        self._thread = threading.Thread(target=self._run, name="rerun-logging serve", daemon=True)
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def start(self, timeout: float) -> None:
+        """Start the thread; wait until the viewer listens (OSError if it cannot)."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the server did not start within {timeout:g}s")
+        if self._source is None:
+            raise OSError(f"the server could not start (status {self.status})")
+
+    def stop(self, timeout: float) -> None:
+        """End this process's stream, stop the viewer, wait for the thread up to ``timeout``."""
+        loop = self._loop
+        if loop is None or not self._thread.is_alive():
+            return
+        try:
+            loop.call_soon_threadsafe(self._stop)
+        except RuntimeError:  # the loop already closed
+            return
+        self._thread.join(max(timeout, 0.0))
+
+    def after_fork(self) -> None:
+        """In a forked child: close the inherited listening sockets (the thread is gone)."""
+        viewer, self.viewer, self._loop, self._source = self.viewer, None, None, None
+        if viewer is None:
+            return
+        servers = [viewer.tcp_server, viewer.web.server if viewer.web else None]
+        for server in servers:
+            for sock in getattr(server, "sockets", None) or ():
+                try:
+                    os.close(sock.fileno())
+                except OSError:
+                    pass
+
+    # --- data -------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Hand ``data`` (the next bytes of this process's stream) to the loop thread.
+
+        Raises :class:`ServerBehind` when the loop has not taken
+        :attr:`max_handed_over` bytes yet, OSError when the server is not running.
+        """
+        loop = self._loop
+        if loop is None or self._source is None:
+            raise OSError("the server is not running")
+        with self._lock:
+            if self._handed_over + len(data) > self.max_handed_over:
+                raise ServerBehind(
+                    f"the server thread is {self._handed_over} bytes behind; records dropped"
+                )
+            self._handed_over += len(data)
+        try:
+            loop.call_soon_threadsafe(self._take, data)
+        except RuntimeError as error:  # the loop closed under us
+            with self._lock:
+                self._handed_over -= len(data)
+            raise OSError("the server stopped") from error
+
+    def sync(self, timeout: float) -> bool:
+        """Wait until the loop took everything fed before; False on timeout."""
+        loop = self._loop
+        if loop is None:
+            return False
+        done = threading.Event()
+        try:
+            loop.call_soon_threadsafe(done.set)
+        except RuntimeError:
+            return False
+        return done.wait(max(timeout, 0.0))
+
+    @property
+    def url(self) -> str | None:
+        """The web UI's URL, or None when it is not served."""
+        viewer = self.viewer
+        return viewer.web.url if viewer is not None and viewer.web is not None else None
+
+    @property
+    def tcp_port(self) -> int | None:
+        """The TCP port of the viewer (children of this process stream there)."""
+        viewer = self.viewer
+        if viewer is None or viewer.tcp_server is None or not viewer.tcp_server.sockets:
+            return None
+        return int(viewer.tcp_server.sockets[0].getsockname()[1])
+
+    # --- the loop thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        viewer = self.viewer = Viewer(self.config, report=self.report)
+        running = asyncio.ensure_future(viewer.run())
+        ready = asyncio.ensure_future(viewer.ready.wait())
+        await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if viewer.ready.is_set():
+            self._source = viewer.local_source(self.source_name)
+        self._ready.set()
+        self.status = await running
+
+    def _take(self, data: bytes) -> None:
+        with self._lock:
+            self._handed_over -= len(data)
+        if self._source is not None and not self._source.finished:
+            self._source.feed(data)
+            if self.viewer is not None:
+                self.viewer.stored_changed()
+
+    def _stop(self) -> None:
+        if self._source is not None:
+            self._source.close(quiet=True)
+            self._source = None
+        if self.viewer is not None:
+            self.viewer.stored_changed()
+            self.viewer.stop()
