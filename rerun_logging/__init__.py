@@ -20,6 +20,7 @@ from .format import (
     StreamDecoder,
 )
 from .handler import HandlerStats, RerunHandler
+from .script import script_add_args, script_setup, script_teardown
 from .sinks import SinkStats
 from .spec import ENV_VAR, SinkSpec, SinkSpecError, parse_sinks
 
@@ -39,4 +40,7 @@ __all__ = [
     "StreamDecoder",
     "__version__",
     "parse_sinks",
+    "script_add_args",
+    "script_setup",
+    "script_teardown",
 ]

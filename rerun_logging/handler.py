@@ -257,6 +257,25 @@ class RerunHandler(logging.Handler):
 
     # --- control --------------------------------------------------------------------
 
+    def start(self, timeout: float | None = None) -> None:
+        """Open the sinks now rather than at the first record; wait up to ``timeout``.
+
+        For ``serve``, whose URL a script wants to print before it logs anything
+        (see :attr:`url`). ``timeout`` defaults to ``flush_timeout``.
+        """
+        if self._accepting and not self._closed:
+            self._start()
+            self.flush(timeout)
+
+    @property
+    def url(self) -> str | None:
+        """The web viewer's URL in ``serve`` mode once it serves, else None."""
+        for sink in self._sinks:
+            url = getattr(sink, "url", None)
+            if url:
+                return str(url)
+        return None
+
     def set_sink(self, sink: SinkConfig) -> None:
         """Send records to ``sink`` from now on (a spec as in ``__init__``).
 

@@ -17,6 +17,7 @@ def test_all_is_the_public_api() -> None:
             "ENV_VAR", "Dropped", "End", "ExceptionInfo", "HandlerStats", "Record",
             "RecordingError", "RecordingInfo", "RerunHandler", "SinkSpec", "SinkSpecError",
             "SinkStats", "StreamDecoder", "__version__", "parse_sinks",
+            "script_add_args", "script_setup", "script_teardown",
         ]
     )
     for name in rerun_logging.__all__:
