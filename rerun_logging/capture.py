@@ -34,7 +34,9 @@ from .format import (
     ExceptionInfo,
     delta_encode,
     entity_path_for,
+    pack_args,
     safe_repr,
+    sanitize,
     safe_str,
     truncate_text,
 )
@@ -67,6 +69,9 @@ _EXC_INFO = itemgetter("exc_info")
 _STACK_INFO = itemgetter("stack_info")
 _MSG = itemgetter(3)
 _MESSAGE = itemgetter(MESSAGE_KEY)
+_ARGS = itemgetter("args")
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Argument types that cannot change after ``emit``: kept as they are, not copied."""
 
 
 def capture(record: logging.LogRecord) -> Captured:
@@ -88,10 +93,23 @@ def capture(record: logging.LogRecord) -> Captured:
     else:
         state["msg"] = dict(msg)
         message = ""
+    args = state["args"]
+    if args and (args.__class__ is not tuple or not _SCALARS.issuperset(map(type, args))):
+        state["args"] = _snapshot(args)
     if state["exc_info"] or state["exc_text"]:
         state["exc_info"] = exception_info(record)
     state[MESSAGE_KEY] = message
     return state
+
+
+def _snapshot(args: Any) -> Any:
+    """``args`` copied into plain values now: the app may change a list or dict after emit."""
+    try:
+        if isinstance(args, tuple):
+            return tuple(sanitize(a) for a in args)
+        return sanitize(dict(args))
+    except Exception:
+        return (safe_repr(args),)
 
 
 def _unformattable(record: logging.LogRecord, error: Exception) -> str:
@@ -135,11 +153,13 @@ def record_columns(
         created = list(map(_CREATED, states))
         excs = list(map(_EXC_INFO, states))
         stacks = list(map(_STACK_INFO, states))
+        args = list(map(_ARGS, states))
     except KeyError:
         keys = [tuple(s.get(k) for k in _KEY_NAMES) for s in states]
         created = [s.get("created", 0.0) for s in states]
         excs = [s.get("exc_info") for s in states]
         stacks = [s.get("stack_info") for s in states]
+        args = [s.get("args") for s in states]
     dict_msgs: list[int] = []
     if set(map(type, map(_MSG, keys))) != {str}:
         dict_msgs = [row for row, key in enumerate(keys) if isinstance(key[3], dict)]
@@ -157,6 +177,8 @@ def record_columns(
         "exc": [[row, e.type, e.value, e.traceback] for row, e in _present(excs)],
         "stack": [[row, truncate_text(text)] for row, text in _present(stacks)],
     }
+    if any(args):
+        columns["args"] = pack_args(args)
     return columns, _extras(states, dict_msgs)
 
 

@@ -21,6 +21,9 @@ as the logger, level and source line are interned per frame in a ``sites`` table
 thread/process details in a ``ctxs`` table, times and sequence numbers are delta-coded,
 and the frame is deflated. That is what keeps a typical record under 20 bytes.
 
+Versions: 1.1 added the ``args`` column (the arguments of a ``%``-style message);
+a 1.0 reader skips it, a 1.1 reader reads 1.0 streams without it.
+
 Exceptions (all are also ``ValueError``)::
 
     RecordingError          base; names the source and the byte offset
@@ -48,7 +51,7 @@ MAGIC = b"\x89RLG\r\n\x1a\n"
 """Our magic. PNG-style: a high byte and CR LF catch text-mode mangling."""
 RERUN_SDK_MAGIC = b"RRF"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 HEADER = MAGIC + bytes((FORMAT_MAJOR, FORMAT_MINOR))
 HEADER_SIZE = len(HEADER)
 
@@ -170,6 +173,9 @@ class Record:
     path: str = ""
     line: int = 0
     function: str | None = None
+    args: tuple[Any, ...] | dict[Any, Any] | None = None
+    """The arguments the message was rendered with (``logger.info("%s", x)``): a
+    tuple, a mapping for ``%(name)s`` templates, None without any."""
 
 
 @dataclass(frozen=True)
@@ -321,6 +327,35 @@ def pack_extras(extras: Sequence[dict[str, Any] | None]) -> bytes:
     except (ValueError, TypeError, OverflowError, UnicodeError):
         pass
     return packb([_capped_extras(x) for x in extras])
+
+
+class Packed(bytes):
+    """A column that is already packed: :func:`records_message` writes it as it is."""
+
+
+def pack_args(args: Sequence[tuple[Any, ...] | dict[Any, Any] | None]) -> Packed:
+    """The packed ``args`` column, each row packable and within the caps (like extras)."""
+    try:
+        packed = packb(list(args))
+        if len(packed) <= MAX_FIELD_CHARS:
+            return Packed(packed)
+    except (ValueError, TypeError, OverflowError, UnicodeError):
+        pass
+    return Packed(packb([_capped_args(a) for a in args]))
+
+
+def _capped_args(args: tuple[Any, ...] | dict[Any, Any] | None) -> Any:
+    if not args:
+        return None
+    try:
+        if len(packb(args)) <= MAX_FIELD_CHARS:
+            return args
+    except (ValueError, TypeError, OverflowError, UnicodeError):
+        pass
+    clean = sanitize(args)
+    if len(packb(clean)) <= MAX_EXTRAS_BYTES:
+        return clean
+    return [truncate_text(safe_repr(args))]
 
 
 def _capped_extras(extras: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -505,7 +540,9 @@ def pack_map(items: Iterable[tuple[str, bytes]]) -> bytes:
 
 def records_message(columns: dict[str, Any], packed_extras: bytes) -> bytes:
     """A packed ``RECORDS`` message from its columns (see :func:`columns_for`)."""
-    body = [(key, packb(value)) for key, value in columns.items()]
+    body = [
+        (key, value if isinstance(value, Packed) else packb(value)) for key, value in columns.items()
+    ]
     body.append(("extra", packed_extras))
     return b"\x92" + packb(KIND_RECORDS) + pack_map(body)
 
@@ -560,6 +597,8 @@ def columns_for(records: Sequence[Record]) -> tuple[dict[str, Any], list[dict[st
         "exc": excs,
         "stack": stacks,
     }
+    if any(r.args for r in records):
+        columns["args"] = pack_args([r.args or None for r in records])
     return columns, [r.extras or None for r in records]
 
 
@@ -814,13 +853,15 @@ def decode_records(body: dict[str, Any]) -> list[Record]:
     ctxs = body["ctxs"]
     messages = body["msg"]
     extras = body.get("extra") or [None] * len(seqs)
+    args = body.get("args") or [None] * len(seqs)
     excs = {row: ExceptionInfo(t, v, tb) for row, t, v, tb in body.get("exc", ())}
     stacks = {row: text for row, text in body.get("stack", ())}
-    if not (len(times) == len(body["site"]) == len(body["ctx"]) == len(messages) == len(seqs) == len(extras)):
+    lengths = {len(column) for column in (times, body["site"], body["ctx"], messages, extras, args)}
+    if lengths != {len(seqs)}:
         raise ValueError("RECORDS columns differ in length")
     out = []
-    for row, (seq, t, si, ci, msg, extra) in enumerate(
-        zip(seqs, times, body["site"], body["ctx"], messages, extras)
+    for row, (seq, t, si, ci, msg, extra, arg) in enumerate(
+        zip(seqs, times, body["site"], body["ctx"], messages, extras, args)
     ):
         logger, entity, level, level_name, template, path, line, function = sites[si][:8]
         thread, thread_name, process, process_name, task_name = ctxs[ci][:5]
@@ -831,10 +872,17 @@ def decode_records(body: dict[str, Any]) -> list[Record]:
                 extras=extra or {}, exception=excs.get(row), stack_info=stacks.get(row),
                 thread=thread, thread_name=thread_name, process=process,
                 process_name=process_name, task_name=task_name, path=path, line=line,
-                function=function,
+                function=function, args=_args(arg),
             )
         )
     return out
+
+
+def _args(value: Any) -> tuple[Any, ...] | dict[Any, Any] | None:
+    """A row of the ``args`` column as :attr:`Record.args` holds it (empty: None)."""
+    if not value:
+        return None
+    return tuple(value) if isinstance(value, list) else value
 
 
 def encode_stream(info: RecordingInfo, messages: Iterable[Message]) -> bytes:

@@ -79,9 +79,12 @@ def free_port() -> int:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a subprocess: the package importable, no sink override."""
+    """The environment for a subprocess: the package importable, no sink override, and
+    viewers on a free web port (also when started by a module-scoped fixture, which runs
+    outside the per-test environment)."""
     env = dict(os.environ)
     env.pop(spec.ENV_VAR, None)
+    env["RERUN_LOGGING_WEB_PORT"] = "0"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env

@@ -542,3 +542,42 @@ def test_benchmark_records_through_capture_take_at_most_20_bytes(logger: logging
     assert len(records) == n
     assert records[-1].message == f"request {n - 1} done"
     assert records[-1].extras == {"user": "u", "n": n - 1}
+
+
+# --- args -------------------------------------------------------------------------------
+
+
+def test_args_are_kept_as_the_message_was_rendered_with(logger: logging.Logger, collected: Collecting) -> None:
+    logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/items/1", "1.1", 200)
+    logger.info("%(user)s did %(n)d things", {"user": "ann", "n": 3})
+    logger.info("no arguments")
+    records = read_back(collected.captured)
+    assert records[0].args == ("127.0.0.1:5000", "GET", "/items/1", "1.1", 200)
+    assert records[1].args == {"user": "ann", "n": 3}
+    assert records[2].args is None
+
+
+def test_mutable_args_are_copied_at_emit(logger: logging.Logger, collected: Collecting) -> None:
+    items = [1, 2]
+    options = {"retry": True}
+    logger.info("items %s with %s", items, options)
+    items.append(3)
+    options["retry"] = False
+    (record,) = read_back(collected.captured)
+    assert record.message == "items [1, 2] with {'retry': True}"
+    assert record.args == ([1, 2], {"retry": True})
+
+
+def test_odd_and_huge_args_read_back_as_text_within_the_caps(logger: logging.Logger, collected: Collecting) -> None:
+    class Odd:
+        def __str__(self) -> str:
+            return "odd!"
+
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    huge = "x" * (format.MAX_FIELD_CHARS * 3)
+    logger.info("%s %s %s %d", Odd(), cycle, huge, 2**80)
+    (record,) = read_back(collected.captured)
+    assert record.args is not None and record.args[0] == "odd!" and record.args[1] == ["[...]"]
+    assert len(record.args[2]) < format.MAX_FIELD_CHARS + 40 and "[truncated " in record.args[2]
+    assert record.args[3] == str(2**80)

@@ -520,7 +520,7 @@ def test_verify_clean(app_recording: Path) -> None:
     result = run_cli("verify", str(app_recording))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "format 1.0" in out and "cli-app" in out and f"pid {os.getpid()}" in out
+    assert "format 1.1" in out and "cli-app" in out and f"pid {os.getpid()}" in out
     assert "records: 3" in out and "dropped: 0" in out and "clean" in out
 
 

@@ -94,6 +94,7 @@ FULL = Record(
     path="/srv/app/web.py",
     line=123456,
     function="handle",
+    args=(7, "caf\u00e9 \ud800", [1, 2.5, None], {"k": b"\x00"}),
 )
 
 MINIMAL = Record(
@@ -219,7 +220,7 @@ def test_every_record_field_round_trips() -> None:
     assert_same(messages, [INFO, *SMALL_STREAM_MESSAGES])
     assert messages[1] == FULL
     assert messages[2].extras == {} and messages[2].template is None and messages[2].thread is None
-    assert decoder.version == (1, 0)
+    assert decoder.version == (format.FORMAT_MAJOR, format.FORMAT_MINOR) == (1, 1)
     assert decoder.info == INFO
     assert decoder.ended
     assert decoder.records == 3
@@ -321,6 +322,8 @@ RECORDS = st.builds(
     path=TEXT,
     line=st.integers(min_value=0, max_value=2**31),
     function=OPT_TEXT,
+    args=st.none() | st.lists(VALUES, min_size=1, max_size=3).map(tuple)
+    | st.dictionaries(TEXT, VALUES, min_size=1, max_size=3),
 )
 MESSAGES = st.lists(
     st.one_of(RECORDS, RECORDS, st.builds(Dropped, st.integers(0, 2**32), TEXT)), max_size=10
@@ -499,7 +502,7 @@ def test_a_newer_major_version_is_refused_naming_both_versions() -> None:
     assert read == []
     assert type(error) is UnsupportedVersion
     assert error.offset == 0
-    assert "2.0" in str(error) and "1.0" in str(error)
+    assert "2.0" in str(error) and "1.1" in str(error)
 
 
 def test_an_older_unknown_major_version_is_refused() -> None:
@@ -799,3 +802,16 @@ def test_peek_refuses_a_frame_claiming_too_many_records() -> None:
     bomb = format.packb([format.KIND_RECORDS, {"seq": [0] * (format.MAX_RECORDS_PER_FRAME + 1)}])
     with pytest.raises(ValueError, match="records in one frame"):
         format.peek_frame(bomb)
+
+
+def test_golden_v1_1_reads_forever() -> None:
+    """Version 1.1 added ``args``; these committed bytes must always read back the same."""
+    data = (DATA / "golden-v1.1.rrd").read_bytes()
+    read, decoder = decode(data)
+    decoder.close()
+    assert decoder.version == (1, 1) and decoder.ended and decoder.records == 3
+    records = [m for m in read if isinstance(m, Record)]
+    assert [r.args for r in records] == [
+        ("127.0.0.1:5000", "GET", "/items/1", "1.1", 200), {"user": "ann", "n": 3}, None]
+    assert records[0].message == '127.0.0.1:5000 - "GET /items/1 HTTP/1.1" 200'
+    assert records[0].logger == "uvicorn.access" and records[0].line == 476

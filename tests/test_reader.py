@@ -197,7 +197,7 @@ def test_verify_clean_file(tmp_path: Path) -> None:
         encode_stream(INFO, [make_record(0), Dropped(5, "a"), make_record(1), Dropped(2, "b"), End()])
     )
     report = reader.verify(str(path))
-    assert report.version == (1, 0)
+    assert report.version == (1, 1)
     assert report.recordings == (reader.RecordingSummary("reader-test", "rec-1", 4242, "testhost"),)
     assert (report.records, report.dropped) == (2, 7)
     assert report.ended and report.clean and not report.torn and not report.corrupt

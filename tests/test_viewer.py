@@ -49,7 +49,7 @@ from rerun_logging.viewer.ingest import ReadDeadline, StreamIngest
 from rerun_logging.viewer.savedir import SaveDir, safe_name, stream_file_name
 from rerun_logging.viewer.store import RecordingStore
 
-from .conftest import ROOT
+from .conftest import ROOT, child_env
 
 TIMEOUT = 15.0
 START = 1_700_000_000_000_000_000
@@ -176,7 +176,7 @@ def test_another_handler_of_the_same_process_is_not_a_duplicate(tmp_path: Path) 
     ("data", "says"),
     [
         (b"GET / HTTP/1.1\r\n\r\n", "not a rerun-logging recording"),
-        (MAGIC + bytes((2, 0)), "written with format version 2.0; this reader supports 1.0"),
+        (MAGIC + bytes((2, 0)), "written with format version 2.0; this reader supports 1.1"),
         (HEADER + struct.pack("<IBI", 1 << 30, 0, 0), "frame declares 1073741824 bytes"),
         (HEADER + encode_frame(end_message()), "the first frame must hold one INFO message"),
         (stream_header(make_info()) + b"\x05\x00\x00\x00\x00\x00\x00\x00\x00abcde", "checksum"),
@@ -255,13 +255,6 @@ def test_save_dir_never_writes_through_a_planted_link(tmp_path: Path) -> None:
 
 
 # --- a real viewer process -------------------------------------------------------------------
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop(rerun_logging.ENV_VAR, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 class Lines:
@@ -545,7 +538,7 @@ def hostile_stalled_frame(client: Client) -> None:
 HOSTILE = {
     "garbage": (hostile_garbage, "refused", "not a rerun-logging recording"),
     "wrong magic": (hostile_wrong_magic, "refused", "not a rerun-logging recording"),
-    "newer version": (hostile_newer_version, "refused", "format version 2.0; this reader supports 1.0"),
+    "newer version": (hostile_newer_version, "refused", "format version 2.0; this reader supports 1.1"),
     "huge frame": (hostile_huge_frame, "refused", "frame declares 4294967295 bytes, the limit is"),
     "flipped bit": (hostile_flipped_bit, "refused", "frame checksum does not match"),
     "torn frame": (hostile_torn_frame, "disconnected", "torn tail at byte"),

@@ -63,6 +63,7 @@ class BrowserModel:
             if isinstance(column, list) and key not in ("strings", "exception", "stack"):
                 assert len(column) == n, key
         s = self._s
+        args = m.get("args") or [None] * n
         return [
             Record(
                 seq=m["seq"][i], time_ns=m["time"][i] * 1_000_000 + m["ns"][i],
@@ -74,6 +75,7 @@ class BrowserModel:
                 process=m["process"][i], process_name=s(m["process_name"][i]),
                 task_name=s(m["task"][i]), path=s(m["path"][i]), line=m["line"][i],
                 function=s(m["function"][i]),
+                args=tuple(args[i]) if isinstance(args[i], list) else args[i],
             )
             for i in range(n)
         ]
@@ -102,6 +104,18 @@ def test_columns_and_interning_round_trip() -> None:
     browser.receive(texts)
     assert browser.records == records
     assert client.data_to_send() == []
+
+
+def test_args_travel_as_a_column_only_when_some_record_has_them() -> None:
+    feed = FeedClient()
+    feed.records("rec", [make_record(0), make_record(1, args=(1, "GET", [2])), make_record(2, args={"k": 2**60})])
+    feed.records("rec", [make_record(3)])
+    with_args, without = (json.loads(t) for t in feed.data_to_send())
+    assert with_args["args"] == [None, [1, "GET", [2]], {"k": str(2**60)}]
+    assert "args" not in without
+    model = BrowserModel()
+    model.receive([json.dumps(with_args)])
+    assert [r.args for r in model.records] == [None, (1, "GET", [2]), {"k": str(2**60)}]
 
 
 def test_time_is_exact_milliseconds_plus_nanoseconds() -> None:

@@ -25,7 +25,8 @@ has one entry per record, in order::
      "process": [int | null], "process_name": [sid | null], "task": [sid | null],
      "path": [sid], "line": [int], "function": [sid | null],
      "exception": [[row, type, value, traceback], ...],   sparse: rows that have one
-     "stack": [[row, text], ...]}                         sparse: rows that have one
+     "stack": [[row, text], ...],                         sparse: rows that have one
+     "args": [array | object | null]}     the message's arguments; absent when no row has any
 
 - ``time`` is whole milliseconds since the epoch (exact as a JavaScript number,
   ready for ``new Date(time)``) and ``ns`` the nanoseconds within that millisecond,
@@ -336,4 +337,12 @@ class FeedClient:
                 if r.exception is not None
             ],
             "stack": [[row, r.stack_info] for row, r in enumerate(records) if r.stack_info is not None],
+            **self._args(records),
         }
+
+    @staticmethod
+    def _args(records: Sequence[Record]) -> dict[str, Any]:
+        """The ``args`` column, or nothing when no record has arguments."""
+        if not any(r.args for r in records):
+            return {}
+        return {"args": [json_value(r.args) if r.args else None for r in records]}
