@@ -26,19 +26,18 @@ import socket
 import sys
 import threading
 import time
-import uuid
 import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from . import format
+from . import family, format
 from .capture import Captured, capture, record_columns
 from .format import RecordingInfo
 from .sinks import MemorySink, Sink, SinkOptions, SinkStats, open_sink
 from .spec import OFF, SinkConfig, SinkSpec, check_available, env_sinks, parse_sinks
 
-RECORDING_ID_ENV_VAR = "RERUN_LOGGING_RECORDING_ID"
+RECORDING_ID_ENV_VAR = family.RECORDING_ID_ENV_VAR
 _HANDLE_RETURNS_RECORD = sys.version_info >= (3, 12)
 
 
@@ -80,19 +79,12 @@ def _default_application_id() -> str:
     return stem or "python"
 
 
-_process_recording_id: str | None = None
-
-
 def default_recording_id() -> str:
-    """One id per run, shared by every handler of the process and its forked children.
+    """One id per run, shared by every handler of the process and the processes it starts.
 
-    ``RERUN_LOGGING_RECORDING_ID`` sets it, so that processes started together
-    (``rerun-logging run``, spawned workers) join one recording.
+    ``RERUN_LOGGING_RECORDING_ID`` sets it; see :mod:`rerun_logging.family`.
     """
-    global _process_recording_id
-    if _process_recording_id is None:
-        _process_recording_id = os.environ.get(RECORDING_ID_ENV_VAR) or str(uuid.uuid4())
-    return _process_recording_id
+    return family.recording_id()
 
 
 class RerunHandler(logging.Handler):
@@ -146,6 +138,7 @@ class RerunHandler(logging.Handler):
         self.open_browser = bool(open_browser)
         super().__init__(level)
         self._specs: tuple[SinkSpec, ...] = env_sinks() or configured
+        family.announce_files(self._specs)
         self._accepting = self._specs != (OFF,)
         self._closed = False
         self._reset_runtime()
@@ -254,6 +247,8 @@ class RerunHandler(logging.Handler):
             thread.start()
             self._flusher_ident = thread.ident
             self._thread = thread
+            if _in_multiprocessing_child():
+                _close_at_thread_shutdown([self])
 
     # --- control --------------------------------------------------------------------
 
@@ -288,6 +283,7 @@ class RerunHandler(logging.Handler):
         if self._closed:
             raise ValueError("set_sink() on a closed RerunHandler")
         self._accepting = specs != (OFF,)
+        family.announce_files(specs)
         if self._thread is None:
             self._specs = specs
             return
@@ -568,7 +564,9 @@ class RerunHandler(logging.Handler):
 
     def _after_fork_in_child(self) -> None:
         """Give a forked child its own queue, thread and streams (never the parent's)."""
-        sinks = [s.after_fork() for s in (self._sinks or self._make_sinks(self._specs))]
+        # Sinks the parent opened hand over (after_fork); if it opened none yet, the
+        # child opens its own, which already knows it is a child (rerun_logging.family).
+        sinks = [s.after_fork() for s in self._sinks] if self._sinks else self._make_sinks(self._specs)
         self._reset_runtime()
         self._sinks = sinks
         self._forked = True
@@ -594,6 +592,12 @@ def _reinit_after_fork() -> None:
         handler._after_fork_in_child()
     if handlers:
         _close_at_thread_shutdown(handlers)
+
+
+def _in_multiprocessing_child() -> bool:
+    """Whether this process is a ``multiprocessing`` child (a spawn or forkserver worker)."""
+    module = sys.modules.get("multiprocessing")
+    return module is not None and module.parent_process() is not None
 
 
 def _close_at_thread_shutdown(handlers: list[RerunHandler]) -> None:

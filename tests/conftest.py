@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from rerun_logging import spec
+from rerun_logging import family, spec
 from rerun_logging.format import Message, StreamDecoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,8 @@ def _restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
     spec._parse_env.cache_clear()
+    for name in family.ENV_VARS[1:]:  # what this process's sinks told its children
+        os.environ.pop(name, None)
 
 
 @pytest.fixture
@@ -59,10 +61,7 @@ def run_python(
     timeout: float = 60, **kwargs: object,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter with the package importable."""
-    full_env = dict(os.environ)
-    full_env.pop(spec.ENV_VAR, None)
-    full_env.update(env or {})
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
+    full_env = {**child_env(), **(env or {})}
     return subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, env=full_env, capture_output=True,
         text=True, timeout=timeout, **kwargs,  # type: ignore[arg-type]
@@ -82,8 +81,7 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment for a subprocess: the package importable, no sink override, and
     viewers on a free web port (also when started by a module-scoped fixture, which runs
     outside the per-test environment)."""
-    env = dict(os.environ)
-    env.pop(spec.ENV_VAR, None)
+    env = {k: v for k, v in os.environ.items() if k not in (spec.ENV_VAR, *family.ENV_VARS)}
     env["RERUN_LOGGING_WEB_PORT"] = "0"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)

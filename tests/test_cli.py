@@ -27,7 +27,7 @@ import pytest
 from pythonjsonlogger.json import JsonFormatter
 
 import rerun_logging
-from rerun_logging import cli, render
+from rerun_logging import render
 from rerun_logging.format import (
     Dropped,
     End,
@@ -43,7 +43,7 @@ from rerun_logging.format import (
 )
 from rerun_logging.handler import RerunHandler
 
-from .conftest import ROOT
+from .conftest import child_env
 
 TIMEOUT = 20
 INFO = RecordingInfo(
@@ -64,12 +64,7 @@ LINE = re.compile(
 # --- helpers ----------------------------------------------------------------------------
 
 
-def cli_env() -> dict[str, str]:
-    """The environment for child processes: the package importable, no sink override."""
-    env = dict(os.environ)
-    env.pop(rerun_logging.ENV_VAR, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
+cli_env = child_env
 
 
 def run_cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:

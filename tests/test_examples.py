@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -10,14 +9,13 @@ from pathlib import Path
 
 from rerun_logging import End, Record
 
-from .conftest import ROOT, read_messages
+from .conftest import ROOT, child_env, read_messages
 
 EXAMPLES = ROOT / "examples"
 
 
 def run_example(script: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("RERUN_LOGGING_SINK", None)
+    env = child_env()
     return subprocess.run(
         [sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )

@@ -19,7 +19,7 @@ import pytest
 from rerun_logging import Dropped, End, Record, RecordingInfo, RerunHandler
 from rerun_logging.format import RecordingError, StreamDecoder
 
-from .conftest import ROOT, read_messages, run_python
+from .conftest import child_env, read_messages, run_python
 
 
 def records_of(messages: list) -> list[Record]:
@@ -343,8 +343,7 @@ def test_multiprocessing_workers_end_their_streams(tmp_path: Path, method: str) 
     )
     script = tmp_path / "mp.py"
     script.write_text(code)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("RERUN_LOGGING_SINK", None)
+    env = child_env()
     result = subprocess.run(
         [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
@@ -370,8 +369,7 @@ def test_kill_9_leaves_a_readable_file(tmp_path: Path) -> None:
             log.info("line %d", i, extra={{"i": i}})
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("RERUN_LOGGING_SINK", None)
+    env = child_env()
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:
         deadline = time.monotonic() + 30
@@ -411,8 +409,7 @@ def test_app_is_not_blocked_by_a_reader_that_never_reads(tmp_path: Path) -> None
                                      "dropped": stats.dropped, "pending_max": 5000}) + "\\n")
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("RERUN_LOGGING_SINK", None)
+    env = child_env()
     proc = subprocess.Popen(
         [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -9,7 +9,6 @@ files) with deadlines; no sleep is ever a pass condition.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
 import socket
@@ -25,7 +24,6 @@ from typing import IO, Any, Callable, Iterator
 
 import pytest
 
-import rerun_logging
 from rerun_logging import cli, format
 from rerun_logging.format import (
     HEADER,
@@ -49,7 +47,7 @@ from rerun_logging.viewer.ingest import ReadDeadline, StreamIngest
 from rerun_logging.viewer.savedir import SaveDir, safe_name, stream_file_name
 from rerun_logging.viewer.store import RecordingStore
 
-from .conftest import ROOT, child_env
+from .conftest import child_env
 
 TIMEOUT = 15.0
 START = 1_700_000_000_000_000_000

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+from .. import family
 from ..backoff import Backoff
 from ..spec import SinkSpec, check_available
 from .base import Sink, SinkStats
-from .file import FileSink
+from .file import FileSink, child_path
 from .memory import MemorySink
 from .stdout import StdoutSink
 
@@ -30,6 +32,8 @@ def open_sink(spec: SinkSpec, options: SinkOptions) -> Sink:
     check_available([spec])
     if spec.mode == "save":
         assert spec.path is not None
+        if family.saved_by_an_ancestor(spec.path):
+            return FileSink(child_path(spec.path, os.getpid()))
         return FileSink(spec.path)
     if spec.mode == "stdout":
         return StdoutSink()
@@ -37,9 +41,13 @@ def open_sink(spec: SinkSpec, options: SinkOptions) -> Sink:
         return MemorySink(options.buffer_size)
     if spec.mode == "serve":
         from .serve import ServeSink
+        from .tcp import ConnectSink
 
         assert spec.host is not None and spec.port is not None
         backoff = Backoff(options.retryStart, options.retryFactor, options.retryMax)
+        port = family.ancestor_server(str(spec))
+        if port is not None:
+            return ConnectSink("127.0.0.1", port, options.buffer_size, backoff)
         return ServeSink(spec.host, spec.port, options.buffer_size, backoff, options.open_browser)
     if spec.mode in ("connect", "spawn"):
         from .spawn import SpawnSink

@@ -18,7 +18,9 @@ from __future__ import annotations
 import os
 import time
 
+from .. import family
 from ..backoff import Backoff
+from ..spec import SinkSpec
 from .base import Sink
 
 START_TIMEOUT = 10.0
@@ -36,7 +38,7 @@ class ServeSink(Sink):
         super().__init__()
         self.host = host
         self.port = port
-        self.name = f"serve:{host}:{port}"
+        self.name = str(SinkSpec("serve", host=host, port=port))
         self.memory_limit = memory_limit
         self.backoff = backoff
         self.open_browser = open_browser
@@ -62,6 +64,8 @@ class ServeSink(Sink):
             self.error = f"cannot serve: {error}"
             self._say(self.error)
         self.url = self.server.url
+        if self.server.tcp_port is not None:
+            family.announce_server(self.name, self.server.tcp_port)
 
     def _write(self, data: bytes) -> None:
         if self.server is None:
