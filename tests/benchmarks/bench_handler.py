@@ -153,6 +153,16 @@ def open_rerun_save(directory: Path) -> Opened:
     return Opened(handler, handler.close, path, _rerun_check(handler))
 
 
+def open_rerun_serve(directory: Path) -> Opened:
+    """The app serves the web viewer; started before the loop (its start-up is set-up).
+
+    Whole: until ``close()`` handed every frame to the in-app viewer's store.
+    """
+    handler = RerunHandler("serve:127.0.0.1:0", application_id="bench", open_browser=False)
+    handler.start()
+    return Opened(handler, handler.close, None, _rerun_check(handler))
+
+
 def open_rerun_off(directory: Path) -> Opened:
     """The ``off`` spec: the handler refuses every record."""
     handler = RerunHandler("off", application_id="bench")
@@ -168,6 +178,7 @@ SCENARIOS = (
     ),
     Scenario("rerun-memory", "`RerunHandler()` in memory", open_rerun_memory),
     Scenario("rerun-save", '`RerunHandler("save:PATH")`', open_rerun_save),
+    Scenario("rerun-serve", '`RerunHandler("serve:127.0.0.1:0")`', open_rerun_serve),
     Scenario("rerun-off", '`RerunHandler("off")`', open_rerun_off),
 )
 
