@@ -235,3 +235,28 @@ def test_close_stops_clients_and_frees_the_port() -> None:
             await asyncio.open_connection("127.0.0.1", port)
 
     run(test)
+
+
+def test_pages_beyond_the_limit_get_503_and_the_others_are_kept() -> None:
+    async def test() -> None:
+        server = await started(max_clients=2)
+        try:
+            first = await connect(f"ws://127.0.0.1:{server.port}/ws")
+            second = await connect(f"ws://127.0.0.1:{server.port}/ws")
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(f"ws://127.0.0.1:{server.port}/ws")
+            assert refused.value.response.status_code == 503
+            await first.close()
+            await asyncio.wait_for(_until(lambda: server.clients == 1), 5)
+            third = await connect(f"ws://127.0.0.1:{server.port}/ws")
+            await third.close()
+            await second.close()
+        finally:
+            await server.close()
+
+    run(test)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)

@@ -157,6 +157,17 @@ class StreamIngest:
             out.insert(0, encode_frame(ack_message(self.acked)))
         return out
 
+    @property
+    def buffered(self) -> int:
+        """Bytes of an unfinished frame held for this source."""
+        return self._decoder.pending
+
+    def refuse(self, reason: str) -> list[bytes]:
+        """Refuse the source for a reason of the caller's (a viewer-wide limit); as on an error."""
+        if self.finished:
+            return []
+        return self._refuse(RecordingError(reason, self.source, self.received))
+
     def close(self, *, quiet: bool = False) -> None:
         """The source ended (EOF, reset, timeout, shutdown): finish and say how it ended.
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Callable, Mapping, Sequence, Te
 
 from ..format import (
     HEADER, VIEWER_HELLO, Dropped, Message, Record, RecordingError, RecordingInfo, StreamDecoder,
+    encode_frame, refused_message,
 )
 from ..reader import STDIN, open_source, source_name
 from ..render import dropped_line, text_line
@@ -62,6 +63,12 @@ LINGER_SECONDS = 1.0
 LINGER_BYTES = 1024 * 1024
 """After a refusal, how long and how much the viewer reads (and discards) before
 closing, so the peer receives the REFUSED message instead of a reset."""
+
+MAX_CONNECTIONS = 256
+"""Most TCP peers at once; one more is refused (REFUSED) and closed."""
+MAX_BUFFERED_BYTES = 256 * 1024 * 1024
+"""Most bytes of unfinished frames held for all peers together (each is also capped
+by the frame limit, 16 MiB); the peer that passes it is refused."""
 
 SNAPSHOT_RECORDS = 100_000
 """Most records a web client that joins gets from what the store holds (the newest)."""
@@ -152,6 +159,8 @@ class Viewer:
         self.ready = asyncio.Event()
         """Set once the viewer listens and its web UI started (or failed to)."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._peers: dict[StreamIngest, int] = {}
+        """Connected peers and the bytes of unfinished frames held for each."""
 
     async def run(self) -> int:
         """Check the sources, listen, load the sources, serve until stopped."""
@@ -252,7 +261,11 @@ class Viewer:
         if task is not None:
             self._tasks.add(task)  # type: ignore[arg-type]
         peer = peer_name(writer.get_extra_info("peername"))
+        if len(self._peers) >= MAX_CONNECTIONS:
+            await self._turn_away(peer, reader, writer, task)
+            return
         ingest = self._ingest(f"tcp {peer}", peer, network=True)
+        self._peers[ingest] = 0
         quiet = False
         try:
             writer.write(VIEWER_HELLO)
@@ -269,8 +282,26 @@ class Viewer:
             self.report(f"internal error with {peer}: {error!r}; connection closed")
             quiet = True
         finally:
+            self._peers.pop(ingest, None)
             ingest.close(quiet=quiet)
             self._stored_changed()
+            writer.close()
+            if task is not None:
+                self._tasks.discard(task)  # type: ignore[arg-type]
+
+    async def _turn_away(
+        self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        task: asyncio.Task[object] | None,
+    ) -> None:
+        """A peer beyond MAX_CONNECTIONS: greeted, refused, closed; the others never notice."""
+        reason = f"too many connections (the viewer takes {MAX_CONNECTIONS} at once)"
+        self.report(f"refused {peer}: {reason}")
+        try:
+            writer.write(VIEWER_HELLO + encode_frame(refused_message(reason)))
+            await linger(reader, writer)
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass
+        finally:
             writer.close()
             if task is not None:
                 self._tasks.discard(task)  # type: ignore[arg-type]
@@ -300,6 +331,7 @@ class Viewer:
             if not chunk:
                 return False
             replies = ingest.feed(chunk)
+            replies += self._check_buffered(ingest)
             self._stored_changed()
             if replies:
                 writer.writelines(replies)
@@ -310,6 +342,18 @@ class Viewer:
                                 f"within {self.config.frame_timeout:g}s")
                     return True
         return False
+
+    def _check_buffered(self, ingest: StreamIngest) -> list[bytes]:
+        """Refuse ``ingest`` if the unfinished frames of all peers now pass MAX_BUFFERED_BYTES."""
+        self._peers[ingest] = ingest.buffered
+        total = sum(self._peers.values())
+        if total <= MAX_BUFFERED_BYTES:
+            return []
+        self._peers[ingest] = 0
+        return ingest.refuse(
+            f"the viewer holds {total / 2**20:.1f} MiB of unfinished frames from all peers "
+            f"(limit {MAX_BUFFERED_BYTES / 2**20:.1f} MiB)"
+        )
 
     # --- files and stdin ------------------------------------------------------------
 

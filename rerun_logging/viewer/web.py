@@ -125,6 +125,11 @@ RequestHandler = Callable[[Any], Awaitable[list[Union[str, bytes]]]]
 the messages to send back to that page, in order (text or binary)."""
 MAX_REQUEST_SIZE = 16 * 1024 * 1024
 """Largest message the page may send (a download request lists runs of records)."""
+MAX_CLIENTS = 32
+"""Most pages connected at once; one more gets ``503``. With each page's queue
+capped (``max_bytes``), this bounds what the feed holds for all of them."""
+MAX_QUEUED_REQUESTS = 4
+"""Messages from one page buffered before websockets stops reading it."""
 
 
 def is_loopback(host: str | None) -> bool:
@@ -179,6 +184,7 @@ class WebServer:
         static_dir: Path = STATIC_DIR,
         max_batches: int = DEFAULT_MAX_BATCHES,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        max_clients: int = MAX_CLIENTS,
     ) -> None:
         self.host = host
         self.port = port
@@ -190,6 +196,7 @@ class WebServer:
         self.static_dir = static_dir.resolve()
         self.max_batches = max_batches
         self.max_bytes = max_bytes
+        self.max_clients = max_clients
         self.server: Server | None = None
         self._clients: set[_Client] = set()
 
@@ -207,6 +214,7 @@ class WebServer:
             process_response=self._process_response,
             server_header=None,
             max_size=MAX_REQUEST_SIZE,
+            max_queue=MAX_QUEUED_REQUESTS,
             logger=_WEBSOCKETS_LOG,
         )
         self.port = self.server.sockets[0].getsockname()[1]
@@ -310,6 +318,10 @@ class WebServer:
                 return connection.respond(403, "Forbidden: this page's origin may not read the feed.\n")
             if not self._token_ok(url.query):
                 return connection.respond(403, "Forbidden: access token missing or wrong.\n")
+            if len(self._clients) >= self.max_clients:
+                return connection.respond(
+                    503, f"Service Unavailable: {self.max_clients} pages are open already.\n"
+                )
             return None  # on to the WebSocket handshake
         if url.path in PAGES and not self._token_ok(url.query):
             return connection.respond(403, "Forbidden: open the URL with its access token.\n")
@@ -375,8 +387,8 @@ async def serve_web(
 ) -> WebServer:
     """Start a :class:`WebServer` on ``host:port`` (0: any free port) and return it.
 
-    ``options`` go to :class:`WebServer` (``require_token``, ``token``,
-    ``static_dir``, ``max_batches``, ``max_bytes``). Close it with ``await
+    ``options`` go to :class:`WebServer` (``requests``, ``require_token``, ``token``,
+    ``static_dir``, ``max_batches``, ``max_bytes``, ``max_clients``). Close it with ``await
     server.close()``.
     """
     server = WebServer(host, port, feed_source, **options)  # type: ignore[arg-type]
