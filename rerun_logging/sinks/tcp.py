@@ -269,8 +269,7 @@ class ConnectSink(Sink):
 def _reported_in(frame: bytes) -> int:
     """Records that ``dropped`` messages inside ``frame`` report (0 if unreadable)."""
     decoder = format.StreamDecoder("backlog")
-    decoder.version = (format.FORMAT_MAJOR, format.FORMAT_MINOR)
-    decoder.feed(frame)
+    decoder.feed(format.HEADER + frame)
     try:
         return sum(format.peek_frame(f.payload).dropped for f in decoder.frames())
     except ValueError:
