@@ -843,25 +843,62 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def decode_records(body: dict[str, Any]) -> list[Record]:
-    """Records from the body of a RECORDS message."""
-    if len(body["seq"]) > MAX_RECORDS_PER_FRAME:
-        raise ValueError(f"{len(body['seq'])} records in one frame, the limit is {MAX_RECORDS_PER_FRAME}")
-    seqs = delta_decode(body["seq"])
-    times = delta_decode(body["time"])
-    sites = body["sites"]
-    ctxs = body["ctxs"]
-    messages = body["msg"]
-    extras = body.get("extra") or [None] * len(seqs)
-    args = body.get("args") or [None] * len(seqs)
-    excs = {row: ExceptionInfo(t, v, tb) for row, t, v, tb in body.get("exc", ())}
-    stacks = {row: text for row, text in body.get("stack", ())}
-    lengths = {len(column) for column in (times, body["site"], body["ctx"], messages, extras, args)}
-    if lengths != {len(seqs)}:
+_NONE = type(None)
+_SITE_TYPES = (str, str, int, str, (str, _NONE), str, int, (str, _NONE))
+"""logger, entity path, level, level name, template, path, line, function."""
+_CTX_TYPES = ((int, _NONE), (str, _NONE), (int, _NONE), (str, _NONE), (str, _NONE))
+"""thread, thread name, process, process name, task name."""
+
+
+def _typed_rows(rows: Any, types: tuple[Any, ...], what: str) -> list[list[Any]]:
+    """``rows`` checked: a list of lists whose first fields have ``types``."""
+    if not isinstance(rows, list):
+        raise ValueError(f"{what} must be a list")
+    for row in rows:
+        if not isinstance(row, list) or len(row) < len(types) or not all(
+            map(isinstance, row, types)
+        ):
+            raise ValueError(f"bad {what} entry {row!r:.80}")
+    return rows
+
+
+def _column(body: dict[str, Any], key: str, allowed: set[type], count: int | None = None) -> list[Any]:
+    """Column ``key`` checked: a list whose items' types are in ``allowed``."""
+    column = body[key]
+    if not isinstance(column, list) or not set(map(type, column)) <= allowed:
+        raise ValueError(f"column {key!r} must be a list of {' or '.join(sorted(t.__name__ for t in allowed))}")
+    if count is not None and len(column) != count:
         raise ValueError("RECORDS columns differ in length")
+    return column
+
+
+def decode_records(body: dict[str, Any]) -> list[Record]:
+    """Records from the body of a RECORDS message; ValueError if any field has a wrong type.
+
+    Every field of every :class:`Record` has the type its annotation says, so the
+    readers (printing, the web feed) can trust them whatever a peer sent.
+    """
+    raw_seqs = _column(body, "seq", {int})
+    count = len(raw_seqs)
+    if count > MAX_RECORDS_PER_FRAME:
+        raise ValueError(f"{count} records in one frame, the limit is {MAX_RECORDS_PER_FRAME}")
+    seqs = delta_decode(raw_seqs)
+    times = delta_decode(_column(body, "time", {int}, count))
+    sites = _typed_rows(body["sites"], _SITE_TYPES, "site")
+    ctxs = _typed_rows(body["ctxs"], _CTX_TYPES, "context")
+    messages = _column(body, "msg", {str}, count)
+    extras = _column(body, "extra", {dict, _NONE}, count) if body.get("extra") else [None] * count
+    args = _column(body, "args", {list, dict, _NONE}, count) if body.get("args") else [None] * count
+    excs = {
+        row: ExceptionInfo(t, v, tb)
+        for row, t, v, tb in _typed_rows(body.get("exc", []), (int, str, str, str), "exception")
+    }
+    stacks = {row: text for row, text in _typed_rows(body.get("stack", []), (int, str), "stack")}
+    site_rows = _column(body, "site", {int}, count)
+    ctx_rows = _column(body, "ctx", {int}, count)
     out = []
     for row, (seq, t, si, ci, msg, extra, arg) in enumerate(
-        zip(seqs, times, body["site"], body["ctx"], messages, extras, args)
+        zip(seqs, times, site_rows, ctx_rows, messages, extras, args)
     ):
         logger, entity, level, level_name, template, path, line, function = sites[si][:8]
         thread, thread_name, process, process_name, task_name = ctxs[ci][:5]
