@@ -405,3 +405,63 @@ def test_retry_knobs_come_from_dict_config(logger: logging.Logger) -> None:
     handler.flush(timeout=0.3)
     backoff = handler._sinks[0].backoff
     assert (backoff.retryStart, backoff.retryFactor, backoff.retryMax) == (0.25, 3.0, 2.0)
+
+
+class SwallowingViewer:
+    """Greets like a viewer, reads everything, never acknowledges; ``die()`` closes it all."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_server(("127.0.0.1", port))
+        self.received = 0
+        self.got_data = threading.Event()
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        self.conns.append(conn)
+        try:
+            conn.sendall(format.VIEWER_HELLO)
+            while chunk := conn.recv(65536):
+                self.received += len(chunk)
+                self.got_data.set()
+        except OSError:  # die() closed it
+            pass
+
+    def die(self) -> None:
+        for sock in (self.sock, *self.conns):
+            sock.close()
+
+
+def test_frames_sent_to_a_viewer_that_died_are_resent_never_counted_dropped(
+    tmp_path: Path, logger: logging.Logger
+) -> None:
+    """Records sent but not acknowledged when the viewer died may be stored there: the
+    backlog bound drops only never-sent frames, so delivered + dropped stays exact."""
+    port = free_port()
+    swallow = SwallowingViewer(port)
+    handler = RerunHandler(f"connect:127.0.0.1:{port}", buffer_size=16 * 1024, retryStart=0.05,
+                           retryMax=0.1, flush_timeout=10)
+    logger.addHandler(handler)
+    for i in range(300):
+        logger.info("before the death %d", i)
+    assert not handler.flush(timeout=0.5) and swallow.got_data.wait(10)
+    swallow.die()
+    for i in range(20_000):  # overflows the 16 KiB backlog while nobody listens
+        logger.info("while dead %d %s", i, "x" * 20)
+    handler.flush(timeout=0.3)
+    viewer = ViewerProcess(port=port, save_dir=tmp_path / "saved")
+    try:
+        assert handler.flush(timeout=10)
+        handler.close()
+    finally:
+        viewer.stop()
+    (records,) = saved_records(tmp_path / "saved").values()
+    messages = [r.message for r in records]
+    assert messages[:300] == [f"before the death {i}" for i in range(300)]
+    sink = handler.stats.sinks[0]
+    assert sink.dropped > 0 and sink.written == len(records) == len(set(messages))
+    assert sink.written + sink.dropped == 20_300

@@ -52,10 +52,16 @@ class ConnectSink(Sink):
         self.connect_timeout = connect_timeout
         self._sock: socket.socket | None = None
         self._pending: deque[tuple[bytes, int]] = deque()
+        """Frames never sent, oldest first: the ones the backlog bound may drop."""
+        self._resend: deque[tuple[bytes, int]] = deque()
+        """Frames sent on a connection that died before acknowledging them: the viewer
+        may have stored them, so they are sent again and never dropped (counting them
+        lost could count them twice). Bounded by the socket buffers of one connection."""
         self._unacked: deque[tuple[bytes, int]] = deque()
         self._size = 0
         self._held = 0
         self._inflight: memoryview | None = None
+        self._inflight_from: deque[tuple[bytes, int]] | None = None
         self._header_sent = False
         self._acked = 0
         self._reports = 0
@@ -71,7 +77,7 @@ class ConnectSink(Sink):
         self._pump(time.monotonic())
 
     def poll(self, now: float) -> None:
-        if self._pending or self._unacked or self._sock is not None:
+        if self._undelivered or self._sock is not None:
             self._pump(now)
 
     def flush(self, deadline: float) -> None:
@@ -86,6 +92,11 @@ class ConnectSink(Sink):
     def pending(self) -> int:
         return self._held
 
+    @property
+    def _undelivered(self) -> bool:
+        """Whether any frame waits to be sent or acknowledged."""
+        return bool(self._pending or self._resend or self._unacked)
+
     def after_fork(self) -> Sink:
         """A child opens its own connection; the parent's socket is closed in the child."""
         if self._sock is not None:
@@ -98,23 +109,23 @@ class ConnectSink(Sink):
 
     def _deliver(self, deadline: float) -> None:
         """Pump until everything is acknowledged or ``deadline`` passes."""
-        while self._pending or self._unacked:
+        while self._undelivered:
             now = time.monotonic()
             if now >= deadline:
                 return
             self._pump(now)
-            if not (self._pending or self._unacked):
+            if not self._undelivered:
                 return
             wait = min(deadline, max(self.backoff.next_attempt, now + 0.001)) - now
             if self._sock is None:
                 time.sleep(max(min(wait, 0.05), 0))
                 continue
-            writers = [self._sock] if self._pending or self._inflight else []
+            writers = [self._sock] if self._pending or self._resend or self._inflight else []
             select.select([self._sock], writers, [], min(max(deadline - now, 0), 0.05))
 
     def _pump(self, now: float) -> None:
         if self._sock is None:
-            if not self.backoff.ready(now) or not (self._pending or self._unacked):
+            if not self.backoff.ready(now) or not self._undelivered:
                 return
             try:
                 self._connect()
@@ -176,9 +187,9 @@ class ConnectSink(Sink):
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        self._pending.extendleft(reversed(self._unacked))
+        self._resend.extendleft(reversed(self._unacked))
         self._unacked.clear()
-        self._inflight = None
+        self._inflight = self._inflight_from = None
         self._header_sent = False
         if error is not None:
             text = f"connection lost: {_describe_connect(error)}"
@@ -219,6 +230,9 @@ class ConnectSink(Sink):
                 if data is None:
                     return
                 self._inflight = memoryview(data)
+                self._inflight_from = (
+                    None if not self._header_sent else self._resend if self._resend else self._pending
+                )
             try:
                 sent = self._sock.send(self._inflight)
             except BlockingIOError:
@@ -226,14 +240,17 @@ class ConnectSink(Sink):
             self._inflight = self._inflight[sent:]
             if not self._inflight:
                 self._inflight = None
-                if not self._header_sent:
+                if self._inflight_from is None:
                     self._header_sent = True
                 else:
-                    self._unacked.append(self._pending.popleft())
+                    self._unacked.append(self._inflight_from.popleft())
+                    self._inflight_from = None
 
     def _next_to_send(self) -> bytes | None:
         if not self._header_sent:
             return self._header
+        if self._resend:
+            return self._resend[0][0]
         if self._unreported:
             self._reports += 1
             report = format.encode_frame(
@@ -251,12 +268,12 @@ class ConnectSink(Sink):
     def _trim(self) -> None:
         """Drop the oldest unsent frames (never one half sent) while over ``max_bytes``.
 
-        Frames already sent on this connection are not dropped: the viewer may have
-        stored them, and counting them lost would count them twice. They are bounded
-        by the socket's buffers. A dropped frame's own ``dropped`` reports (the
+        Frames already sent (on this connection or one that died) are not dropped:
+        the viewer may have stored them, and counting them lost would count them
+        twice. They are bounded by the socket's buffers. A dropped frame's own ``dropped`` reports (the
         handler's) are carried into the next report, so no loss goes unreported.
         """
-        keep = 1 if self._inflight is not None and self._header_sent else 0
+        keep = 1 if self._inflight_from is self._pending else 0
         while self._size > self.max_bytes and len(self._pending) > keep:
             frame, records = self._pending[keep]
             del self._pending[keep]
