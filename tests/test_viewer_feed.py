@@ -158,29 +158,30 @@ def test_lone_surrogates_are_escaped_not_fatal() -> None:
     assert json.loads(text)["recording"] == "r\ud801"
 
 
-def test_overflow_by_batches_drops_oldest_and_counts_exactly() -> None:
+def test_a_full_queue_counts_new_batches_missed_without_encoding_them() -> None:
     client, browser = FeedClient(max_batches=3), BrowserModel()
     sent: list[Record] = []
     for batch in range(10):
         records = [make_record(batch * 10 + i, logger=f"logger.{batch}") for i in range(batch + 1)]
         sent.extend(records)
         client.records("r", records)
+        assert client.full == (batch >= 2)
     texts = client.data_to_send()
     kinds = [json.loads(t)["type"] for t in texts]
     assert kinds == ["missed", "records", "records", "records"]
     browser.receive(texts)
     (missed,) = browser.missed
     assert missed["batches"] == 7
-    assert missed["records"] == sum(range(1, 8))
-    assert client.missed_records == sum(range(1, 8))
+    assert missed["records"] == sum(range(4, 11)) == client.missed_records
     assert missed["records"] + len(browser.records) == len(sent)
-    # The string table stays in step: the kept batches decode exactly.
-    assert browser.records == sent[-len(browser.records):]
+    # The queued batches arrive whole, and the skipped ones never touched the string table.
+    assert browser.records == sent[:len(browser.records)]
     assert browser.strings == list(client._strings)
-    # The count restarts after it was reported.
+    assert not any(s == "logger.9" for s in client._strings)
+    # The count restarts after it was reported; with room again, batches flow.
     client.records("r", [make_record(999)])
     browser.receive(client.data_to_send())
-    assert len(browser.missed) == 1
+    assert len(browser.missed) == 1 and browser.records[-1] == make_record(999)
 
 
 def test_overflow_by_bytes_including_a_batch_larger_than_the_bound() -> None:
@@ -259,8 +260,12 @@ def test_bounds_must_be_positive(bad: dict[str, int]) -> None:
 
 def test_a_dropped_reset_travels_in_the_missed_message() -> None:
     # 8 strings for the first record, 2 more per record after: the third batch resets.
-    client, browser = FeedClient(max_strings=17, max_batches=1), BrowserModel()
+    # The byte bound holds one batch and a half: each batch pushes out the one before.
     batches = [[make_record(i, logger=f"l{i}", path=f"/p{i}.py")] for i in range(4)]
+    probe = FeedClient()
+    probe.records("r", batches[0])
+    size = len(probe.data_to_send()[0])
+    client, browser = FeedClient(max_strings=17, max_bytes=size * 3 // 2), BrowserModel()
     for records in batches:
         client.records("r", records)
     texts = client.data_to_send()

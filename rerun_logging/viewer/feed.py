@@ -68,8 +68,10 @@ message), never raises, and ``json.loads``/``JSON.parse`` give back the exact st
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -91,9 +93,52 @@ _INTERNED_FIELDS = 9
 """Largest integer a JavaScript number holds exactly."""
 
 
+class RawJSON(str):
+    """A value already encoded as JSON text: :func:`to_json` writes it as it is."""
+
+
 def to_json(message: dict[str, Any]) -> str:
-    """``message`` as JSON text: ASCII only, never NaN; see the module docstring."""
-    return json.dumps(message, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    """``message`` as JSON text: ASCII only, never NaN; see the module docstring.
+
+    Top-level values that are :class:`RawJSON` are spliced in as they are.
+    """
+    raw = {k: v for k, v in message.items() if isinstance(v, RawJSON)}
+    text = _dumps({k: v for k, v in message.items() if k not in raw} if raw else message)
+    if not raw:
+        return text
+    tail = "".join(f",{_dumps(k)}:{v}" for k, v in raw.items())
+    return f"{text[:-1]}{tail}}}" if len(text) > 2 else f"{{{tail[1:]}}}"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+_LONG_NUMBER = re.compile(r"\d{16}")
+"""16 digits in a row: maybe an integer a JavaScript number cannot hold exactly."""
+
+
+def json_text(values: list[Any]) -> str:
+    """``values`` as JSON text, as :func:`json_value` would make them, fast.
+
+    The common case (plain JSON data, no integer past 2**53) is encoded by the C
+    encoder in one call; anything else (bytes, NaN, big integers, odd keys) takes
+    the exact path through :func:`json_value`.
+    """
+    try:
+        text = _dumps(values)
+    except (TypeError, ValueError, RecursionError):
+        return _dumps(json_value(values))
+    if _LONG_NUMBER.search(text):
+        return _dumps(json_value(values))
+    return text
+
+
+def json_values(values: list[Any]) -> list[Any]:
+    """A column of numbers (thread, process ids) made exact for JavaScript."""
+    if all(type(v) is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER or v is None for v in values):
+        return values
+    return [json_value(v) for v in values]
 
 
 def json_value(value: Any, _depth: int = 0) -> Any:
@@ -185,7 +230,8 @@ class FeedClient:
     Bounds: at most ``max_batches`` batches and ``max_bytes`` bytes of JSON wait to
     be sent; past either, the oldest are dropped (the newest too, when it alone is
     larger than ``max_bytes``) and counted exactly, and the next
-    :meth:`data_to_send` starts with a ``missed`` message. The string table holds
+    :meth:`data_to_send` starts with a ``missed`` message. Once the queue is full,
+    new records are counted as missed without being encoded (:meth:`skipped`). The string table holds
     at most ``max_strings`` entries (or those of one batch, if more); a batch that
     could overflow it resets it first.
     """
@@ -219,6 +265,9 @@ class FeedClient:
         """Queue one ``records`` batch for ``records`` of one stream (none: no batch)."""
         if not records:
             return
+        if self.full:
+            self.skipped(len(records))
+            return
         if len(self._strings) + _INTERNED_FIELDS * len(records) > self.max_strings:
             self._strings.clear()
             self._reset_pending = True
@@ -231,6 +280,16 @@ class FeedClient:
         head["strings"] = new
         text = to_json({**head, **message})
         self._enqueue(_Queued(text, len(records), reset, tuple(new)))
+
+    def skipped(self, records: int) -> None:
+        """Count ``records`` as missed without queueing them (the queue is full).
+
+        A client that does not read costs the server nothing more per record
+        than this count: its batches are neither encoded nor queued.
+        """
+        self._missed_records += records
+        self._missed_batches += 1
+        self.missed_records += records
 
     def recordings(self, summaries: Iterable[StreamSummary]) -> None:
         """Set the ``recordings`` snapshot to send next (replaces a pending one)."""
@@ -272,6 +331,11 @@ class FeedClient:
         return bool(self._queue or self._recordings is not None or self._missed_batches)
 
     @property
+    def full(self) -> bool:
+        """Whether the queue is at its bound (new batches would only push out old ones)."""
+        return len(self._queue) >= self.max_batches or self._queued_bytes >= self.max_bytes
+
+    @property
     def queued_bytes(self) -> int:
         """Bytes of JSON of the batches waiting to be sent."""
         return self._queued_bytes
@@ -307,42 +371,41 @@ class FeedClient:
             new.append(text)
         return sid
 
-    def _opt_sid(self, text: str | None, new: list[str]) -> int | None:
-        return None if text is None else self._sid(text, new)
-
     def _columns(self, records: Sequence[Record], new: list[str]) -> dict[str, Any]:
-        sid, opt = self._sid, self._opt_sid
-        return {
+        """Every column of a batch; ``extras`` and ``args`` already as JSON text."""
+        ids = functools.partial(self._interned, new=new)
+        times = [r.time_ns for r in records]
+        columns: dict[str, Any] = {
             "seq": [r.seq for r in records],
-            "time": [r.time_ns // 1_000_000 for r in records],
-            "ns": [r.time_ns % 1_000_000 for r in records],
+            "time": [t // 1_000_000 for t in times],
+            "ns": [t % 1_000_000 for t in times],
             "level": [r.level for r in records],
-            "level_name": [sid(r.level_name, new) for r in records],
-            "logger": [sid(r.logger, new) for r in records],
-            "entity": [sid(r.entity_path, new) for r in records],
+            "level_name": ids([r.level_name for r in records]),
+            "logger": ids([r.logger for r in records]),
+            "entity": ids([r.entity_path for r in records]),
             "message": [r.message for r in records],
-            "template": [opt(r.template, new) for r in records],
-            "extras": [json_value(r.extras) if r.extras else None for r in records],
-            "thread": [json_value(r.thread) for r in records],
-            "thread_name": [opt(r.thread_name, new) for r in records],
-            "process": [json_value(r.process) for r in records],
-            "process_name": [opt(r.process_name, new) for r in records],
-            "task": [opt(r.task_name, new) for r in records],
-            "path": [sid(r.path, new) for r in records],
+            "template": ids([r.template for r in records]),
+            "thread": json_values([r.thread for r in records]),
+            "thread_name": ids([r.thread_name for r in records]),
+            "process": json_values([r.process for r in records]),
+            "process_name": ids([r.process_name for r in records]),
+            "task": ids([r.task_name for r in records]),
+            "path": ids([r.path for r in records]),
             "line": [r.line for r in records],
-            "function": [opt(r.function, new) for r in records],
+            "function": ids([r.function for r in records]),
             "exception": [
                 [row, r.exception.type, r.exception.value, r.exception.traceback]
                 for row, r in enumerate(records)
                 if r.exception is not None
             ],
             "stack": [[row, r.stack_info] for row, r in enumerate(records) if r.stack_info is not None],
-            **self._args(records),
+            "extras": RawJSON(json_text([r.extras or None for r in records])),
         }
+        if any(r.args for r in records):
+            columns["args"] = RawJSON(json_text([r.args or None for r in records]))
+        return columns
 
-    @staticmethod
-    def _args(records: Sequence[Record]) -> dict[str, Any]:
-        """The ``args`` column, or nothing when no record has arguments."""
-        if not any(r.args for r in records):
-            return {}
-        return {"args": [json_value(r.args) if r.args else None for r in records]}
+    def _interned(self, values: list[str | None], new: list[str]) -> list[int | None]:
+        """``values`` as string-table ids (None stays None); each distinct value looked up once."""
+        table = {v: None if v is None else self._sid(v, new) for v in dict.fromkeys(values)}
+        return list(map(table.__getitem__, values))

@@ -59,12 +59,16 @@ MAX_INFO_FRAME_SIZE = 64 * 1024
 class RecordPrinter(Protocol):
     """Receives the decoded messages of every stored frame (``--print``, the web UI).
 
-    A printer that is false (``bool(printer)``, e.g. no web client connected) is
-    skipped for that frame, which is then not decoded at all.
+    A printer that is false (``bool(printer)``, e.g. no web client connected, or
+    every client's queue full) is skipped for that frame, which is then not decoded
+    at all; it is told how many records it skipped.
     """
 
     def show(self, info: RecordingInfo, messages: Sequence[Message]) -> None:
         """Print ``messages`` of the stream ``info`` started."""
+
+    def skipped(self, info: RecordingInfo, records: int) -> None:
+        """A frame of ``records`` records was stored while the printer was false."""
 
 
 def _ignore(text: str) -> None:
@@ -260,15 +264,21 @@ class StreamIngest:
 
     def _keep(self, frame: Frame, peek: FramePeek) -> None:
         assert self.key is not None and self.info is not None
-        messages = list(self._decoder.decode_payload(frame)) if self.printer else None
+        printer = self.printer
+        wanted = printer is not None and bool(printer)
+        messages = list(self._decoder.decode_payload(frame)) if wanted else None
         self.store.add_frame(self.key, frame.raw, peek)
         self.records += peek.records
         if self.saver is not None:
             self.saver.append(self.key, frame.raw)
             if peek.ended:
                 self.saver.end(self.key)
-        if messages and self.printer is not None:
-            self.printer.show(self.info, messages)
+        if printer is None:
+            return
+        if messages:
+            printer.show(self.info, messages)
+        elif not wanted and peek.records:
+            printer.skipped(self.info, peek.records)
 
     # --- errors and reports -----------------------------------------------------
 

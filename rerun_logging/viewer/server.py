@@ -468,14 +468,20 @@ class WebFanout:
     """The ingests' :class:`~.ingest.RecordPrinter`: ``--print`` and the web clients.
 
     False (so an ingest does not even decode a frame) when there is no ``--print``
-    and no web client connected.
+    and no web client with room in its queue.
     """
 
     def __init__(self, viewer: Viewer) -> None:
         self.viewer = viewer
 
     def __bool__(self) -> bool:
-        return self.viewer.printer is not None or self.viewer.web_clients()
+        web = self.viewer.web
+        return self.viewer.printer is not None or (web is not None and web.wants_records)
+
+    def skipped(self, info: RecordingInfo, records: int) -> None:
+        """Records stored while every web client's queue was full: counted as missed."""
+        if self.viewer.web is not None:
+            self.viewer.web.skip_records(records)
 
     def show(self, info: RecordingInfo, messages: Sequence[Message]) -> None:
         """Print ``messages`` (``--print``) and push their records to the web clients."""

@@ -254,6 +254,15 @@ class WebServer:
         """Queue a ``records`` batch to every client."""
         self.push(lambda feed: feed.records(recording_id, records, pid))
 
+    @property
+    def wants_records(self) -> bool:
+        """Whether some client's queue has room (else records need not even be decoded)."""
+        return any(not client.feed.full for client in self._clients)
+
+    def skip_records(self, count: int) -> None:
+        """Tell every client that ``count`` records went by while it could take none."""
+        self.push(lambda feed: feed.skipped(count))
+
     def push_recordings(self, summaries: Iterable[StreamSummary]) -> None:
         """Queue the ``recordings`` snapshot to every client."""
         summaries = list(summaries)
