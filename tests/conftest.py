@@ -110,6 +110,15 @@ class ViewerProcess:
                 return int(line.rsplit(":", 1)[1])
         raise AssertionError(f"the viewer did not start: {''.join(self.lines)}")
 
+    def wait_for(self, text: str) -> str:
+        """Read standard error on until a line containing ``text``; that line."""
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r}: {''.join(self.lines)}")
+
     def stop(self, sig: int = 15, timeout: float = 20) -> int:
         """Signal the viewer and wait for it; returns its exit status."""
         if self.process.stderr is None or self.process.stderr.closed:
