@@ -5,9 +5,10 @@ Subcommands::
     rerun-logging [FILE ...]         the viewer (also: rerun-logging viewer [FILE ...])
     rerun-logging print FILE|-       records as text lines, or JSON lines (--json)
     rerun-logging verify FILE        check a recording: version, counts, clean end
+    rerun-logging run -- PROGRAM     run a Python program with its logging recorded
     rerun-logging --version
 
-Anything that is not ``print`` or ``verify`` starts the viewer: no arguments,
+Anything that is not ``print``, ``verify`` or ``run`` starts the viewer: no arguments,
 ``viewer``, options, or recording files (``-`` is standard input). A file whose
 name looks like a mistyped command (``prnt``) is still a file when it exists;
 when it does not, the error says which command was probably meant.
@@ -50,8 +51,8 @@ from .render import dropped_fields, dropped_line, json_fields, text_line
 from .spec import DEFAULT_WEB_PORT
 
 PROG = "rerun-logging"
-COMMANDS = ("print", "verify", "viewer")
-READ_COMMANDS = ("print", "verify")
+COMMANDS = ("print", "verify", "viewer", "run")
+READ_COMMANDS = ("print", "verify", "run")
 """The subcommands that are not the viewer."""
 
 EXIT_OK = 0
@@ -189,8 +190,7 @@ def add_viewer_options(parser: argparse.ArgumentParser) -> None:
                         "between frames there is no timeout")
     parser.add_argument("--web-port", type=parse_port, default=_default_web_port(),
                         help="port of the web UI on --bind (default %(default)s, or "
-                        f"${WEB_PORT_ENV_VAR}; 0: any free port; the page is a placeholder "
-                        "until the UI lands)")
+                        f"${WEB_PORT_ENV_VAR}; 0: any free port)")
     parser.add_argument("--no-browser", dest="open_browser", action="store_false",
                         help="do not open a browser on the web UI (never opened when CI is "
                         "set or there is no display)")
@@ -261,6 +261,32 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("verify", help="check a recording and summarize it")
     check.add_argument("file", metavar="FILE", help="a recording file, or - for standard input")
     check.set_defaults(run=run_verify)
+
+    program = commands.add_parser(
+        "run", help="run a Python program with a RerunHandler on its logging",
+        usage=f"{PROG} run [--sink SPEC] [--app-id ID] [--level LEVEL] [--top-only] "
+        "-- PROGRAM [ARGS ...]",
+        description="Run an unmodified Python program (a script, python -m MODULE, or a "
+        "console script such as uvicorn) with a RerunHandler receiving its logging; the "
+        "Python processes it starts join the same recording. Its exit status, standard "
+        "input, output and error pass through unchanged.",
+        epilog="Exit status: the program's (128+N when killed by signal N); 127 a program "
+        "that does not exist; 2 a usage error (a bad --sink).",
+    )
+    program.add_argument("--sink", metavar="SPEC", default=None,
+                         help="where the records go (default: $RERUN_LOGGING_SINK, or spawn); "
+                         "save:PATH saves other processes beside PATH as PATH-stem.PID.rrd; "
+                         "serve[:HOST:PORT] serves the web UI from this command")
+    program.add_argument("--app-id", metavar="ID", default=None,
+                         help="the application id (default: the program's name)")
+    program.add_argument("--level", type=parse_level, default=logging.INFO,
+                         help="the handler's level (default INFO); the root logger is lowered "
+                         "to it without changing what the program's own handlers print")
+    program.add_argument("--top-only", action="store_true",
+                         help="instrument the program only, not the Python processes it starts")
+    program.add_argument("command", metavar="PROGRAM", nargs=argparse.REMAINDER,
+                         help="the program and its arguments, after --")
+    program.set_defaults(run=run_program)
     return parser
 
 
@@ -444,6 +470,20 @@ def end_status(report: VerifyReport) -> str:
     if isinstance(error, TruncatedStream):
         return f"torn tail at byte {error.offset}: {error.reason}"
     return f"corrupt at byte {error.offset}: {error.reason}"
+
+
+# --- run ----------------------------------------------------------------------------
+
+
+def run_program(options: argparse.Namespace) -> int:
+    """``rerun-logging run -- PROGRAM``: the program's exit status (see rerun_logging.instrument)."""
+    from .instrument.runner import run
+
+    command = list(options.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    return run(command, sink=options.sink, application_id=options.app_id,
+               level=options.level, top_only=options.top_only)
 
 
 # --- messages -----------------------------------------------------------------------

@@ -1,0 +1,655 @@
+"""``rerun-logging run -- PROGRAM``: real programs, real subprocesses, real viewers.
+
+Every program runs through ``python -m rerun_logging run`` with the package
+importable (``child_env``); every wait has a deadline, and no sleep decides a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from rerun_logging.format import Record, RecordingInfo
+from rerun_logging.instrument import CONFIG_ENV_VAR, SITE_DIR
+
+from .conftest import ViewerProcess, child_env, free_port, read_messages
+
+TIMEOUT = 10.0
+RUN = [sys.executable, "-m", "rerun_logging", "run"]
+
+
+def run_env(**extra: str) -> dict[str, str]:
+    """A clean environment: no run, recording or file inherited from this test process
+    (handlers made in it announce theirs), viewers on free web ports, never a browser."""
+    env = child_env()
+    for name in list(env):
+        if name.startswith("RERUN_LOGGING_") and name != "RERUN_LOGGING_WEB_PORT":
+            del env[name]
+    env["CI"] = "1"
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RUN, *args], cwd=cwd, env=env or run_env(), capture_output=True, text=True,
+        timeout=TIMEOUT * 2, input=input,
+    )
+
+
+def plain(args: list[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The same program without the runner, for comparison."""
+    return subprocess.run(args, cwd=cwd, env=run_env(), capture_output=True, text=True,
+                          timeout=TIMEOUT * 2)
+
+
+def records(path: Path) -> list[Record]:
+    return [m for m in read_messages(path) if isinstance(m, Record)]
+
+
+def info(path: Path) -> RecordingInfo:
+    return next(m for m in read_messages(path) if isinstance(m, RecordingInfo))
+
+
+def script(tmp_path: Path, name: str, code: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(code))
+    return path
+
+
+class Lines:
+    """The lines of a stream, read by a thread; :meth:`wait_for` has a deadline."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float = TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        for line in self.lines:
+            if text in line:
+                return line
+        while True:
+            try:
+                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(f"no line with {text!r} in {TIMEOUT}s: {self.lines}") from None
+            if line is None:
+                raise AssertionError(f"the stream ended without {text!r}: {self.lines}")
+            self.lines.append(line)
+            if text in line:
+                return line
+
+
+# --- a plain script -----------------------------------------------------------------------
+
+BASIC = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+log = logging.getLogger("shop")
+log.info("order %d handled", 42, extra={"latency_ms": 12.5})
+log.debug("not at INFO")
+log.warning("stock low")
+print("on stdout")
+sys.exit(3)
+"""
+
+
+def test_script_records_saved_output_and_status_unchanged(tmp_path: Path) -> None:
+    app = script(tmp_path, "app.py", BASIC)
+    out = tmp_path / "run.rrd"
+    done = run(["--sink", f"save:{out}", "--", "app.py"], cwd=tmp_path)
+    alone = plain([sys.executable, "app.py"], cwd=tmp_path)
+    assert done.returncode == 3 == alone.returncode
+    assert done.stdout == alone.stdout == "on stdout\n"
+    assert done.stderr == alone.stderr == "INFO shop order 42 handled\nWARNING shop stock low\n"
+    got = records(out)
+    assert [(r.logger, r.message) for r in got] == [
+        ("shop", "order 42 handled"), ("shop", "stock low"),
+    ]
+    assert got[0].extras == {"latency_ms": 12.5} and got[0].args == (42,)
+    assert info(out).application_id == "app"
+    assert app.exists()
+
+
+def test_level_lowers_root_without_changing_what_the_app_prints(tmp_path: Path) -> None:
+    script(tmp_path, "quiet.py", """
+        import logging
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:%(message)s"))
+        logging.getLogger().addHandler(handler)          # root stays at WARNING
+        logging.getLogger("a").debug("debug")
+        logging.getLogger("a").info("info")
+        logging.getLogger("a").warning("warning")
+        logging.getLogger("a.b").error("error")
+    """)
+    out = tmp_path / "q.rrd"
+    done = run(["--sink", f"save:{out}", "--level", "DEBUG", "--app-id", "quiet", "--",
+                "python", "quiet.py"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "WARNING:warning\nERROR:error\n"
+    assert [r.message for r in records(out)] == ["debug", "info", "warning", "error"]
+    assert info(out).application_id == "quiet"
+
+
+def test_unconfigured_app_keeps_the_last_resort_output(tmp_path: Path) -> None:
+    script(tmp_path, "bare.py", """
+        import logging
+        print(logging.getLogger().handlers, logging.getLogger().hasHandlers())
+        logging.getLogger("x").info("info")
+        logging.getLogger("x").warning("careful")
+    """)
+    out = tmp_path / "b.rrd"
+    done = run(["--sink", f"save:{out}", "--", "bare.py"], cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout == "[] False\n"  # "if not root.handlers: configure()" still configures
+    assert done.stderr == "careful\n"
+    assert [r.message for r in records(out)] == ["info", "careful"]
+
+
+def test_stdin_passes_through(tmp_path: Path) -> None:
+    script(tmp_path, "echo.py", "import sys\nsys.stdout.write(sys.stdin.read().upper())\n")
+    done = run(["--sink", "off", "--", "echo.py"], cwd=tmp_path, input="hello\n")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "HELLO\n", "")
+
+
+# --- the app's own logging configuration -------------------------------------------------------
+
+
+def test_dictconfig_app_keeps_its_handlers_and_ours(tmp_path: Path) -> None:
+    script(tmp_path, "dc.py", """
+        import logging, logging.config
+        logging.info("before the config")
+        logging.config.dictConfig({
+            "version": 1,
+            "formatters": {"f": {"format": "[%(name)s] %(message)s"}},
+            "handlers": {
+                "err": {"class": "logging.StreamHandler", "formatter": "f"},
+                "file": {"class": "logging.FileHandler", "filename": "app.log", "formatter": "f"},
+            },
+            "root": {"level": "WARNING", "handlers": ["err", "file"]},
+        })
+        logging.getLogger("svc").info("info after")
+        logging.getLogger("svc").error("error after")
+    """)
+    out = tmp_path / "dc.rrd"
+    done = run(["--sink", f"save:{out}", "--", "dc.py"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.endswith("[svc] error after\n")
+    assert "info after" not in done.stderr
+    assert (tmp_path / "app.log").read_text() == "[svc] error after\n"
+    assert [r.message for r in records(out)] == ["before the config", "info after", "error after"]
+
+
+def test_fileconfig_app_keeps_its_handlers_and_ours(tmp_path: Path) -> None:
+    (tmp_path / "logging.ini").write_text(textwrap.dedent("""
+        [loggers]
+        keys=root,db
+        [handlers]
+        keys=err
+        [formatters]
+        keys=f
+        [logger_root]
+        level=INFO
+        handlers=err
+        [logger_db]
+        level=DEBUG
+        handlers=err
+        propagate=0
+        qualname=db
+        [handler_err]
+        class=StreamHandler
+        args=(sys.stderr,)
+        formatter=f
+        [formatter_f]
+        format=%(name)s|%(message)s
+    """))
+    script(tmp_path, "fc.py", """
+        import logging, logging.config
+        logging.config.fileConfig("logging.ini")
+        logging.getLogger("web").info("request")
+        logging.getLogger("db").info("query")
+        logging.getLogger("db").debug("db debug")       # the app's level, below ours
+        logging.getLogger("web").debug("hidden")
+    """)
+    out = tmp_path / "fc.rrd"
+    done = run(["--sink", f"save:{out}", "--", "fc.py"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "web|request\ndb|query\ndb|db debug\n"
+    assert [(r.logger, r.message) for r in records(out)] == [("web", "request"), ("db", "query")]
+
+
+# --- programs -----------------------------------------------------------------------------------
+
+
+def test_module_with_dash_m(tmp_path: Path) -> None:
+    package = tmp_path / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(textwrap.dedent("""
+        import logging, sys
+        logging.getLogger("shop.main").warning("args %s", sys.argv[1:])
+    """))
+    out = tmp_path / "m.rrd"
+    done = run(["--sink", f"save:{out}", "--", "python", "-m", "shop", "--flag"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [r.message for r in records(out)] == ["args ['--flag']"]
+    assert info(out).application_id == "shop"
+
+
+def test_console_script_on_path(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "shoptool"
+    tool.write_text(f"#!{sys.executable}\n" + textwrap.dedent("""
+        import logging, sys
+        logging.basicConfig(format="%(message)s")
+        logging.getLogger("tool").warning("tool ran with %s", sys.argv[1:])
+        sys.exit(5)
+    """))
+    tool.chmod(0o755)
+    env = run_env()
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    out = tmp_path / "c.rrd"
+    done = run(["--sink", f"save:{out}", "--", "shoptool", "x"], cwd=tmp_path, env=env)
+    assert done.returncode == 5
+    assert done.stderr == "tool ran with ['x']\n"
+    assert [r.message for r in records(out)] == ["tool ran with ['x']"]
+    assert info(out).application_id == "shoptool"
+
+
+def test_missing_program_and_bad_sink(tmp_path: Path) -> None:
+    missing = run(["--sink", "off", "--", "no-such-program-here"], cwd=tmp_path)
+    assert missing.returncode == 127
+    assert missing.stderr == "rerun-logging run: no-such-program-here: command not found\n"
+    missing = run(["--", "nothere.py"], cwd=tmp_path)
+    assert (missing.returncode, missing.stderr) == (127, "rerun-logging run: nothere.py: no such file\n")
+    nothing = run([], cwd=tmp_path)
+    assert nothing.returncode == 2 and nothing.stderr.startswith("rerun-logging run: no program given")
+    bad = run(["--sink", "nowhere", "--", "python", "-c", "pass"], cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("rerun-logging run: bad --sink 'nowhere': unknown sink")
+    assert bad.stderr.count("\n") == 1
+
+
+def test_serve_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run(["--sink", f"serve:127.0.0.1:{port}", "--", "python", "-c", "print('no')"],
+                   cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"rerun-logging run: cannot serve: cannot listen on 127.0.0.1:{port}: "
+                           "the address is in use\n")
+
+
+def test_death_by_signal_is_128_plus_n(tmp_path: Path) -> None:
+    script(tmp_path, "die.py", "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
+    done = run(["--sink", "off", "--", "die.py"], cwd=tmp_path)
+    assert done.returncode == 128 + signal.SIGTERM
+
+
+# --- subprocesses ---------------------------------------------------------------------------
+
+PARENT = """
+import logging, subprocess, sys
+logging.getLogger("parent").warning("parent before")
+subprocess.run([sys.executable, "-c",
+                "import logging; logging.getLogger('child').warning('from the child')"], check=True)
+logging.getLogger("parent").warning("parent after")
+"""
+
+
+def test_subprocess_streams_under_the_same_recording(tmp_path: Path) -> None:
+    script(tmp_path, "parent.py", PARENT)
+    out = tmp_path / "p.rrd"
+    done = run(["--sink", f"save:{out}", "--", "parent.py"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [r.message for r in records(out)] == ["parent before", "parent after"]
+    beside = sorted(tmp_path.glob("p.*.rrd"))
+    assert len(beside) == 1, list(tmp_path.iterdir())
+    assert [r.message for r in records(beside[0])] == ["from the child"]
+    top, child = info(out), info(beside[0])
+    assert child.recording_id == top.recording_id
+    assert child.pid != top.pid and beside[0].name == f"p.{child.pid}.rrd"
+
+
+def test_top_only_leaves_subprocesses_alone(tmp_path: Path) -> None:
+    script(tmp_path, "parent.py", PARENT + textwrap.dedent("""
+        import os
+        print(sorted(k for k in os.environ if k.startswith("RERUN_LOGGING")))
+        print(os.environ.get("PYTHONPATH"))
+    """))
+    out = tmp_path / "t.rrd"
+    env = run_env()
+    done = run(["--top-only", "--sink", f"save:{out}", "--", "parent.py"], cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert [r.message for r in records(out)] == ["parent before", "parent after"]
+    assert list(tmp_path.glob("t.*.rrd")) == []
+    names, pythonpath = done.stdout.splitlines()
+    assert names == "['RERUN_LOGGING_WEB_PORT']"
+    assert pythonpath == env["PYTHONPATH"]
+
+
+# --- viewers ------------------------------------------------------------------------------------
+
+
+def test_connect_into_a_real_viewer(tmp_path: Path) -> None:
+    script(tmp_path, "parent.py", PARENT)
+    saved = tmp_path / "saved"
+    viewer = ViewerProcess(save_dir=saved)
+    try:
+        done = run(["--sink", f"connect:127.0.0.1:{viewer.port}", "--", "parent.py"], cwd=tmp_path)
+    finally:
+        assert viewer.stop() == 0
+    assert done.returncode == 0, done.stderr
+    files = sorted(saved.glob("*.rrd"))
+    assert len(files) == 2, viewer.lines
+    messages = sorted(r.message for f in files for r in records(f))
+    assert messages == ["from the child", "parent after", "parent before"]
+    assert len({info(f).recording_id for f in files}) == 1
+
+
+def test_serve_shows_the_program_and_its_subprocess(tmp_path: Path) -> None:
+    from websockets.sync.client import connect
+
+    script(tmp_path, "served.py", """
+        import logging, subprocess, sys
+        logging.getLogger("top").warning("top is up")
+        subprocess.run([sys.executable, "-c",
+                        "import logging; logging.getLogger('kid').warning('kid is up')"], check=True)
+        sys.stdin.readline()                     # until the test saw both
+        logging.getLogger("top").warning("bye")
+    """)
+    process = subprocess.Popen(
+        [*RUN, "--sink", "serve:127.0.0.1:0", "--", "served.py"], cwd=tmp_path, env=run_env(),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stderr is not None and process.stdin is not None
+        err = Lines(process.stderr)
+        url = err.wait_for("web UI on ").split("web UI on ", 1)[1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        base, _, query = url.partition("?")
+        ws_url = base.replace("http://", "ws://").rstrip("/") + "/ws" + (f"?{query}" if query else "")
+        seen: dict[str, Any] = {}
+        deadline = time.monotonic() + TIMEOUT
+        with connect(ws_url, origin=base.rstrip("/")) as ws:
+            while not {"top is up", "kid is up"} <= seen.keys():
+                message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+                if message["type"] == "records":
+                    for text in message["message"]:
+                        seen[text] = (message["recording"], message.get("pid"))
+        assert seen["top is up"][0] == seen["kid is up"][0]  # one recording
+        assert seen["top is up"][1] != seen["kid is up"][1]  # two processes
+        process.stdin.write("\n")
+        process.stdin.close()
+        assert process.wait(timeout=TIMEOUT) == 0  # stdout is no terminal: no lingering
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+# --- uvicorn ------------------------------------------------------------------------------------
+
+ASGI_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"made"})
+"""
+
+
+def test_uvicorn_access_records(tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn")
+    (tmp_path / "tests_app.py").write_text(ASGI_APP)
+    port = free_port()
+    out = tmp_path / "uv.rrd"
+    env = run_env()
+    env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{env['PATH']}"
+    process = subprocess.Popen(
+        [*RUN, "--sink", f"save:{out}", "--", "uvicorn", "tests_app:app", "--port", str(port)],
+        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stderr is not None
+        assert process.stdout is not None
+        err, out_lines = Lines(process.stderr), Lines(process.stdout)
+        err.wait_for("Uvicorn running on")
+        for path in ("/orders?id=7", "/health"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=TIMEOUT) as response:
+                assert response.status == 201
+        out_lines.wait_for('"GET /health HTTP/1.1" 201')  # uvicorn's own access log still prints
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    access = [r for r in records(out) if r.logger == "uvicorn.access"]
+    assert len(access) == 2
+    assert access[0].template == '%s - "%s %s HTTP/%s" %d'
+    client, method, path, version, status = access[0].args  # type: ignore[misc]
+    assert client.startswith("127.0.0.1:")
+    assert (method, path, version, status) == ("GET", "/orders?id=7", "1.1", 201)
+    assert access[1].args[2] == "/health"  # type: ignore[index]
+    assert any(r.logger == "uvicorn.error" and "Shutting down" in r.message for r in records(out))
+    assert info(out).application_id == "uvicorn"
+
+
+# --- the sitecustomize --------------------------------------------------------------------------
+
+
+def test_an_existing_sitecustomize_still_runs(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os\nos.environ['SITE_MARKER'] = 'ran'\nMARK = 'theirs'\n"
+    )
+    script(tmp_path, "check.py", """
+        import logging, os, sitecustomize
+        print(os.environ.get("SITE_MARKER"), sitecustomize.MARK)
+        logging.getLogger("check").warning("instrumented too")
+    """)
+    env = run_env()
+    env["PYTHONPATH"] = f"{site}{os.pathsep}{env['PYTHONPATH']}"
+    out = tmp_path / "s.rrd"
+    done = run(["--sink", f"save:{out}", "--", "check.py"], cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ran theirs\n"
+    assert [r.message for r in records(out)] == ["instrumented too"]
+
+
+def test_unset_costs_nothing(tmp_path: Path) -> None:
+    env = run_env()
+    env["PYTHONPATH"] = f"{SITE_DIR}{os.pathsep}{env['PYTHONPATH']}"
+    code = ("import sys; print(sys.modules['sitecustomize'].__file__); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rerun_logging'))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    where, modules = done.stdout.splitlines()
+    assert where == os.path.join(SITE_DIR, "sitecustomize.py")
+    assert modules == "[]"
+    assert done.stderr == ""
+
+
+def test_a_broken_config_is_one_line_and_the_program_runs(tmp_path: Path) -> None:
+    env = run_env()
+    env[CONFIG_ENV_VAR] = "{not json"
+    env["PYTHONPATH"] = f"{SITE_DIR}{os.pathsep}{env['PYTHONPATH']}"
+    done = subprocess.run([sys.executable, "-c", "print('ran')"], env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert (done.returncode, done.stdout) == (0, "ran\n")
+    assert done.stderr.startswith("rerun-logging run: not instrumented")
+    assert done.stderr.count("\n") == 1
+
+
+# --- a terminal ---------------------------------------------------------------------------------
+
+
+class Terminal:
+    """The runner on a pseudo-terminal of its own (its session's controlling terminal)."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        import pty
+
+        env = run_env()
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: exec at once
+            try:
+                os.chdir(cwd)
+                os.execve(sys.executable, [*RUN, *args], env)
+            finally:
+                os._exit(99)
+        self.pid, self.fd, self.output = pid, fd, ""
+
+    def wait_for(self, text: str) -> None:
+        import select
+
+        deadline = time.monotonic() + TIMEOUT
+        while text not in self.output:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {text!r} on the terminal: {self.output!r}")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    raise AssertionError(f"the terminal closed without {text!r}: {self.output!r}")
+                self.output += data.decode(errors="replace")
+
+    def type(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def status(self) -> int:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            try:
+                self.wait_for("\0never\0")
+            except AssertionError:
+                pass
+        os.kill(self.pid, signal.SIGKILL)
+        raise AssertionError(f"the runner did not exit: {self.output!r}")
+
+
+INTERRUPTIBLE = """
+import sys, time
+try:
+    print("ready", flush=True)
+    sys.stdin.readline()
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    try:
+        time.sleep(1.0)   # a second SIGINT (forwarded by the runner too) would land here
+    except KeyboardInterrupt:
+        print("interrupted twice", flush=True)
+        sys.exit(9)
+    sys.exit(4)
+"""
+
+
+def test_ctrl_c_on_a_terminal_reaches_the_program_once(tmp_path: Path) -> None:
+    script(tmp_path, "wait.py", INTERRUPTIBLE)
+    terminal = Terminal(["--sink", "off", "--", "wait.py"], tmp_path)
+    terminal.wait_for("ready")
+    terminal.type(b"\x03")
+    terminal.wait_for("interrupted")
+    assert terminal.status() == 4, terminal.output
+    assert "twice" not in terminal.output and "Traceback" not in terminal.output
+
+
+def test_serve_on_a_terminal_keeps_serving_until_ctrl_c(tmp_path: Path) -> None:
+    script(tmp_path, "short.py", "import logging, sys\nlogging.warning('short')\nsys.exit(6)\n")
+    terminal = Terminal(["--sink", "serve:127.0.0.1:0", "--", "short.py"], tmp_path)
+    terminal.wait_for("still serving http://127.0.0.1:")
+    assert "exited with status 6" in terminal.output
+    terminal.type(b"\x03")
+    assert terminal.status() == 6, terminal.output
+
+
+def test_sink_from_the_environment_and_rerun_logging_itself_is_not_instrumented(tmp_path: Path) -> None:
+    script(tmp_path, "app.py", "import logging\nlogging.getLogger('e').warning('via env')\n")
+    env = run_env(RERUN_LOGGING_SINK=f"save:{tmp_path / 'env.rrd'}")
+    done = run(["--", "app.py"], cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert [r.message for r in records(tmp_path / "env.rrd")] == ["via env"]
+    # rerun-logging's own commands (the viewer that spawn starts, print, verify) are left alone
+    done = run(["--sink", f"save:{tmp_path / 'self.rrd'}", "--", "python", "-m", "rerun_logging",
+                "verify", str(tmp_path / "env.rrd")], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "self.rrd").exists()
+
+
+def viewer_pids(port: int) -> list[int]:
+    """Live viewer processes whose command line names ``port`` (as in test_sinks_tcp)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if b"rerun_logging" in words and str(port).encode() in words and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_default_spawn_starts_one_viewer_that_takes_every_process(tmp_path: Path) -> None:
+    from rerun_logging.sinks.spawn import viewer_log_path
+
+    script(tmp_path, "parent.py", PARENT)
+    port = free_port()
+    log = Path(viewer_log_path(port))
+    log.unlink(missing_ok=True)
+    env = run_env(RERUN_LOGGING_SINK=f"spawn:127.0.0.1:{port}")  # the default sink, on a free port
+    try:
+        done = run(["--", "parent.py"], cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + TIMEOUT
+        while log.read_text().count("ended cleanly") < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        assert "parent[" in log.read_text()
+        # two processes may both have started one: the second cannot listen and exits
+        while len(viewer_pids(port)) != 1:
+            assert time.monotonic() < deadline, viewer_pids(port)
+            time.sleep(0.05)
+    finally:
+        for pid in viewer_pids(port):
+            os.kill(pid, signal.SIGTERM)
+        log.unlink(missing_ok=True)
