@@ -77,6 +77,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def viewer_pids(port: int) -> list[int]:
+    """Live viewer processes whose command line names ``port``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if b"rerun_logging" in words and str(port).encode() in words and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a subprocess: the package importable, no sink override, and
     viewers on a free web port (also when started by a module-scoped fixture, which runs

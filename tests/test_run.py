@@ -24,7 +24,7 @@ import pytest
 from rerun_logging.format import Record, RecordingInfo
 from rerun_logging.instrument import CONFIG_ENV_VAR, SITE_DIR
 
-from .conftest import ViewerProcess, child_env, free_port, read_messages
+from .conftest import ViewerProcess, child_env, free_port, read_messages, viewer_pids
 
 TIMEOUT = 10.0
 RUN = [sys.executable, "-m", "rerun_logging", "run"]
@@ -611,22 +611,6 @@ def test_sink_from_the_environment_and_rerun_logging_itself_is_not_instrumented(
                 "verify", str(tmp_path / "env.rrd")], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "self.rrd").exists()
-
-
-def viewer_pids(port: int) -> list[int]:
-    """Live viewer processes whose command line names ``port`` (as in test_sinks_tcp)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().split(")")[-1].split()[0]
-        except OSError:
-            continue
-        if b"rerun_logging" in words and str(port).encode() in words and state != "Z":
-            pids.append(int(entry.name))
-    return pids
 
 
 def test_default_spawn_starts_one_viewer_that_takes_every_process(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 from rerun_logging import Record, RerunHandler, format
 from rerun_logging.sinks import spawn
 
-from .conftest import ViewerProcess, child_env, free_port, read_messages
+from .conftest import ViewerProcess, child_env, free_port, read_messages, viewer_pids
 
 
 @pytest.fixture
@@ -246,22 +246,6 @@ def test_spawn_uses_a_viewer_already_listening(viewer: ViewerProcess, tmp_path: 
     assert handler.stats.sinks[0].written == 100
     viewer.stop()
     assert len(saved_records(tmp_path / "saved")[os.getpid()]) == 100
-
-
-def viewer_pids(port: int) -> list[int]:
-    """Live viewer processes whose command line names ``port``."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().split(")")[-1].split()[0]
-        except OSError:
-            continue
-        if b"rerun_logging" in words and str(port).encode() in words and state != "Z":
-            pids.append(int(entry.name))
-    return pids
 
 
 @pytest.fixture

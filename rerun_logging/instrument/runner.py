@@ -68,12 +68,10 @@ class Program:
 
 
 def say(text: str) -> None:
-    """One line on standard error."""
-    try:
-        sys.stderr.write(f"{PREFIX}: {text}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    """One line on standard error, prefixed ``rerun-logging run:``."""
+    from ..viewer.server import say as say_line
+
+    say_line(text, PREFIX)
 
 
 # --- the command line ------------------------------------------------------------------

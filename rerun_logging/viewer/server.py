@@ -112,10 +112,10 @@ class ViewerConfig:
         return self.bind if self.web_bind is None else self.web_bind
 
 
-def say(text: str) -> None:
-    """One line on standard error, prefixed ``rerun-logging viewer:``."""
+def say(text: str, prefix: str = PREFIX) -> None:
+    """One line on standard error, prefixed ``rerun-logging viewer:`` (or ``prefix``)."""
     try:
-        sys.stderr.write(f"{PREFIX}: {text}\n")
+        sys.stderr.write(f"{prefix}: {text}\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
