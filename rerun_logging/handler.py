@@ -31,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from . import family, format
+from . import family, format, threads
 from .capture import Captured, capture, record_columns
 from .format import RecordingInfo
 from .sinks import MemorySink, Sink, SinkOptions, SinkStats, open_sink
@@ -65,6 +65,7 @@ class HandlerStats:
         return min((s.written for s in self.sinks), default=0)
 
 
+_OWN_THREADS = threads.OWN
 _live_handlers: weakref.WeakSet[RerunHandler] = weakref.WeakSet()
 
 
@@ -184,7 +185,7 @@ class RerunHandler(logging.Handler):
                 return rv
             if isinstance(rv, logging.LogRecord):
                 record = rv
-        if record.thread == self._flusher_ident:
+        if record.thread in _OWN_THREADS:
             return False
         self.emit(record)
         return record if _HANDLE_RETURNS_RECORD else True
@@ -403,6 +404,13 @@ class RerunHandler(logging.Handler):
 
     def _run(self) -> None:
         self._flusher_ident = threading.get_ident()
+        threads.enter()
+        try:
+            self._flush_loop()
+        finally:
+            threads.leave()
+
+    def _flush_loop(self) -> None:
         self._start_sinks(self._sinks or self._make_sinks(self._specs))
         while True:
             self._wake.wait(self.flush_interval)
@@ -587,6 +595,7 @@ def _package_version() -> str:
 
 def _reinit_after_fork() -> None:
     """At-fork hook: every live handler gets fresh state in the child."""
+    threads.OWN.clear()  # the parent's threads do not exist here
     handlers = [h for h in _live_handlers if not h._closed]
     for handler in handlers:
         handler._after_fork_in_child()

@@ -155,8 +155,9 @@ class ViewerProcess:
 # --- the browser tests (Playwright with Debian's Chromium) ------------------------------
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-results"
-"""Screenshots and other artifacts the browser tests leave to be looked at."""
+ARTIFACTS = ROOT / "tests" / "artifacts"
+"""Screenshots and other artifacts the browser tests leave to be looked at (not
+``test-results/``: pytest-playwright empties that folder at every session start)."""
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +174,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dic
 
 @pytest.fixture
 def screenshot(request: pytest.FixtureRequest) -> object:
-    """``screenshot(page, name)`` saves ``test-results/screenshots/<test>-<name>.png``."""
+    """``screenshot(page, name)`` saves ``tests/artifacts/screenshots/<test>-<name>.png``."""
     folder = ARTIFACTS / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
 

@@ -231,6 +231,7 @@ def test_file_rows_filters_tree_detail(page: Page, viewers, demo_file: Path, scr
     expect(detail.get_by_test_id("detail-message")).to_have_text("query 7 took 7 ms")
     expect(detail.get_by_test_id("detail-extras")).to_contain_text("latency_ms")
     expect(detail.get_by_test_id("detail-extras")).to_contain_text('"u0"')
+    expect(detail).to_contain_text("[7,7]")  # the message's arguments
     expect(detail).to_contain_text("app.db")
     # `e` jumps to the error row: exception and traceback shown
     search.fill("tick")
@@ -453,3 +454,78 @@ def test_timeline_range_plot_and_missed(page: Page, viewers, demo_file: Path, sc
     page.wait_for_function("window.rerunLogging.total() === 80000")
     wait_shown(page, 80000)
     expect(page.get_by_test_id("evicted")).to_contain_text("records were dropped from this tab")
+
+
+SERVED_APP = """
+import logging, sys, rerun_logging
+handler = rerun_logging.RerunHandler("serve:127.0.0.1:0", application_id="served", open_browser=False)
+root = logging.getLogger()
+root.setLevel(logging.DEBUG)
+root.addHandler(handler)
+handler.start()
+print(handler.url, flush=True)
+db, web = logging.getLogger("shop.db"), logging.getLogger("shop.web")
+for line in sys.stdin:  # each line: log one more wave, live, while the page is open
+    wave = int(line)
+    for i in range(50):
+        db.info("order %d stored", wave * 100 + i, extra={"latency_ms": i * 1.5, "user": f"u{i % 5}"})
+    web.warning("slow page %d", wave, extra={"path": "/cart"})
+    try:
+        {}["missing-sku"]
+    except KeyError:
+        web.exception("checkout %d failed", wave)
+    handler.flush()
+    print("logged", wave, flush=True)
+"""
+
+
+def test_an_app_serving_its_own_page_live(page: Page, tmp_path: Path, screenshot) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import child_env
+
+    app = subprocess.Popen([sys.executable, "-c", SERVED_APP], env=child_env(), text=True,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert app.stdin is not None and app.stdout is not None
+
+    def wave(n: int) -> None:
+        app.stdin.write(f"{n}\n")
+        app.stdin.flush()
+        assert app.stdout.readline().strip() == f"logged {n}"
+
+    try:
+        url = app.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        open_page(page, url)
+        wave(0)
+        page.wait_for_function("window.rerunLogging.total() === 52")
+        wave(1)  # live, while the page is open
+        page.wait_for_function("window.rerunLogging.total() === 104")
+        expect(page.get_by_test_id("recording")).to_contain_text("served")
+        expect(page.get_by_test_id("row").filter(has_text="checkout 1 failed")).to_be_visible()
+        page.get_by_test_id("min-level").select_option("30")
+        wait_shown(page, 4)
+        page.get_by_test_id("min-level").select_option("0")
+        page.get_by_test_id("tree").locator("[data-path='/shop/web']").click()
+        wait_shown(page, 4)
+        page.get_by_test_id("tree").locator("[data-path='/shop/web']").click()
+        page.get_by_test_id("search").fill("order 14")
+        wait_shown(page, 11)  # order 14, 140-149
+        page.get_by_test_id("search").fill("u3")  # an extras value
+        wait_shown(page, 20)
+        page.get_by_test_id("search").fill("")
+        wait_shown(page, 104)
+        page.get_by_test_id("row").filter(has_text="checkout 1 failed").click()
+        detail = page.get_by_test_id("detail")
+        expect(detail.get_by_test_id("detail-exception")).to_contain_text("KeyError")
+        expect(detail.get_by_test_id("detail-exception")).to_contain_text("Traceback")
+        page.get_by_test_id("row").filter(has_text="order 149 stored").click()
+        expect(detail.get_by_test_id("detail-extras")).to_contain_text("latency_ms")
+        expect(detail.get_by_test_id("detail-extras")).to_contain_text("73.5")
+        screenshot(page, "served")
+    finally:
+        app.stdin.close()
+        assert app.wait(30) == 0, app.stderr.read()
+        app.stdout.close()
+        app.stderr.close()

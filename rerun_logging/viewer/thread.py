@@ -14,6 +14,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Callable
 
+from .. import threads
 from .server import Viewer, ViewerConfig
 
 if TYPE_CHECKING:
@@ -139,9 +140,11 @@ class ViewerThread:
     # --- the loop thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        threads.enter()  # asyncio's and websockets' records here are never recorded
         try:
             asyncio.run(self._main())
         finally:
+            threads.leave()
             self._ready.set()
 
     async def _main(self) -> None:

@@ -828,6 +828,7 @@ function renderDetail() {
   add("logger", s(store.logger[i]));
   add("entity", s(store.entity[i]));
   add("template", s(store.template[i]));
+  if (store.args[i] !== undefined) add("args", JSON.stringify(store.args[i]));
   add("thread", thread === null ? s(store.threadName[i]) : thread + (s(store.threadName[i]) ? " (" + s(store.threadName[i]) + ")" : ""));
   add("process", proc === null ? s(store.processName[i]) : proc + (s(store.processName[i]) ? " (" + s(store.processName[i]) + ")" : ""));
   add("task", s(store.task[i]));

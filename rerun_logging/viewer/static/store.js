@@ -93,6 +93,7 @@ export class Store {
     this.message = [];
     this.lower = [];            // lowercase message + extras text, for search
     this.extras = [];           // sparse
+    this.args = [];             // sparse: the arguments of a %-style message
     this.odd = new Map();       // row -> {thread, process} when not plain numbers
     this.exception = new Map(); // row -> [type, value, traceback]
     this.stack = new Map();     // row -> text
@@ -177,6 +178,7 @@ export class Store {
       process, processName, task, path, line, func } = this;
     const streams = this.stream;
     const mTime = msg.time, mNs = msg.ns, mLevel = msg.level, mExtras = msg.extras;
+    const mArgs = msg.args || null;
     const bucketCounts = this.bucketCounts;
     let maxT = this.maxTime, minT = this.minTime;
     for (let j = 0; j < count; j++) {
@@ -219,6 +221,7 @@ export class Store {
       streams[i] = stream;
       const text = String(msg.message[j]);
       this.message[i] = text;
+      if (mArgs !== null && mArgs[j] !== null && mArgs[j] !== undefined) this.args[i] = mArgs[j];
       const ex = mExtras[j];
       if (ex !== null && ex !== undefined && typeof ex === "object") {
         this.extras[i] = ex;
@@ -259,9 +262,13 @@ export class Store {
     for (const name of Object.keys(NUM_COLS)) this[name].copyWithin(0, k, n);
     this.message = this.message.slice(k);
     this.lower = this.lower.slice(k);
-    const extras = [];
-    this.extras.forEach((v, i) => { if (i >= k) extras[i - k] = v; });
-    this.extras = extras;
+    const sparseShift = (a) => {
+      const out = [];
+      a.forEach((v, i) => { if (i >= k) out[i - k] = v; });
+      return out;
+    };
+    this.extras = sparseShift(this.extras);
+    this.args = sparseShift(this.args);
     const shift = (m) => {
       const out = new Map();
       for (const [i, v] of m) if (i >= k) out.set(i - k, v);
