@@ -78,9 +78,9 @@ def capture(record: logging.LogRecord) -> Captured:
     """What ``emit`` keeps of ``record``; never raises for a bad message or exception."""
     state = record.__dict__.copy()
     msg = state["msg"]
+    args = state["args"]
     if msg.__class__ is str and record.__class__ is logging.LogRecord:
         # LogRecord.getMessage() inlined: a subclass may override it, so only here.
-        args = state["args"]
         try:
             message = msg % args if args else msg
         except Exception as error:
@@ -93,9 +93,14 @@ def capture(record: logging.LogRecord) -> Captured:
     else:
         state["msg"] = dict(msg)
         message = ""
-    args = state["args"]
-    if args and (args.__class__ is not tuple or not _SCALARS.issuperset(map(type, args))):
-        state["args"] = _snapshot(args)
+    if args:
+        if args.__class__ is tuple:
+            for arg in args:
+                if arg.__class__ not in _SCALARS:
+                    state["args"] = _snapshot(args)
+                    break
+        else:
+            state["args"] = _snapshot(args)
     if state["exc_info"] or state["exc_text"]:
         state["exc_info"] = exception_info(record)
     state[MESSAGE_KEY] = message
