@@ -53,7 +53,7 @@ def test_spawn_workers_stream_into_the_parents_served_page(tmp_path: Path) -> No
     from websockets.sync.client import connect
 
     script = tmp_path / "served_workers.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(textwrap.dedent("""
         import logging, multiprocessing, sys
         import rerun_logging
         SINK = "serve:127.0.0.1:0"
@@ -63,7 +63,7 @@ def test_spawn_workers_stream_into_the_parents_served_page(tmp_path: Path) -> No
             logging.getLogger().addHandler(handler)
             return handler
         def work(item):
-            logging.getLogger("worker").info("item %d", item, extra={{"item": item}})
+            logging.getLogger("worker").info("item %d", item, extra={"item": item})
         if __name__ == "__main__":
             handler = configure()
             handler.start()

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from .. import family
 from ..backoff import Backoff
 from ..spec import SinkSpec
+
+if TYPE_CHECKING:
+    from ..viewer.server import ViewerConfig
 from .base import Sink
 
 START_TIMEOUT = 10.0
@@ -48,15 +52,9 @@ class ServeSink(Sink):
     def start(self, header: bytes) -> None:
         """Start the server thread and feed it the stream header; failures are reported."""
         super().start(header)
-        from ..viewer.server import ViewerConfig
         from ..viewer.thread import ViewerThread
 
-        config = ViewerConfig(
-            bind="127.0.0.1", port=0, web_bind=self.host, web_port=self.port,
-            memory_limit=self.memory_limit, open_browser=self.open_browser,
-            web_port_hint="records are kept in memory only (serve on another port: serve:HOST:PORT)",
-        )
-        self.server = ViewerThread(config, self._say, f"this process ({os.getpid()})")
+        self.server = ViewerThread(self.viewer_config(), self._say, f"this process ({os.getpid()})")
         try:
             self.server.start(START_TIMEOUT)
             self.server.feed(header)
@@ -66,6 +64,16 @@ class ServeSink(Sink):
         self.url = self.server.url
         if self.server.tcp_port is not None:
             family.announce_server(self.name, self.server.tcp_port)
+
+    def viewer_config(self) -> ViewerConfig:
+        """The server's settings: the web UI on the sink's address, TCP on loopback only."""
+        from ..viewer.server import ViewerConfig
+
+        return ViewerConfig(
+            bind="127.0.0.1", port=0, web_bind=self.host, web_port=self.port,
+            memory_limit=self.memory_limit, open_browser=self.open_browser,
+            web_port_hint="records are kept in memory only (serve on another port: serve:HOST:PORT)",
+        )
 
     def _write(self, data: bytes) -> None:
         if self.server is None:
