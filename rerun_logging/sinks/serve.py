@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 from .. import family
 from ..backoff import Backoff
 from ..spec import SinkSpec
+from .base import Sink
 
 if TYPE_CHECKING:
     from ..viewer.server import ViewerConfig
-from .base import Sink
+    from ..viewer.thread import ViewerThread
 
 START_TIMEOUT = 10.0
 """How long the handler's thread waits for the server to listen."""
@@ -46,7 +47,8 @@ class ServeSink(Sink):
         self.memory_limit = memory_limit
         self.backoff = backoff
         self.open_browser = open_browser
-        self.server = None  # a ViewerThread once started
+        self.server: ViewerThread | None = None
+        """The in-app viewer, once the stream started."""
         self.url: str | None = None
 
     def start(self, header: bytes) -> None:
