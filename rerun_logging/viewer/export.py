@@ -27,9 +27,11 @@ still names its process and thread.
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..format import (
     HEADER, MAX_RECORDS_PER_FRAME, Record, RecordingError, RecordingInfo, StreamDecoder,
@@ -161,57 +163,74 @@ def sources_for(store: RecordingStore, selections: Sequence[Selection]) -> list[
 
 
 def build_export(sources: Sequence[ExportSource], wanted: int) -> Export:
-    """The recording file of the selected records of ``sources`` (``wanted`` asked for)."""
-    picked: list[tuple[RecordingInfo, list[Record]]] = []
-    for source in sources:
-        records = [r for r in _records(source.frames) if r.seq in source.selection]
-        if records:
-            picked.append((source.info, records))
-    found = sum(len(records) for _, records in picked)
-    info, records = _single(picked) if len(picked) == 1 else _merged(picked)
-    return Export(file_name(info), found, max(wanted - found, 0), encode_file(info, records))
+    """The recording file of the selected records of ``sources`` (``wanted`` asked for).
+
+    Streams through the frames: memory is one frame's records per source plus the
+    file being written, whatever the selection's size.
+    """
+    if len(sources) == 1:
+        info = sources[0].info
+        records: Iterator[Record] = _selected(sources[0])
+    else:
+        info = merged_info([source.info for source in sources])
+        ordered = heapq.merge(*map(_selected, sources), key=_time)
+        records = (_renumbered(record, seq) for seq, record in enumerate(ordered))
+    parts = [stream_header(info)]
+    found = 0
+    for batch in _batches(records, min(RECORDS_PER_FRAME, MAX_RECORDS_PER_FRAME)):
+        parts.append(encode_frame(encode_records(batch)))
+        found += len(batch)
+    parts.append(encode_frame(end_message()))
+    return Export(file_name(info), found, max(wanted - found, 0), b"".join(parts))
 
 
-def _records(frames: Sequence[bytes]) -> list[Record]:
+def _selected(source: ExportSource) -> Iterator[Record]:
+    """The records of ``source`` that its selection names, frame by frame."""
     decoder = StreamDecoder("<export>")
-    decoder.feed(HEADER + b"".join(frames))
-    out: list[Record] = []
-    try:
-        for frame in decoder.frames():
-            out.extend(m for m in decoder.decode_payload(frame) if isinstance(m, Record))
-    except RecordingError:
-        pass  # never expected: stored frames were checked on the way in
-    return out
+    decoder.feed(HEADER)
+    selection = source.selection
+    for raw in source.frames:
+        decoder.feed(raw)
+        try:
+            for frame in decoder.frames():
+                for message in decoder.decode_payload(frame):
+                    if isinstance(message, Record) and message.seq in selection:
+                        yield message
+        except RecordingError:
+            return  # never expected: stored frames were checked on the way in
 
 
-def _single(picked: list[tuple[RecordingInfo, list[Record]]]) -> tuple[RecordingInfo, list[Record]]:
-    return picked[0]
+def _time(record: Record) -> int:
+    return record.time_ns
 
 
-def _merged(picked: list[tuple[RecordingInfo, list[Record]]]) -> tuple[RecordingInfo, list[Record]]:
-    """One stream of several: time order, renumbered; the INFO names every application."""
-    if not picked:
-        return RecordingInfo("empty", "empty", 0, "", 0, "", ""), []
-    first = picked[0][0]
-    applications = list(dict.fromkeys(info.application_id for info, _ in picked))
-    recordings = {info.recording_id for info, _ in picked}
-    info = replace(
+def _renumbered(record: Record, seq: int) -> Record:
+    return replace(record, seq=seq)
+
+
+def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    iterator = iter(records)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def merged_info(infos: Sequence[RecordingInfo]) -> RecordingInfo:
+    """The INFO of one stream made of several: every application named, the earliest start.
+
+    Records keep their own process and thread; they are put in time order (each
+    stream's order kept) and renumbered.
+    """
+    if not infos:
+        return RecordingInfo("empty", "empty", 0, "", 0, "", "")
+    first = infos[0]
+    applications = list(dict.fromkeys(info.application_id for info in infos))
+    recordings = {info.recording_id for info in infos}
+    return replace(
         first,
         application_id="+".join(applications),
         recording_id=first.recording_id if len(recordings) == 1 else f"merged-{first.recording_id}",
-        start_time_ns=min(info.start_time_ns for info, _ in picked),
+        start_time_ns=min(info.start_time_ns for info in infos),
     )
-    records = sorted((r for _, rs in picked for r in rs), key=lambda r: r.time_ns)
-    return info, [replace(r, seq=seq) for seq, r in enumerate(records)]
-
-
-def encode_file(info: RecordingInfo, records: Sequence[Record]) -> bytes:
-    """A whole recording file: header and INFO, the records, END."""
-    step = min(RECORDS_PER_FRAME, MAX_RECORDS_PER_FRAME)
-    parts = [stream_header(info)]
-    parts += [encode_frame(encode_records(records[i:i + step])) for i in range(0, len(records), step)]
-    parts.append(encode_frame(end_message()))
-    return b"".join(parts)
 
 
 def file_name(info: RecordingInfo) -> str:
