@@ -166,6 +166,10 @@ def test_soak_under_faults(tmp_path: Path, small_disk: Path) -> None:
         page.close()
         viewer.stop()
     held = held_records(save_dir)
+    for result in results:  # shown with -s, and on a failure
+        print(f"soak: pid {result['pid']}: emitted {result['emitted']}, held by the viewer "
+              f"{len(held.get(result['pid'], ()))}, sinks {result['sinks']}, peak RSS "
+              f"{result['maxrss_mb']:.0f} MB, close {result['closed_in']:.2f} s")
     for result in results:
         check_app(result, held.get(result["pid"], set()))
     first = results[0]
