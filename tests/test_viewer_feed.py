@@ -191,11 +191,15 @@ def test_overflow_by_bytes_including_a_batch_larger_than_the_bound() -> None:
     huge = [make_record(10, message="x" * 10_000)]
     client.records("r", huge)  # alone over the bound: everything goes, itself too
     assert client.queued_bytes == 0
-    after = [make_record(20)]
+    skipped = [make_record(20)]
+    client.records("r", skipped)  # behind: counted, not even encoded, until it reads
+    browser.receive(client.data_to_send())
+    assert browser.missed[0]["records"] == 5 and browser.missed[0]["batches"] == 3
+    assert browser.records == []
+    after = [make_record(30)]
     client.records("r", after)
     browser.receive(client.data_to_send())
-    assert browser.missed[0]["records"] == 4 and browser.missed[0]["batches"] == 2
-    assert browser.records == after
+    assert browser.records == after and browser.strings == list(client._strings)
 
 
 def test_string_table_is_bounded_by_resets() -> None:
@@ -259,20 +263,20 @@ def test_bounds_must_be_positive(bad: dict[str, int]) -> None:
 
 
 def test_a_dropped_reset_travels_in_the_missed_message() -> None:
-    # 8 strings for the first record, 2 more per record after: the third batch resets.
-    # The byte bound holds one batch and a half: each batch pushes out the one before.
+    # 8 strings for the first record, 2 more per record after: the third batch resets
+    # the table, and it alone is over the byte bound: it goes, with all before it.
     batches = [[make_record(i, logger=f"l{i}", path=f"/p{i}.py")] for i in range(4)]
-    probe = FeedClient()
-    probe.records("r", batches[0])
-    size = len(probe.data_to_send()[0])
-    client, browser = FeedClient(max_strings=17, max_bytes=size * 3 // 2), BrowserModel()
-    for records in batches:
+    batches[2] = [make_record(2, logger="l2", path="/p2.py", message="x" * 20_000)]
+    client, browser = FeedClient(max_strings=17, max_bytes=10_000), BrowserModel()
+    for records in batches[:3]:
         client.records("r", records)
     texts = client.data_to_send()
     missed = json.loads(texts[0])
     assert missed["type"] == "missed" and missed["reset"] is True
     assert missed["batches"] == 3 and missed["records"] == 3
-    assert "reset" not in json.loads(texts[1])
     browser.receive(texts)
-    assert browser.records == batches[3]
+    assert browser.records == []
+    client.records("r", batches[3])
+    browser.receive(client.data_to_send())
+    assert browser.records[-1] == batches[3][0]
     assert browser.strings == list(client._strings)

@@ -170,8 +170,12 @@ class ConnectSink(Sink):
                 f"the viewer at {where} speaks format {hello[-2]}.{hello[-1]}, this app "
                 f"{format.FORMAT_MAJOR}.{format.FORMAT_MINOR}"
             )
-        said = f"it answered {hello[:16]!r}" if hello else "it said nothing"
-        return f"{where} is not a rerun-logging viewer ({said})"
+        if not hello:
+            return (
+                f"{where} is not a rerun-logging viewer (it said nothing within "
+                f"{self.connect_timeout:g}s; or it is a viewer too busy to greet)"
+            )
+        return f"{where} is not a rerun-logging viewer (it answered {hello[:16]!r})"
 
     def _connect_failed(self, now: float, error: OSError) -> None:
         self.backoff.failure(now)

@@ -332,8 +332,14 @@ class FeedClient:
 
     @property
     def full(self) -> bool:
-        """Whether the queue is at its bound (new batches would only push out old ones)."""
-        return len(self._queue) >= self.max_batches or self._queued_bytes >= self.max_bytes
+        """Whether new batches would only push out old ones: the queue is at its bound,
+        or it already dropped batches that the client has not been told about (it has
+        not read since)."""
+        return (
+            self._missed_batches > 0
+            or len(self._queue) >= self.max_batches
+            or self._queued_bytes >= self.max_bytes
+        )
 
     @property
     def queued_bytes(self) -> int:
