@@ -295,7 +295,7 @@ def test_spawn_with_the_port_held_by_a_plain_socket(logger: logging.Logger, capf
         handler.close()
     finally:
         server.close()
-    assert "is not a rerun-logging viewer (it said nothing)" in capfd.readouterr().err
+    assert "is not a rerun-logging viewer (it said nothing within 1s" in capfd.readouterr().err
 
 
 def test_spawned_viewer_does_not_inherit_the_sink_variable(spawn_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
