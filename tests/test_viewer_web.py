@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import json
 from typing import Any, Awaitable, Callable
 
@@ -260,3 +261,40 @@ def test_pages_beyond_the_limit_get_503_and_the_others_are_kept() -> None:
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.01)
+
+
+def test_a_frozen_page_costs_a_count_once_it_fell_behind() -> None:
+    """A page that never reads: once its queue overflowed, the server stops encoding
+    for it (``wants_records`` is false, so frames are not even decoded) and counts."""
+    from rerun_logging.format import Record
+
+    records = [Record(seq=i, time_ns=i, level=20, level_name="INFO", entity_path="a", logger="a",
+                      message="m" * 200) for i in range(1000)]
+
+    async def test() -> None:
+        server = await started(max_bytes=500_000)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port, limit=1024)
+            writer.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            writer.write(
+                f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            assert (await reader.readexactly(12)) == b"HTTP/1.1 101"  # then never read again
+            await asyncio.wait_for(_until(lambda: server.clients == 1), 5)
+            pushed = 0
+            while server.wants_records:
+                server.push_records("r", records)
+                pushed += 1
+                await asyncio.sleep(0.01)
+                assert pushed < 1000, "the page never counted as behind"
+            (client,) = server._clients
+            for _ in range(5):
+                server.skip_records(len(records))
+            assert client.feed.full and client.feed.missed_records >= 5 * len(records)
+            writer.close()
+        finally:
+            await server.close()
+
+    run(test)
