@@ -456,6 +456,89 @@ def test_timeline_range_plot_and_missed(page: Page, viewers, demo_file: Path, sc
     expect(page.get_by_test_id("evicted")).to_contain_text("records were dropped from this tab")
 
 
+INTERLEAVED = """
+import logging, sys, time, rerun_logging
+def lg(name, path):
+    h = rerun_logging.RerunHandler(sink="save:" + path, application_id=name, recording_id="rec-" + name)
+    log = logging.getLogger(name); log.addHandler(h); log.setLevel(logging.DEBUG); log.propagate = False
+    return log, h
+(alpha, ha), (beta, hb) = lg("alpha", sys.argv[1]), lg("beta", sys.argv[2])
+for i in range(20):  # the two files' records alternate in time
+    alpha.info("alpha %d", i)
+    time.sleep(0.003)
+    beta.info("beta %d", i)
+    time.sleep(0.003)
+ha.close()
+hb.close()
+"""
+
+SHOWN_MESSAGES = "window.rerunLogging.shownRows(0, 1000).map((i) => window.rerunLogging.message(i))"
+
+
+def test_merged_view_in_time_order(page: Page, viewers, tmp_path: Path) -> None:
+    """Two recording files opened together: the merged view interleaves their rows by
+    time; one recording shows its own rows in its own order; a record arriving late
+    lands in its place in time and counts as new."""
+    a, b = tmp_path / "alpha.rrd", tmp_path / "beta.rrd"
+    code = INTERLEAVED.replace("sys.argv[1]", repr(str(a))).replace("sys.argv[2]", repr(str(b)))
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    _, url = viewers(str(a), str(b))
+    open_page(page, url, 40)
+    wait_shown(page, 40)
+    interleaved = [f"{app} {i}" for i in range(20) for app in ("alpha", "beta")]
+    assert page.evaluate(SHOWN_MESSAGES) == interleaved
+    page.evaluate("window.rerunLogging.scrollToRow(0)")
+    rows = page.get_by_test_id("row")
+    expect(rows.nth(0)).to_contain_text("alpha 0")
+    expect(rows.nth(1)).to_contain_text("beta 0")
+    expect(rows.nth(2)).to_contain_text("alpha 1")
+    # the arrows move through the rows in time order
+    rows.nth(0).click()
+    page.get_by_test_id("rows").focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_test_id("detail-message")).to_have_text("beta 0")
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_test_id("detail-message")).to_have_text("alpha 1")
+    page.keyboard.press("Escape")
+    # one recording: its rows only, in its own order
+    items = page.get_by_test_id("recording")
+    items.filter(has_text="beta").click()
+    wait_shown(page, 20)
+    assert page.evaluate(SHOWN_MESSAGES) == [f"beta {i}" for i in range(20)]
+    shown = page.evaluate("window.rerunLogging.shownRows(0, 1000)")
+    assert shown == sorted(shown)
+    items.filter(has_text="alpha").click()
+    wait_shown(page, 20)
+    page.wait_for_function(f"{SHOWN_MESSAGES}[0] === 'alpha 0'")  # 20 shown before, too
+    assert page.evaluate(SHOWN_MESSAGES) == [f"alpha {i}" for i in range(20)]
+    page.get_by_test_id("recording-all").click()
+    wait_shown(page, 40)
+    assert page.evaluate(SHOWN_MESSAGES) == interleaved
+    # a record of another stream, between "alpha 5" and "beta 5": lands there, counts as
+    # new, and the rows in view stay in view
+    page.evaluate("window.rerunLogging.scrollToRow(15)")
+    top = rows.nth(0).get_attribute("data-row")
+    assert interleaved.index(page.evaluate(f"window.rerunLogging.message({top})")) >= 11  # below the new row
+    page.evaluate("""() => {
+        const api = window.rerunLogging;
+        const row = api.shownRows(0, 1000).find((i) => api.message(i) === "alpha 5");
+        api.inject({type: "records", recording: "late", pid: 9, reset: true,
+            strings: ["INFO", "late.logger", "/late/logger", "late.py"],
+            seq: [0], time: [Math.floor(api.timeOf(row)) + 1], ns: [0], level: [20], level_name: [0],
+            logger: [1], entity: [2], message: ["late arrival"], template: [null], extras: [null],
+            thread: [1], thread_name: [null], process: [9], process_name: [null], task: [null],
+            path: [3], line: [1], function: [null], exception: [], stack: []});
+    }""")
+    wait_shown(page, 41)
+    expect(page.get_by_test_id("new-badge")).to_have_text(re.compile(r"^1 new"))
+    assert page.evaluate(SHOWN_MESSAGES) == interleaved[:11] + ["late arrival"] + interleaved[11:]
+    expect(rows.nth(0)).to_have_attribute("data-row", top)
+    page.get_by_test_id("new-badge").click()
+    expect(page.get_by_test_id("follow")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("new-badge")).to_be_hidden()
+
+
 SERVED_APP = """
 import logging, sys, rerun_logging
 handler = rerun_logging.RerunHandler("serve:127.0.0.1:0", application_id="served", open_browser=False)

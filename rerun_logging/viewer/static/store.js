@@ -100,6 +100,7 @@ export class Store {
     this.sidMap = [];           // the server's string ids -> ours (per connection)
     this.streams = [];          // {key, recording, pid}
     this.streamIndex = new Map();
+    this.streamRows = [];       // rows held per stream
     this.bucketCounts = new Float64Array(BUCKETS);
     this.entityCounts = new Map(); // entity string id -> Float64Array(BUCKETS)
     this.extraKeys = new Set();
@@ -174,6 +175,7 @@ export class Store {
     const sid = this.sidMap;
     const mapS = (v) => (v === null || v === undefined ? -1 : (sid[v] ?? -1));
     const stream = this.streamOf(String(msg.recording), msg.pid);
+    this.streamRows[stream] = (this.streamRows[stream] || 0) + count;
     const { time, ns, seq, level, bucket, levelName, logger, entity, template, thread, threadName,
       process, processName, task, path, line, func } = this;
     const streams = this.stream;
@@ -248,14 +250,22 @@ export class Store {
 
   timeOf(i) { return this.time[i] + this.ns[i] / 1e6; }
 
+  /** How many streams hold at least one row. */
+  heldStreams() {
+    let k = 0;
+    for (const c of this.streamRows) if (c > 0) k++;
+    return k;
+  }
+
   /** Drop the oldest `k` rows (row i becomes i - k); counts follow. */
   evict(k) {
     k = Math.min(k, this.n);
     if (k <= 0) return 0;
     const n = this.n;
-    const bucket = this.bucket, entity = this.entity;
+    const bucket = this.bucket, entity = this.entity, stream = this.stream;
     for (let i = 0; i < k; i++) {
       this.bucketCounts[bucket[i]]--;
+      this.streamRows[stream[i]]--;
       const ec = this.entityCounts.get(entity[i]);
       if (ec) ec[bucket[i]]--;
     }
@@ -355,7 +365,14 @@ export class Filter {
     this.preparedStrings = S.length;
   }
 
-  run(store, from, to, base, rows) {
+  /** Append the matching store rows of [from, to), in store order. */
+  run(store, from, to, base, rows) { this.scan(store, null, from, to, base, rows); }
+
+  /** Like `run`, over the store rows idx[from, to) in that order (the merged time order). */
+  runIndexed(store, idx, from, to, base, rows) { this.scan(store, idx, from, to, base, rows); }
+
+  /** The one filter loop: over rows from..to, or idx[from..to) when `idx` is given. */
+  scan(store, idx, from, to, base, rows) {
     const { levelOk, entityOk, loggerMatch, q } = this;
     const level = store.level, entity = store.entity, logger = store.logger;
     const stream = store.stream, lower = store.lower;
@@ -364,7 +381,8 @@ export class Filter {
     const tr = this.timeRange;
     const time = store.time, ns = store.ns;
     const t0 = tr ? tr[0] : 0, t1 = tr ? tr[1] : 0;
-    for (let i = from; i < to; i++) {
+    for (let k = from; k < to; k++) {
+      const i = idx === null ? k : idx[k];
       if (!levelOk[level[i]]) continue;
       if (hasStream && stream[i] !== sel) continue;
       if (entityOk !== null && !entityOk[entity[i]]) continue;

@@ -1,0 +1,65 @@
+// The test and benchmark hooks: `window.rerunLogging` (tests/test_browser_ui.py and
+// tests/benchmarks/bench_browser.py drive and read the page through it).
+
+import { BUCKETS, BUCKET_NAMES } from "./store.js";
+import { store, filter, view, dirty, timings, api, schedule } from "./state.js";
+import { $ } from "./dom.js";
+import { refilter } from "./filtering.js";
+import { draw, scrollToPos, select } from "./table.js";
+import { setFollow } from "./follow.js";
+import { searchInput, syncLevelButtons } from "./toolbar.js";
+import { timeline, showTimeRange } from "./panels.js";
+import { requestDownload } from "./download.js";
+import { onMessage, enforceLimit } from "./messages.js";
+
+Object.assign(api, {
+  total: () => store.n,
+  shown: () => view.rows.n,
+  selected: () => view.selected,
+  /** Set filters at once; fields left out keep their value. Returns filterMs. */
+  setFilter(f = {}) {
+    if ("search" in f) { filter.search = f.search || ""; searchInput.value = filter.search; }
+    if ("minLevel" in f) { filter.minLevel = f.minLevel || 0; $("min-level").value = String(filter.minLevel); }
+    if ("levels" in f) {
+      const lv = f.levels;
+      for (let b = 0; b < BUCKETS; b++) {
+        filter.levels[b] = !lv ? true : Array.isArray(lv) ? lv.includes(BUCKET_NAMES[b]) || lv.includes(b) : !!lv[BUCKET_NAMES[b]];
+      }
+      syncLevelButtons();
+    }
+    if ("entity" in f) filter.entity = f.entity || null;
+    if ("recording" in f) filter.streamKey = f.recording || null;
+    if ("timeRange" in f) { filter.timeRange = f.timeRange || null; showTimeRange(filter.timeRange); }
+    refilter();
+    dirty.side = true;
+    schedule();
+    return timings.filterMs;
+  },
+  /** Scroll so that shown row `i` is at the top (stops following). */
+  scrollToRow(i) {
+    setFollow(false);
+    scrollToPos(Math.max(0, Math.min(view.rows.n - 1, i | 0)), "top");
+    draw();
+    return timings.redrawMs;
+  },
+  setFollow,
+  select,
+  shownRows: (from = 0, to = 100) => Array.from(view.rows.a.subarray(from, Math.min(to, view.rows.n))),
+  message: (i) => store.message[i],
+  download: () => requestDownload(),
+  redraw: () => { draw(); return timings.redrawMs; },
+  /** CSS x (within the timeline canvas) of time `t` (ms since the epoch). */
+  timelineX: (t) => timeline.xAt(t),
+  timeOf: (i) => store.timeOf(i),
+  /** Handle `msg` (an object) as if the server had sent it (tests). */
+  inject: (msg) => onMessage({ data: JSON.stringify(msg) }),
+});
+
+/** Most records the tab keeps (default 2,000,000); the oldest are dropped past it. */
+Object.defineProperty(api, "maxRecords", {
+  get() { return view.maxRecords; },
+  set(v) { view.maxRecords = Math.max(1000, v | 0); enforceLimit(); schedule(); },
+  enumerable: true,
+});
+
+window.rerunLogging = api;

@@ -1,0 +1,125 @@
+// The feed protocol (see rerun_logging/viewer/feed.py): what each message from the
+// server does to the page. `records` batches are appended and filtered on arrival
+// (only the new rows, merged into place when the view is in time order),
+// `recordings` replaces the list of streams; a new connection starts from scratch.
+// Also keeps the tab under its record limit.
+
+import { IntVec } from "./store.js";
+import { store, filter, view, dirty, timings, api, schedule } from "./state.js";
+import { fmtCount } from "./format.js";
+import { notice, onMissed, showEvicted, resetNotices } from "./notices.js";
+import { updateBadge } from "./follow.js";
+import { refilter } from "./filtering.js";
+import { wantTimeOrder, mergeTail, orderAppend, orderEvict, orderReset } from "./order.js";
+import { captureAnchor, restoreAnchor } from "./table.js";
+import { resetSidebar } from "./sidebar.js";
+import { resetPlot } from "./panels.js";
+import { onDownloadMeta, onDownloadError, onBinary, resetDownload } from "./download.js";
+
+/** Forget everything held: a new connection gets a fresh snapshot. */
+export function resetAll() {
+  store.clearAll();
+  view.base = new IntVec(1 << 16);
+  view.rows = view.base;
+  view.timeRows.clear();
+  view.timeOrder = false;
+  orderReset();
+  view.selected = -1;
+  view.newCount = 0;
+  resetNotices();
+  view.recordings = [];
+  resetSidebar();
+  view.ready = false;
+  api.ready = false;
+  resetPlot();
+  filter.prepare(store);
+  view.renderVersion++;
+  resetDownload();
+  dirty.filter = true;
+  dirty.side = dirty.detail = dirty.table = dirty.timeline = dirty.plot = true;
+  updateBadge();
+  schedule();
+}
+
+/** Handle one WebSocket message (text: a JSON message; binary: a downloaded file). */
+export function onMessage(ev) {
+  if (typeof ev.data !== "string") { onBinary(ev.data); return; }
+  const t0 = performance.now();
+  let msg;
+  try { msg = JSON.parse(ev.data); } catch { return; }
+  switch (msg.type) {
+    case "records": onRecords(msg, t0); break;
+    case "recordings":
+      view.recordings = Array.isArray(msg.recordings) ? msg.recordings : [];
+      for (const r of view.recordings) store.streamOf(String(r.recording), r.pid);
+      view.ready = true;
+      api.ready = true;
+      dirty.side = true;
+      schedule();
+      break;
+    case "missed": onMissed(msg); dirty.side = true; schedule(); break;
+    case "download": onDownloadMeta(msg); break;
+    case "error":
+      onDownloadError(msg);
+      notice("Server: " + String(msg.error), "error", "server-error");
+      break;
+    default: break;
+  }
+}
+
+/** Past `view.maxRecords`, drop the oldest records (down to 80 % of it) and say so. */
+export function enforceLimit() {
+  const maxRecords = view.maxRecords;
+  if (store.n <= maxRecords) return;
+  const k = store.n - Math.floor(maxRecords * 0.8);
+  store.evict(k);
+  orderEvict(k);
+  if (view.selected >= 0) view.selected = view.selected >= k ? view.selected - k : -1;
+  dirty.filter = dirty.detail = dirty.side = true;
+  showEvicted("The oldest " + fmtCount(store.evicted) + " records were dropped from this tab to keep it under " +
+    fmtCount(maxRecords) + " records (the server may still hold them).");
+}
+
+function onRecords(msg, t0) {
+  const [first, count] = store.appendBatch(msg);
+  if (!count) return;
+  orderAppend(first, count);
+  if (store.n > view.maxRecords) {
+    enforceLimit();
+    timings.lastBatchParseMs = performance.now() - t0;
+    schedule();
+    return;
+  }
+  if (dirty.filter) {
+    // a full run is pending anyway
+  } else if (wantTimeOrder() !== view.timeOrder) {
+    // a second stream started: every row shown changes place (time order)
+    const before = view.rows.n, kept = view.newCount;
+    const anchor = !view.follow && view.selected < 0 ? captureAnchor() : null; // else: the selection stays in view
+    refilter();
+    if (anchor) restoreAnchor(anchor);
+    if (!view.follow) { view.newCount = kept + Math.max(0, view.rows.n - before); updateBadge(); }
+  } else appendRows(first, count);
+  timings.lastBatchParseMs = performance.now() - t0;
+  dirty.table = dirty.timeline = dirty.plot = dirty.side = true;
+  schedule();
+}
+
+/** Filter the new store rows [first, first + count) into the rows shown, in place. */
+function appendRows(first, count) {
+  const base = view.base;
+  filter.extend(store);
+  if (base.a.length < store.n) base.grow(Math.max(store.n, base.a.length * 2));
+  if (view.rows !== base && view.rows.a.length < store.n) view.rows.grow(Math.max(store.n, view.rows.a.length * 2));
+  const anchor = view.timeOrder && !view.follow ? captureAnchor() : null;
+  const before = view.rows.n, baseBefore = base.n;
+  filter.run(store, first, first + count, base, view.rows);
+  if (view.timeOrder) {
+    // rows earlier than the last shown land in the middle; the view stays on the rows it showed
+    mergeTail(base, baseBefore);
+    if (view.rows !== base) mergeTail(view.rows, before);
+    if (anchor) restoreAnchor(anchor);
+  }
+  const added = view.rows.n - before;
+  if (!view.follow) { view.newCount += added; updateBadge(); }
+}

@@ -1,0 +1,65 @@
+// Shared state of the page: the record store, the filter, the rows shown, the dirty
+// flags and the frame scheduler. It imports nothing of the page, so every module can
+// import it without a cycle. Values that change live on objects (`view`, `dirty`):
+// an imported `let` cannot be reassigned by the module that imports it.
+
+import { Store, Filter, IntVec } from "./store.js";
+
+export const store = new Store();
+export const filter = new Filter();
+
+/** Timings of the last filter run, table draw and batch parse (read by tests and benchmarks). */
+export const timings = { filterMs: 0, redrawMs: 0, lastBatchParseMs: 0 };
+
+/** What the next frame must redo. */
+export const dirty = { filter: false, table: true, timeline: true, plot: true, side: true, detail: false };
+
+/** The mutable state of the view, shared by the modules. */
+export const view = {
+  base: new IntVec(1 << 16), // rows passing all filters but time
+  rows: null,                // rows shown (base, or base within the time range)
+  timeRows: new IntVec(1024),
+  timeOrder: false,          // base and rows are in time order (merged view), not store order
+  selected: -1,              // store row of the selected record
+  follow: true,
+  newCount: 0,               // rows arrived while not following (the "N new" badge)
+  extraCols: [],             // extra keys shown as columns
+  recordings: [],            // the last `recordings` snapshot
+  ready: false,
+  connected: false,
+  renderVersion: 0,          // bumped when every drawn row must be redrawn
+  colors: null,              // theme colours for the canvases
+  scrollBottomPending: true, // scroll to the bottom at the next draw
+  maxRecords: 2_000_000,     // the tab keeps at most this many; the oldest go first
+};
+view.rows = view.base;
+
+/** The test hooks (`window.rerunLogging`); hooks.js adds the functions. */
+export const api = {
+  ready: false,
+  connected: false,
+  timings,
+  onDraw: null,
+  lastDownload: null,
+};
+
+// ---------------------------------------------------------------------------- scheduling
+
+let frameFn = () => {};
+let frameRequested = false;
+
+/** Set the function run at the next animation frame (app.js: the frame loop). */
+export function onFrame(fn) { frameFn = fn; }
+
+/** Ask for one frame (several calls before it runs give one frame). */
+export function schedule() {
+  if (!frameRequested) {
+    frameRequested = true;
+    requestAnimationFrame(runFrame);
+  }
+}
+
+function runFrame() {
+  frameRequested = false;
+  frameFn();
+}
