@@ -173,6 +173,24 @@ export class Timeline {
   }
 }
 
+/** Time (ms, with the ns fraction) and value of every shown row whose extra `key` is a
+ * number: [times, values, count], read once for both passes of the plot. */
+function numericPoints(store, rows, key) {
+  const extras = store.extras, time = store.time, ns = store.ns, a = rows.a, n = rows.n;
+  const ts = new Float64Array(n), vs = new Float64Array(n);
+  let count = 0;
+  for (let j = 0; j < n; j++) {
+    const i = a[j];
+    const ex = extras[i];
+    if (ex === undefined) continue;
+    const v = ex[key];
+    if (typeof v !== "number") continue;
+    ts[count] = time[i] + ns[i] / 1e6;
+    vs[count++] = v;
+  }
+  return [ts, vs, count];
+}
+
 /** Plot of one numeric extra over time for the rows shown; min/max per pixel column. */
 export function drawPlot(canvas, store, rows, key, colors) {
   const [ctx, w, h] = fit(canvas);
@@ -187,20 +205,14 @@ export function drawPlot(canvas, store, rows, key, colors) {
     ctx.fillText("choose a numeric extra to plot", w / 2, h / 2);
     return 0;
   }
-  const extras = store.extras, time = store.time, ns = store.ns, a = rows.a, n = rows.n;
-  let tMin = Infinity, tMax = -Infinity, vMin = Infinity, vMax = -Infinity, count = 0;
-  for (let j = 0; j < n; j++) {
-    const i = a[j];
-    const ex = extras[i];
-    if (ex === undefined) continue;
-    const v = ex[key];
-    if (typeof v !== "number") continue;
-    const t = time[i] + ns[i] / 1e6;
+  const [ts, vs, count] = numericPoints(store, rows, key);
+  let tMin = Infinity, tMax = -Infinity, vMin = Infinity, vMax = -Infinity;
+  for (let j = 0; j < count; j++) {
+    const t = ts[j], v = vs[j];
     if (t < tMin) tMin = t;
     if (t > tMax) tMax = t;
     if (v < vMin) vMin = v;
     if (v > vMax) vMax = v;
-    count++;
   }
   // axes
   ctx.fillStyle = colors.border;
@@ -218,13 +230,8 @@ export function drawPlot(canvas, store, rows, key, colors) {
   const cols = Math.max(1, Math.floor(pw));
   const lo = new Float64Array(cols).fill(Infinity), hi = new Float64Array(cols).fill(-Infinity);
   const kx = (cols - 1) / (tMax - tMin);
-  for (let j = 0; j < n; j++) {
-    const i = a[j];
-    const ex = extras[i];
-    if (ex === undefined) continue;
-    const v = ex[key];
-    if (typeof v !== "number") continue;
-    const c = Math.round((time[i] + ns[i] / 1e6 - tMin) * kx);
+  for (let j = 0; j < count; j++) {
+    const c = Math.round((ts[j] - tMin) * kx), v = vs[j];
     if (v < lo[c]) lo[c] = v;
     if (v > hi[c]) hi[c] = v;
   }
