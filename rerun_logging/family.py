@@ -5,23 +5,26 @@ workers, ``subprocess`` children, forks), the first process of a run passes on:
 
 - ``RERUN_LOGGING_RECORDING_ID``: the recording id, so the children's records
   join the same recording;
-- ``RERUN_LOGGING_SAVED_AT`` (``PID:PATH``): the file its ``save`` sink writes. A
-  child whose ``save`` names the same file writes ``PATH-stem.<pid>.rrd`` beside
-  it instead of over it (forked children already do, through the fork hook);
-- ``RERUN_LOGGING_SERVED_AT`` (``PID:PORT:SPEC``): its ``serve`` sink and the
-  loopback TCP port that takes streams. A child configured with the same ``serve``
-  spec connects there instead of failing to serve on the same port.
+- ``RERUN_LOGGING_SAVED_AT``: the files its ``save`` sinks write, as JSON
+  ``{"PATH": PID}``. A child whose ``save`` names one of them writes
+  ``PATH-stem.<pid>.rrd`` beside it instead of over it (forked children already
+  do, through the fork hook);
+- ``RERUN_LOGGING_SERVED_AT``: its ``serve`` sinks and the loopback TCP port that
+  takes streams, as JSON ``{"SPEC": [PID, PORT]}``. A child configured with the
+  same ``serve`` spec connects there instead of failing to serve on the same port.
 
 Only a match on the same file or the same serve spec changes what a child does:
-an unrelated app started by this one, with its own file, is left alone. A value
-already set by an ancestor is kept, so the whole tree shares the first process's.
+an unrelated app started by this one, with its own file, is left alone. Every
+process adds its own files and servers; a claim made by an ancestor is kept, so
+the whole tree shares the first claimant's. A value that is not ours is ignored.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
-from typing import Iterable
+from typing import Any, Iterable
 
 from .spec import SinkSpec
 
@@ -43,31 +46,60 @@ def recording_id() -> str:
 
 
 def announce_files(specs: Iterable[SinkSpec]) -> None:
-    """Tell processes started from now on which file this process saves into.
+    """Tell processes started from now on which files this process saves into.
 
     Called when a handler is configured, on the app's thread, so that a worker
     started right after knows, not only once the flusher opened the file.
     """
     for spec in specs:
-        if spec.mode == "save" and spec.path and not saved_by_an_ancestor(spec.path):
-            os.environ.setdefault(SAVED_AT_ENV_VAR, f"{os.getpid()}:{os.path.abspath(spec.path)}")
+        if spec.mode == "save" and spec.path:
+            _claim(SAVED_AT_ENV_VAR, os.path.abspath(spec.path), os.getpid())
+
+
+def withdraw_files(specs: Iterable[SinkSpec]) -> None:
+    """Take back this process's claims on the files of ``specs`` (children will not know)."""
+    claims = _claims(SAVED_AT_ENV_VAR)
+    for spec in specs:
+        if spec.mode == "save" and spec.path and claims.get(os.path.abspath(spec.path)) == os.getpid():
+            del claims[os.path.abspath(spec.path)]
+    if claims:
+        os.environ[SAVED_AT_ENV_VAR] = json.dumps(claims)
+    else:
+        os.environ.pop(SAVED_AT_ENV_VAR, None)
 
 
 def saved_by_an_ancestor(path: str) -> bool:
     """Whether an ancestor process saves into ``path`` (so this one must not)."""
-    pid, _, saved = os.environ.get(SAVED_AT_ENV_VAR, "").partition(":")
-    return pid.isdigit() and int(pid) != os.getpid() and saved == os.path.abspath(path)
+    pid = _claims(SAVED_AT_ENV_VAR).get(os.path.abspath(path))
+    return isinstance(pid, int) and pid != os.getpid()
 
 
 def announce_server(spec: str, port: int) -> None:
     """Tell processes started from now on where this process's ``spec`` server takes streams."""
-    os.environ.setdefault(SERVED_AT_ENV_VAR, f"{os.getpid()}:{port}:{spec}")
+    _claim(SERVED_AT_ENV_VAR, spec, [os.getpid(), port])
 
 
 def ancestor_server(spec: str) -> int | None:
     """The loopback TCP port of an ancestor's server for ``spec``, or None."""
-    pid, _, rest = os.environ.get(SERVED_AT_ENV_VAR, "").partition(":")
-    port, _, served = rest.partition(":")
-    if not (pid.isdigit() and port.isdigit()) or int(pid) == os.getpid() or served != spec:
+    claim = _claims(SERVED_AT_ENV_VAR).get(spec)
+    if not (isinstance(claim, list) and len(claim) == 2 and all(isinstance(n, int) for n in claim)):
         return None
-    return int(port)
+    pid, port = claim
+    return None if pid == os.getpid() else port
+
+
+def _claims(name: str) -> dict[str, Any]:
+    """The claims in environment variable ``name`` (none when unset or not ours)."""
+    try:
+        claims = json.loads(os.environ.get(name) or "{}")
+    except ValueError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _claim(name: str, key: str, value: Any) -> None:
+    """Add ``key: value`` to the claims in ``name``, unless ``key`` is claimed already."""
+    claims = _claims(name)
+    if key not in claims:
+        claims[key] = value
+        os.environ[name] = json.dumps(claims)

@@ -117,3 +117,23 @@ def test_an_unrelated_child_with_its_own_file_is_left_alone(tmp_path: Path) -> N
     files = recordings_in(tmp_path)
     assert sorted(files) == ["child.rrd", "parent.rrd"]
     assert files["child.rrd"][0].recording_id == files["parent.rrd"][0].recording_id
+
+
+def test_every_file_a_process_saves_is_claimed_for_its_children(tmp_path: Path) -> None:
+    """Two handlers, two files: a child saving to either writes beside it, not over it."""
+    child = ("import logging, rerun_logging; h = rerun_logging.RerunHandler('save:b.rrd'); "
+             "logging.getLogger().addHandler(h); logging.getLogger().warning('from the child')")
+    code = textwrap.dedent(f"""
+        import logging, subprocess, sys, rerun_logging
+        for path in ("a.rrd", "b.rrd"):
+            logging.getLogger().addHandler(rerun_logging.RerunHandler("save:" + path))
+        logging.getLogger().warning("from the parent")
+        done = subprocess.run([sys.executable, "-c", {child!r}], check=True)
+    """)
+    result = run_python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    files = recordings_in(tmp_path)
+    (beside,) = [name for name in files if name.startswith("b.") and name != "b.rrd"]
+    assert [r.message for r in files["b.rrd"][1]] == ["from the parent"]
+    assert [r.message for r in files[beside][1]] == ["from the child"]
+    assert beside == f"b.{files[beside][0].pid}.rrd"

@@ -336,6 +336,24 @@ def test_subprocess_streams_under_the_same_recording(tmp_path: Path) -> None:
     assert child.pid != top.pid and beside[0].name == f"p.{child.pid}.rrd"
 
 
+def test_the_apps_own_file_is_kept_from_its_subprocesses_too(tmp_path: Path) -> None:
+    """The run saves to p.rrd, the app itself to app.rrd: a subprocess of the app that
+    also saves to app.rrd writes beside it, as it would without the run."""
+    child = ("import logging, rerun_logging; h = rerun_logging.RerunHandler('save:app.rrd'); "
+             "logging.getLogger('child').addHandler(h); logging.getLogger('child').warning('child')")
+    script(tmp_path, "app.py", textwrap.dedent(f"""
+        import logging, subprocess, sys, rerun_logging
+        logging.getLogger("app").addHandler(rerun_logging.RerunHandler("save:app.rrd"))
+        logging.getLogger("app").warning("app")
+        subprocess.run([sys.executable, "-c", {child!r}], check=True)
+    """))
+    done = run(["--sink", f"save:{tmp_path / 'p.rrd'}", "--", "app.py"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [r.message for r in records(tmp_path / "app.rrd")] == ["app"]
+    (beside,) = [p for p in tmp_path.glob("app.*.rrd")]
+    assert [r.message for r in records(beside)] == ["child"]
+
+
 def test_top_only_leaves_subprocesses_alone(tmp_path: Path) -> None:
     script(tmp_path, "parent.py", PARENT + textwrap.dedent("""
         import os

@@ -39,8 +39,9 @@ Sinks per process (decided here, :func:`process_sinks`)
 -------------------------------------------------------
 
 - ``save:PATH``: the top process saves to PATH (made absolute by the runner);
-  every other Python process saves beside it, ``child_path(PATH, pid)``
-  (``run.rrd`` -> ``run.<pid>.rrd``), as forked children of a handler do.
+  every other Python process saves beside it, ``run.rrd`` -> ``run.<pid>.rrd``,
+  as any child of a process saving there does (:mod:`rerun_logging.family`: the
+  top process's handler announces PATH to the processes it starts).
 - ``serve[:HOST:PORT]``: the RUNNER serves. It runs the viewer in a thread
   (:class:`~rerun_logging.viewer.server.Viewer`: TCP on a free loopback port,
   the web UI on HOST:PORT) and every Python process of the run, top or not, gets
@@ -138,23 +139,15 @@ class RunConfig:
         return replace(self, top_pid=pid)
 
 
-def process_sinks(sink: list[str], top: bool, pid: int) -> list[str]:
-    """The sinks of one process of the run (see the module docstring); [] = not instrumented."""
-    from ..sinks.file import child_path
+def process_sinks(sink: list[str], top: bool) -> list[str]:
+    """The sinks of one process of the run (see the module docstring); [] = not instrumented.
+
+    Only ``stdout`` differs between processes: the others would interleave their
+    streams into it. Where a subprocess saves is decided by the handler itself.
+    """
     from ..spec import parse_sinks
 
-    out: list[str] = []
-    for spec in parse_sinks(sink):
-        if top:
-            out.append(str(spec))
-        elif spec.mode == "save":
-            assert spec.path is not None
-            out.append(f"save:{child_path(spec.path, pid)}")
-        elif spec.mode == "stdout":
-            continue
-        else:
-            out.append(str(spec))
-    return out
+    return [str(spec) for spec in parse_sinks(sink) if top or spec.mode != "stdout"]
 
 
 __all__ = ["CONFIG_ENV_VAR", "DEFAULT_SINK", "RunConfig", "SITE_DIR", "process_sinks"]

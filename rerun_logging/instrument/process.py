@@ -71,12 +71,18 @@ def start(environ: Any = None) -> logging.Handler | None:
             _forget_run(environ, config)
         elif config.top_pid is None:
             environ[CONFIG_ENV_VAR] = config.claimed(pid).to_env()
-    sinks = process_sinks(config.sink, top, pid)
+    sinks = process_sinks(config.sink, top)
     if not sinks or sinks == ["off"]:
         return None
     global _top
     _top = top
-    return install(sinks, config.application_id, config.level)
+    handler = install(sinks, config.application_id, config.level)
+    if config.top_only:  # what the program starts sees the environment it would have seen
+        from ..family import withdraw_files
+        from ..spec import parse_sinks
+
+        withdraw_files(parse_sinks(sinks))
+    return handler
 
 
 def is_rerun_logging_itself(argv: list[str] | None = None) -> bool:
@@ -116,23 +122,12 @@ def install(sinks: list[str], application_id: str, level: int) -> logging.Handle
     global _handler
     if _handler is not None:
         return _handler
-    from ..family import SAVED_AT_ENV_VAR
     from ..handler import RerunHandler
 
-    # The run decides where each process saves (process_sinks): the handler's own
-    # announcement of its file is withdrawn, so an app handler of the top process
-    # that saves somewhere announces its file to the app's children as it would.
-    announced = os.environ.get(SAVED_AT_ENV_VAR)
-    try:
-        new = RerunHandler(
-            sinks, application_id=application_id, level=level, flush_timeout=FLUSH_TIMEOUT,
-        )
-        new.set_sink(sinks)  # wins over RERUN_LOGGING_SINK, which is for the app's handlers
-    finally:
-        if announced is None:
-            os.environ.pop(SAVED_AT_ENV_VAR, None)
-        else:
-            os.environ[SAVED_AT_ENV_VAR] = announced
+    new = RerunHandler(
+        sinks, application_id=application_id, level=level, flush_timeout=FLUSH_TIMEOUT,
+    )
+    new.set_sink(sinks)  # wins over RERUN_LOGGING_SINK, which is for the app's handlers
     _unregister(new)
     _handler = new
     _hook_levels(level)
