@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 import pytest
 
@@ -102,6 +104,49 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
+
+
+LINE_TIMEOUT = 15.0
+"""How long a test waits for a line of a process's output."""
+
+
+class Lines:
+    """Every line of a process's output, collected by a thread; waits with deadlines."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self._changed = threading.Condition()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+    def wait_for(self, *texts: str, count: int = 1, timeout: float = LINE_TIMEOUT) -> list[str]:
+        """The lines containing all ``texts``, once there are ``count`` of them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = self.matching(*texts)
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    pytest.fail(f"no {count} line(s) with {texts} within {timeout}s; saw {self.lines}")
+                self._changed.wait(left)
+
+    def matching(self, *texts: str) -> list[str]:
+        return [line for line in list(self.lines) if all(t in line for t in texts)]
+
+    def first(self, text: str, timeout: float = LINE_TIMEOUT) -> str:
+        """The first line containing ``text``, waiting for it up to ``timeout`` seconds."""
+        return self.wait_for(text, timeout=timeout)[0]
 
 
 class ViewerProcess:

@@ -10,18 +10,16 @@ import io
 import json
 import logging
 import os
-import queue
 import re
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from pythonjsonlogger.json import JsonFormatter
@@ -43,7 +41,7 @@ from rerun_logging.format import (
 )
 from rerun_logging.handler import RerunHandler
 
-from .conftest import child_env
+from .conftest import Lines, child_env
 
 TIMEOUT = 20
 INFO = RecordingInfo(
@@ -96,34 +94,6 @@ def write_stream(path: Path, messages: list[Any]) -> Path:
 def record_lines(text: str) -> list[re.Match[str]]:
     """The record lines of text output (not tracebacks, stacks or drop marks)."""
     return [m for m in map(LINE.fullmatch, text.splitlines()) if m]
-
-
-class LineWaiter:
-    """Reads a process's output lines on a thread, so a test can wait with a timeout."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def wait_for(self, text: str, timeout: float = TIMEOUT) -> str:
-        """The first line containing ``text``; fails after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.001))
-            except queue.Empty:
-                pytest.fail(f"no line with {text!r} within {timeout}s; saw {self.seen}")
-            if line is None:
-                pytest.fail(f"output ended before a line with {text!r}; saw {self.seen}")
-            self.seen.append(line)
-            if text in line:
-                return line
 
 
 def stop(*procs: subprocess.Popen[Any]) -> None:
@@ -398,11 +368,11 @@ def test_follow_a_file_another_process_writes(tmp_path: Path) -> None:
     )
     try:
         assert follower.stdout is not None and writer.stdin is not None
-        output = LineWaiter(follower.stdout)
-        assert "writer[" in output.wait_for("first line")
+        output = Lines(follower.stdout)
+        assert "writer[" in output.first("first line")
         writer.stdin.write("go on\n")
         writer.stdin.flush()
-        output.wait_for("second line")
+        output.first("second line")
         assert follower.wait(timeout=TIMEOUT) == 0  # ends by itself at END
         assert writer.wait(timeout=TIMEOUT) == 0
     finally:
@@ -418,14 +388,14 @@ def test_follow_buffers_a_frame_written_in_pieces(tmp_path: Path) -> None:
     )
     try:
         assert follower.stdout is not None
-        output = LineWaiter(follower.stdout)
-        output.wait_for('"message 0"')
+        output = Lines(follower.stdout)
+        output.first('"message 0"')
         frame = encode_frame(encode_records([make_record(1, message="split across writes")]))
         with path.open("ab") as sink:
             sink.write(frame[:7])
             sink.flush()
             sink.write(frame[7:] + encode_frame(end_message()))
-        assert json.loads(output.wait_for("split across writes"))["seq"] == 1
+        assert json.loads(output.first("split across writes"))["seq"] == 1
         assert follower.wait(timeout=TIMEOUT) == 0
     finally:
         stop(follower)

@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
 from rerun_logging.format import Record, RecordingInfo
 from rerun_logging.instrument import CONFIG_ENV_VAR, SITE_DIR
 
-from .conftest import ViewerProcess, child_env, free_port, read_messages, viewer_pids
+from .conftest import Lines, ViewerProcess, child_env, free_port, read_messages, viewer_pids
 
 TIMEOUT = 10.0
 RUN = [sys.executable, "-m", "rerun_logging", "run"]
@@ -68,36 +66,6 @@ def script(tmp_path: Path, name: str, code: str) -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(code))
     return path
-
-
-class Lines:
-    """The lines of a stream, read by a thread; :meth:`wait_for` has a deadline."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def wait_for(self, text: str, timeout: float = TIMEOUT) -> str:
-        deadline = time.monotonic() + timeout
-        for line in self.lines:
-            if text in line:
-                return line
-        while True:
-            try:
-                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                raise AssertionError(f"no line with {text!r} in {TIMEOUT}s: {self.lines}") from None
-            if line is None:
-                raise AssertionError(f"the stream ended without {text!r}: {self.lines}")
-            self.lines.append(line)
-            if text in line:
-                return line
 
 
 # --- a plain script -----------------------------------------------------------------------
@@ -408,7 +376,7 @@ def test_serve_shows_the_program_and_its_subprocess(tmp_path: Path) -> None:
     try:
         assert process.stderr is not None and process.stdin is not None
         err = Lines(process.stderr)
-        url = err.wait_for("web UI on ").split("web UI on ", 1)[1].strip()
+        url = err.first("web UI on ").split("web UI on ", 1)[1].strip()
         assert url.startswith("http://127.0.0.1:")
         base, _, query = url.partition("?")
         ws_url = base.replace("http://", "ws://").rstrip("/") + "/ws" + (f"?{query}" if query else "")
@@ -458,11 +426,11 @@ def test_uvicorn_access_records(tmp_path: Path) -> None:
         assert process.stderr is not None
         assert process.stdout is not None
         err, out_lines = Lines(process.stderr), Lines(process.stdout)
-        err.wait_for("Uvicorn running on")
+        err.first("Uvicorn running on")
         for path in ("/orders?id=7", "/health"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=TIMEOUT) as response:
                 assert response.status == 201
-        out_lines.wait_for('"GET /health HTTP/1.1" 201')  # uvicorn's own access log still prints
+        out_lines.first('"GET /health HTTP/1.1" 201')  # uvicorn's own access log still prints
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=TIMEOUT) == 0
     finally:

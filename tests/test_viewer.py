@@ -16,11 +16,10 @@ import struct
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -47,7 +46,7 @@ from rerun_logging.viewer.ingest import ReadDeadline, StreamIngest
 from rerun_logging.viewer.savedir import SaveDir, safe_name, stream_file_name
 from rerun_logging.viewer.store import RecordingStore
 
-from .conftest import child_env
+from .conftest import Lines, child_env
 
 TIMEOUT = 15.0
 START = 1_700_000_000_000_000_000
@@ -253,41 +252,6 @@ def test_save_dir_never_writes_through_a_planted_link(tmp_path: Path) -> None:
 
 
 # --- a real viewer process -------------------------------------------------------------------
-
-
-class Lines:
-    """Every line of a process's output, collected by a thread; waits with deadlines."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: list[str] = []
-        self.closed = False
-        self._changed = threading.Condition()
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self.closed = True
-            self._changed.notify_all()
-
-    def wait_for(self, *texts: str, count: int = 1, timeout: float = TIMEOUT) -> list[str]:
-        """The lines containing all ``texts``, once there are ``count`` of them."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = self.matching(*texts)
-                if len(found) >= count:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0 or self.closed:
-                    pytest.fail(f"no {count} line(s) with {texts} within {timeout}s; saw {self.lines}")
-                self._changed.wait(left)
-
-    def matching(self, *texts: str) -> list[str]:
-        return [line for line in list(self.lines) if all(t in line for t in texts)]
 
 
 class Viewer:
