@@ -8,6 +8,8 @@ where they are used, so ``import rerun_logging`` stays light.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from .format import (
@@ -20,7 +22,6 @@ from .format import (
     StreamDecoder,
 )
 from .handler import HandlerStats, RerunHandler
-from .script import script_add_args, script_setup, script_teardown
 from .sinks import SinkStats
 from .spec import ENV_VAR, SinkSpec, SinkSpecError, parse_sinks
 
@@ -44,3 +45,15 @@ __all__ = [
     "script_setup",
     "script_teardown",
 ]
+
+_SCRIPT_HELPERS = ("script_add_args", "script_setup", "script_teardown")
+
+
+def __getattr__(name: str) -> Any:
+    """The flags helpers, imported on first use: they need argparse, which an app
+    that only logs should not pay for at start-up."""
+    if name in _SCRIPT_HELPERS:
+        from . import script
+
+        return getattr(script, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

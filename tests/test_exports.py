@@ -24,16 +24,18 @@ def test_all_is_the_public_api() -> None:
         assert hasattr(rerun_logging, name), name
 
 
-def test_import_does_not_load_the_server_or_start_threads() -> None:
+def test_import_does_not_load_the_server_argparse_or_start_threads() -> None:
     code = (
         "import sys, threading, rerun_logging; "
-        "print(any(m.startswith('websockets') for m in sys.modules), threading.active_count())"
+        "print(any(m.startswith('websockets') for m in sys.modules), 'argparse' in sys.modules, "
+        "threading.active_count()); "
+        "from rerun_logging import script_setup; print('argparse' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
         env={"PYTHONPATH": str(ROOT)},
     ).stdout.split()
-    assert out == ["False", "1"]
+    assert out == ["False", "False", "1", "True"]
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:
