@@ -26,7 +26,6 @@ With ``serve``, the runner runs the viewer (see the package docstring).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -330,30 +329,30 @@ class RunServer:
 
     def __init__(self, spec: str) -> None:
         from ..spec import parse_one
+        from ..viewer.server import ViewerConfig
+        from ..viewer.thread import ViewerThread
 
         parsed = parse_one(spec)
         assert parsed.host is not None and parsed.port is not None
         self.host, self.port = parsed.host, parsed.port
-        self.viewer = None
         self.url: str | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._status: int | None = None
         self._web_error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="rerun-logging run serve", daemon=True)
+        config = ViewerConfig(
+            bind="127.0.0.1", port=0, web_bind=self.host, web_port=self.port,
+            web_port_hint="choose another port: --sink serve:HOST:PORT",
+        )
+        self._server = ViewerThread(config, self._report, None)
 
     def start(self) -> int:
         """Listen; the loopback TCP port the run's processes connect to (OSError if not)."""
-        self._thread.start()
-        if not self._ready.wait(SERVER_START_TIMEOUT):
-            raise OSError(f"the viewer did not start within {SERVER_START_TIMEOUT:g}s")
-        viewer = self.viewer
-        if viewer is None or viewer.tcp_server is None or not viewer.tcp_server.sockets:
-            raise OSError(f"the viewer could not start (status {self._status})")
-        if viewer.web is None:
+        self._server.start(SERVER_START_TIMEOUT)
+        port = self._server.tcp_port
+        if port is None:
+            raise OSError(f"the viewer could not start (status {self._server.status})")
+        if self._server.url is None:
             raise OSError(self._web_error or f"the web UI could not listen on {self.host}:{self.port}")
-        self.url = viewer.web.url
-        return int(viewer.tcp_server.sockets[0].getsockname()[1])
+        self.url = self._server.url
+        return port
 
     def _report(self, text: str) -> None:
         if text.startswith("web UI not started: "):  # start() says it, as the reason to stop
@@ -364,50 +363,19 @@ class RunServer:
             return  # a stream's life: the program's stderr is not the place
         say(text)
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except Exception as error:  # noqa: BLE001
-            say(f"the viewer stopped: {error!r}")
-        finally:
-            self._ready.set()
-
-    async def _main(self) -> None:
-        from ..viewer.server import Viewer, ViewerConfig
-
-        self._loop = asyncio.get_running_loop()
-        config = ViewerConfig(
-            bind="127.0.0.1", port=0, web_bind=self.host, web_port=self.port,
-            web_port_hint="choose another port: --sink serve:HOST:PORT",
-        )
-        viewer = self.viewer = Viewer(config, report=self._report)
-        running = asyncio.ensure_future(viewer.run())
-        ready = asyncio.ensure_future(viewer.ready.wait())
-        await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
-        ready.cancel()
-        self._ready.set()
-        self._status = await running
-
     def linger(self, status: int, signals: Signals) -> None:
         """After the program: keep serving until Ctrl-C when stdout is a terminal."""
         try:
             interactive = sys.stdout.isatty()
         except (AttributeError, ValueError):
             interactive = False
-        if not interactive or not self._thread.is_alive():
+        if not interactive or not self._server.running:
             return
         say(f"the program exited with status {status}; still serving {self.url} "
             "(Ctrl-C to stop)")
-        while not signals.stop.is_set() and self._thread.is_alive():
+        while not signals.stop.is_set() and self._server.running:
             signals.stop.wait(0.5)
 
     def stop(self) -> None:
         """Stop the viewer (its page says the server went away); bounded."""
-        loop, viewer = self._loop, self.viewer
-        if loop is None or viewer is None or not self._thread.is_alive():
-            return
-        try:
-            loop.call_soon_threadsafe(viewer.stop)
-        except RuntimeError:
-            return
-        self._thread.join(SERVER_STOP_TIMEOUT)
+        self._server.stop(SERVER_STOP_TIMEOUT)

@@ -56,7 +56,7 @@ class ServeSink(Sink):
         super().start(header)
         from ..viewer.thread import ViewerThread
 
-        self.server = ViewerThread(self.viewer_config(), self._report, f"this process ({os.getpid()})")
+        self.server = ViewerThread(self.viewer_config(), self._say, f"this process ({os.getpid()})")
         try:
             self.server.start(START_TIMEOUT)
             self.server.feed(header)
@@ -75,13 +75,8 @@ class ServeSink(Sink):
             bind="127.0.0.1", port=0, web_bind=self.host, web_port=self.port,
             memory_limit=self.memory_limit, open_browser=self.open_browser,
             web_port_hint="records are kept in memory only (serve on another port: serve:HOST:PORT)",
+            listening="child processes stream to",
         )
-
-    def _report(self, text: str) -> None:
-        """The server's report lines, said as this sink's (its TCP port is for children)."""
-        if text.startswith("listening on "):
-            text = f"child processes stream to {text[len('listening on '):]}"
-        self._say(text)
 
     def _write(self, data: bytes) -> None:
         if self.server is None:

@@ -105,6 +105,8 @@ class ViewerConfig:
     """Serve the web UI at all."""
     web_port_hint: str = "the viewer runs without it (choose another --web-port)"
     """What the report says after the web UI could not listen."""
+    listening: str = "listening on"
+    """How the report names the TCP address (the serve sink's is for child processes)."""
 
     @property
     def web_address(self) -> str:
@@ -177,7 +179,7 @@ class Viewer:
         )
         self.address = format_address(sock.getsockname())
         self._install_signal_handlers()
-        self.report(f"listening on {self.address}")
+        self.report(f"{self.config.listening} {self.address}")
         if self.config.web:
             await self._start_web()
         for path in self.config.sources:
@@ -284,7 +286,7 @@ class Viewer:
         finally:
             self._peers.pop(ingest, None)
             ingest.close(quiet=quiet)
-            self._stored_changed()
+            self.stored_changed()
             writer.close()
             if task is not None:
                 self._tasks.discard(task)  # type: ignore[arg-type]
@@ -332,7 +334,7 @@ class Viewer:
                 return False
             replies = ingest.feed(chunk)
             replies += self._check_buffered(ingest)
-            self._stored_changed()
+            self.stored_changed()
             if replies:
                 writer.writelines(replies)
                 try:
@@ -365,7 +367,7 @@ class Viewer:
         try:
             async for chunk in read_chunks(path):
                 ingest.feed(chunk)
-                self._stored_changed()
+                self.stored_changed()
                 if ingest.finished:
                     break
         except asyncio.CancelledError:
@@ -375,7 +377,7 @@ class Viewer:
             self.report(f"{name}: cannot read: {error.strerror or error}")
         finally:
             ingest.close(quiet=quiet)
-            self._stored_changed()
+            self.stored_changed()
 
     # --- in-process sources ------------------------------------------------------------
 
@@ -386,10 +388,6 @@ class Viewer:
         feed call :meth:`stored_changed`. Close it with :meth:`StreamIngest.close`.
         """
         return self._ingest(name, name, network=False)
-
-    def stored_changed(self) -> None:
-        """Tell web clients the recordings list if it changed (after feeding a source)."""
-        self._stored_changed()
 
     # --- the web UI -------------------------------------------------------------------
 
@@ -421,7 +419,7 @@ class Viewer:
         """Whether at least one web client is connected now."""
         return self.web is not None and self.web.clients > 0
 
-    def _stored_changed(self) -> None:
+    def stored_changed(self) -> None:
         """After a source fed or closed: send web clients the recordings list if it changed."""
         if not self.web_clients():
             self._recordings_sent = None

@@ -29,14 +29,16 @@ class ServerBehind(BufferError):
 
 
 class ViewerThread:
-    """Runs a :class:`~.server.Viewer` (TCP, web UI, one in-process source) in a thread.
+    """Runs a :class:`~.server.Viewer` (TCP, web UI, an in-process source) in a thread.
 
     :meth:`start` returns once it listens; :meth:`feed` gives it this process's
-    own stream (from one thread at a time); :meth:`stop` ends it within a timeout.
+    own stream (from one thread at a time), when it has a ``source_name`` (the
+    serve sink; ``rerun-logging run --sink serve`` has none: every process of the
+    run connects over TCP); :meth:`stop` ends it within a timeout.
     """
 
     def __init__(
-        self, config: ViewerConfig, report: Callable[[str], None], source_name: str,
+        self, config: ViewerConfig, report: Callable[[str], None], source_name: str | None,
         max_handed_over: int = MAX_HANDED_OVER,
     ) -> None:
         self.config = config
@@ -48,6 +50,7 @@ class ViewerThread:
         """The viewer's exit status once it stopped."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._source: StreamIngest | None = None
+        self._listening = False
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._handed_over = 0
@@ -60,7 +63,7 @@ class ViewerThread:
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError(f"the server did not start within {timeout:g}s")
-        if self._source is None:
+        if not self._listening:
             raise OSError(f"the server could not start (status {self.status})")
 
     def stop(self, timeout: float) -> None:
@@ -139,6 +142,15 @@ class ViewerThread:
 
     # --- the loop thread ----------------------------------------------------------------
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the viewer stopped (Ctrl-C, :meth:`stop`), up to ``timeout``."""
+        self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        """Whether the viewer's thread is still running."""
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         threads.enter()  # asyncio's and websockets' records here are never recorded
         try:
@@ -154,7 +166,8 @@ class ViewerThread:
         ready = asyncio.ensure_future(viewer.ready.wait())
         await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
         ready.cancel()
-        if viewer.ready.is_set():
+        self._listening = viewer.ready.is_set()
+        if self._listening and self.source_name is not None:
             self._source = viewer.local_source(self.source_name)
         self._ready.set()
         self.status = await running
