@@ -70,6 +70,13 @@ def run_python(
     )
 
 
+def feed_of(page_url: str) -> tuple[str, str]:
+    """The WebSocket feed's URL (token kept) and the page's origin, for the page at ``page_url``."""
+    base, _, query = page_url.partition("?")
+    origin = base.rstrip("/")
+    return origin.replace("http://", "ws://") + "/ws" + (f"?{query}" if query else ""), origin
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket

@@ -17,7 +17,7 @@ import pytest
 
 from rerun_logging.format import Record, RecordingInfo
 
-from .conftest import ROOT, child_env, read_messages, run_python
+from .conftest import ROOT, child_env, feed_of, read_messages, run_python
 
 WORKERS = str(ROOT / "examples" / "workers.py")
 
@@ -80,11 +80,11 @@ def test_spawn_workers_stream_into_the_parents_served_page(tmp_path: Path) -> No
     try:
         url = app.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), url
-        origin = url.rstrip("/")
+        ws_url, origin = feed_of(url)
         items: list[int] = []
         pids: set[int] = set()
         deadline = time.monotonic() + 60
-        with connect(origin.replace("http://", "ws://") + "/ws", origin=origin) as ws:
+        with connect(ws_url, origin=origin) as ws:
             while len(items) < 20:
                 message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
                 if message["type"] == "records":

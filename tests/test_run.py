@@ -22,7 +22,7 @@ import pytest
 from rerun_logging.format import Record, RecordingInfo
 from rerun_logging.instrument import CONFIG_ENV_VAR, SITE_DIR
 
-from .conftest import Lines, ViewerProcess, child_env, free_port, read_messages, viewer_pids
+from .conftest import Lines, ViewerProcess, feed_of, child_env, free_port, read_messages, viewer_pids
 
 TIMEOUT = 10.0
 RUN = [sys.executable, "-m", "rerun_logging", "run"]
@@ -378,11 +378,10 @@ def test_serve_shows_the_program_and_its_subprocess(tmp_path: Path) -> None:
         err = Lines(process.stderr)
         url = err.first("web UI on ").split("web UI on ", 1)[1].strip()
         assert url.startswith("http://127.0.0.1:")
-        base, _, query = url.partition("?")
-        ws_url = base.replace("http://", "ws://").rstrip("/") + "/ws" + (f"?{query}" if query else "")
+        ws_url, origin = feed_of(url)
         seen: dict[str, Any] = {}
         deadline = time.monotonic() + TIMEOUT
-        with connect(ws_url, origin=base.rstrip("/")) as ws:
+        with connect(ws_url, origin=origin) as ws:
             while not {"top is up", "kid is up"} <= seen.keys():
                 message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
                 if message["type"] == "records":

@@ -21,7 +21,7 @@ from rerun_logging.format import Record
 from rerun_logging.script import sink_for
 from rerun_logging.spec import SinkSpecError
 
-from .conftest import ROOT, ViewerProcess, child_env, read_messages
+from .conftest import ROOT, ViewerProcess, child_env, feed_of, read_messages
 
 QUICKSTART = str(ROOT / "examples" / "quickstart.py")
 
@@ -159,8 +159,8 @@ def test_serve_keeps_serving_after_the_work_until_ctrl_c(tmp_path: Path) -> None
                 url = line.split(" on ", 1)[1].split(";", 1)[0]
                 break
         assert url and url.startswith("http://127.0.0.1:"), line
-        origin = url.rstrip("/")
-        with connect(origin.replace("http://", "ws://") + "/ws", origin=origin) as ws:
+        ws_url, origin = feed_of(url)
+        with connect(ws_url, origin=origin) as ws:
             messages: list[str] = []
             while len(messages) < 3:
                 batch = json.loads(ws.recv(timeout=10))

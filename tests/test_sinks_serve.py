@@ -21,7 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 from rerun_logging import RerunHandler
 from rerun_logging.format import Record
 
-from .conftest import read_messages, run_python
+from .conftest import feed_of, read_messages, run_python
 
 TIMEOUT = 10.0
 QUIET = logging.Logger("tests.websockets-client", logging.CRITICAL + 1)
@@ -29,14 +29,10 @@ QUIET = logging.Logger("tests.websockets-client", logging.CRITICAL + 1)
 lines on the root logger would be records of the app."""
 
 
-def ws_url(page_url: str) -> str:
-    """The feed's URL of the page at ``page_url`` (token kept)."""
-    base, _, query = page_url.partition("?")
-    return base.replace("http://", "ws://").rstrip("/") + "/ws" + (f"?{query}" if query else "")
-
-
-def origin_of(page_url: str) -> str:
-    return page_url.split("/?")[0].rstrip("/")
+def open_feed(page_url: str, **options: Any) -> ClientConnection:
+    """A WebSocket client of the page's feed, from the page's own origin unless given."""
+    url, origin = feed_of(page_url)
+    return connect(url, **{"origin": origin, **options})
 
 
 @pytest.fixture
@@ -79,7 +75,7 @@ def messages_of(batches: list[dict[str, Any]]) -> list[str]:
 
 def test_served_page_shows_snapshot_then_live_records(served: tuple[RerunHandler, str], logger: logging.Logger) -> None:
     handler, url = served
-    with connect(ws_url(url), origin=origin_of(url)) as ws:
+    with open_feed(url) as ws:
         assert messages_of(receive_until(ws, 1)) == ["started"]
         for i in range(500):
             logger.warning("live %d", i, extra={"latency_ms": i})
@@ -103,7 +99,7 @@ def test_page_and_files_are_served_with_the_policy(served: tuple[RerunHandler, s
 def test_foreign_origin_is_refused(served: tuple[RerunHandler, str]) -> None:
     _, url = served
     with pytest.raises(InvalidStatus) as refused:
-        with connect(ws_url(url), origin="http://evil.example"):
+        with open_feed(url, origin="http://evil.example"):
             pass
     assert refused.value.response.status_code == 403
 
@@ -115,7 +111,7 @@ def test_download_returns_a_recording_of_the_selected_records(
     for i in range(100):
         logger.info("row %d", i, extra={"i": i})
     assert handler.flush()
-    with connect(ws_url(url), origin=origin_of(url)) as ws:
+    with open_feed(url) as ws:
         batches = receive_until(ws, 101)
         recording, pid = batches[0]["recording"], batches[0]["pid"]
         seqs = [s for b in batches for s in b["seq"]]
@@ -136,7 +132,7 @@ def test_download_returns_a_recording_of_the_selected_records(
 
 def test_bad_download_request_is_answered_with_what_was_wrong(served: tuple[RerunHandler, str]) -> None:
     _, url = served
-    with connect(ws_url(url), origin=origin_of(url)) as ws:
+    with open_feed(url) as ws:
         ws.send(json.dumps({"type": "download", "id": 3, "select": [{"recording": "r", "pid": 1, "seqs": [1]}]}))
         ws.send("not json")
         errors = [next_of_type(ws, "error"), next_of_type(ws, "error")]
@@ -153,7 +149,7 @@ def test_records_of_websockets_itself_never_loop_back(served: tuple[RerunHandler
     root.setLevel(logging.DEBUG)
     root.addHandler(handler)
     try:
-        with connect(ws_url(url), origin=origin_of(url), logger=QUIET) as ws:
+        with open_feed(url, logger=QUIET) as ws:
             receive_until(ws, 1)
             logger.info("one more")
             batches = receive_until(ws, 1)
@@ -196,7 +192,7 @@ def test_forked_children_stream_into_the_parents_page(served: tuple[RerunHandler
     child_logger.addHandler(handler)
     child_logger.propagate = False
     try:
-        with connect(ws_url(url), origin=origin_of(url)) as ws:
+        with open_feed(url) as ws:
             receive_until(ws, 1)
             process = multiprocessing.get_context("fork").Process(target=_child_logs, args=(50,))
             process.start()
