@@ -99,7 +99,7 @@ def test_script_records_saved_output_and_status_unchanged(tmp_path: Path) -> Non
     assert app.exists()
 
 
-def test_level_lowers_root_without_changing_what_the_app_prints(tmp_path: Path) -> None:
+def test_level_records_below_the_apps_levels_without_changing_what_it_prints(tmp_path: Path) -> None:
     script(tmp_path, "quiet.py", """
         import logging
         handler = logging.StreamHandler()
@@ -123,13 +123,14 @@ def test_unconfigured_app_keeps_the_last_resort_output(tmp_path: Path) -> None:
     script(tmp_path, "bare.py", """
         import logging
         print(logging.getLogger().handlers, logging.getLogger().hasHandlers())
+        print(logging.root.level, logging.getLogger("x").isEnabledFor(logging.INFO))
         logging.getLogger("x").info("info")
         logging.getLogger("x").warning("careful")
     """)
     out = tmp_path / "b.rrd"
     done = run(["--sink", f"save:{out}", "--", "bare.py"], cwd=tmp_path)
     assert done.returncode == 0
-    assert done.stdout == "[] False\n"  # "if not root.handlers: configure()" still configures
+    assert done.stdout == "[] False\n30 False\n"  # "if not root.handlers: configure()" still works
     assert done.stderr == "careful\n"
     assert [r.message for r in records(out)] == ["info", "careful"]
 
@@ -138,6 +139,188 @@ def test_stdin_passes_through(tmp_path: Path) -> None:
     script(tmp_path, "echo.py", "import sys\nsys.stdout.write(sys.stdin.read().upper())\n")
     done = run(["--sink", "off", "--", "echo.py"], cwd=tmp_path, input="hello\n")
     assert (done.returncode, done.stdout, done.stderr) == (0, "HELLO\n", "")
+
+
+# --- the app's levels: seen as without the run, recorded at --level -----------------------------
+
+
+def line_of(path: Path, marker: str) -> int:
+    """The number of the one line of ``path`` that holds ``marker``."""
+    (number,) = [n for n, text in enumerate(path.read_text().splitlines(), 1) if marker in text]
+    return number
+
+
+def where(record: Record) -> tuple[str, int, str | None]:
+    return os.path.basename(record.path), record.line, record.function
+
+
+def same_as_plain(tmp_path: Path, name: str, out: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run ``name`` under run and alone: the same status, stdout and stderr."""
+    done = run(["--sink", f"save:{out}", *options, "--", name], cwd=tmp_path)
+    alone = plain([sys.executable, name], cwd=tmp_path)
+    assert done.returncode == alone.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == (alone.stdout, alone.stderr)
+    return done
+
+
+HIGH_ROOT = """
+import logging
+logging.root.setLevel(logging.ERROR)
+log = logging.getLogger("shop.orders")
+handler = logging.StreamHandler()
+handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+logging.root.addHandler(handler)
+print(logging.root.level, logging.root.isEnabledFor(logging.INFO), log.getEffectiveLevel())
+print(log.isEnabledFor(logging.INFO), log.isEnabledFor(logging.ERROR), sorted(log._cache.items()))
+print(logging.root._cache, len(logging.root.handlers), log.handlers)
+
+def place_order():
+    log.info("order %s placed", 7, extra={"user": "ann"})   # INFO LINE
+
+place_order()
+log.error("payment failed")                                  # ERROR LINE
+try:
+    {}["missing"]
+except KeyError:
+    log.critical("crashed", exc_info=True)
+    logging.root.setLevel(logging.CRITICAL)
+    log.exception("handled")                                 # EXCEPTION LINE
+try:
+    log.log("INFO", "not an int level")
+except TypeError as error:
+    print("TypeError:", error)
+quiet = logging.getLogger("quiet")
+quiet.propagate = False
+quiet.warning("unpropagated")                                # QUIET LINE
+logging.basicConfig(level=57)                                # no effect: root has a handler
+print(logging.root.level, sorted(log._cache.items()), logging.root._cache)
+"""
+
+
+def test_the_app_sees_its_own_levels_and_its_info_is_recorded(tmp_path: Path) -> None:
+    app = script(tmp_path, "high.py", HIGH_ROOT)
+    out = tmp_path / "high.rrd"
+    done = same_as_plain(tmp_path, "high.py", out)
+    assert done.stdout.splitlines() == [
+        "40 False 40", "False True [(20, False), (40, True)]", "{20: False} 1 []",
+        "TypeError: level must be an integer", "50 [(40, False)] {}",
+    ]
+    assert done.stderr.splitlines()[:2] == ["ERROR shop.orders payment failed",
+                                            "CRITICAL shop.orders crashed"]
+    assert "Traceback" in done.stderr and "KeyError" in done.stderr
+    for ours_only in ("order 7 placed", "handled", "unpropagated"):  # nor the last resort
+        assert ours_only not in done.stderr
+    got = {r.message: r for r in records(out)}
+    assert list(got) == ["order 7 placed", "payment failed", "crashed", "handled", "unpropagated"]
+    placed = got["order 7 placed"]
+    assert (placed.level_name, placed.extras, placed.args) == ("INFO", {"user": "ann"}, (7,))
+    assert where(placed) == ("high.py", line_of(app, "# INFO LINE"), "place_order")
+    assert where(got["payment failed"]) == ("high.py", line_of(app, "# ERROR LINE"), "<module>")
+    handled = got["handled"]  # below the app's CRITICAL: ours only, exc_info still set
+    assert handled.level_name == "ERROR" and handled.exception is not None
+    assert handled.exception.type.endswith("KeyError")
+    assert where(handled) == ("high.py", line_of(app, "# EXCEPTION LINE"), "<module>")
+    assert where(got["unpropagated"]) == ("high.py", line_of(app, "# QUIET LINE"), "<module>")
+
+
+CALLERS = """
+import logging, warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+log = logging.getLogger("callers")
+
+def audit(text):
+    log.info("audit: %s", text, stacklevel=2)
+    log.warning("audit warning: %s", text, stacklevel=2)
+
+def checkout():
+    audit("checkout")                                        # STACKLEVEL LINE
+
+checkout()
+adapter = logging.LoggerAdapter(log, {"request": "r1"})
+adapter.info("adapted info")                                 # ADAPTER INFO LINE
+adapter.warning("adapted warning")                           # ADAPTER WARNING LINE
+logging.LoggerAdapter(adapter, {}).debug("nested adapter")   # NESTED LINE
+
+def handler_view():
+    adapter.info("from a view", stacklevel=1)                # VIEW LINE
+
+handler_view()
+logging.info("module level info")                            # MODULE INFO LINE
+logging.warning("module level warning")                      # MODULE WARNING LINE
+log.warn("deprecated warn")                                  # WARN LINE
+log.log(15, "between debug and info")                        # LOG LINE
+print(logging.root.handlers[0].level, logging.root.level)
+"""
+
+
+def test_the_callers_file_and_line_are_the_apps(tmp_path: Path) -> None:
+    app = script(tmp_path, "callers.py", CALLERS)
+    out = tmp_path / "callers.rrd"
+    done = same_as_plain(tmp_path, "callers.py", out, "--level", "DEBUG")
+    assert done.stdout == "0 30\n"  # logging.info() ran basicConfig, as without the run
+    assert done.stderr.splitlines() == [
+        "audit warning: checkout", "adapted warning",  # the last resort, before basicConfig
+        "WARNING:root:module level warning", "WARNING:callers:deprecated warn",
+    ]
+    got = {r.message: r for r in records(out)}
+    expected = {
+        "audit: checkout": ("STACKLEVEL", "checkout"),
+        "audit warning: checkout": ("STACKLEVEL", "checkout"),
+        "adapted info": ("ADAPTER INFO", "<module>"),
+        "adapted warning": ("ADAPTER WARNING", "<module>"),
+        "nested adapter": ("NESTED", "<module>"),
+        "from a view": ("VIEW", "handler_view"),
+        "module level info": ("MODULE INFO", "<module>"),
+        "module level warning": ("MODULE WARNING", "<module>"),
+        "deprecated warn": ("WARN", "<module>"),
+        "between debug and info": ("LOG", "<module>"),
+    }
+    assert sorted(got) == sorted(expected)
+    for message, (marker, function) in expected.items():
+        assert where(got[message]) == ("callers.py", line_of(app, f"# {marker} LINE"), function), message
+    assert got["adapted info"].extras == {"request": "r1"}
+    assert got["between debug and info"].level == 15
+
+
+def test_disable_and_disabled_loggers_hold_for_the_recording(tmp_path: Path) -> None:
+    script(tmp_path, "off.py", """
+        import logging, logging.config
+        old = logging.getLogger("old")
+        logging.config.dictConfig({"version": 1, "root": {"level": "ERROR"}})  # disables "old"
+        print(old.disabled)
+        old.warning("from a disabled logger")
+        logging.disable(logging.INFO)
+        log = logging.getLogger("new")
+        log.info("disabled info")
+        log.warning("warning passes")
+        logging.disable(logging.NOTSET)
+        log.addFilter(lambda record: "secret" not in record.getMessage())
+        log.info("a secret")
+        log.info("info again")
+        print(logging.root.manager.disable, logging.root.level)
+    """)
+    out = tmp_path / "off.rrd"
+    done = same_as_plain(tmp_path, "off.py", out)
+    assert done.stdout == "True\n0 40\n"
+    assert [r.message for r in records(out)] == ["warning passes", "info again"]
+
+
+def test_cpython_logging_tests_pass_under_run(tmp_path: Path) -> None:
+    """CPython's own tests of levels and caching (``test.test_logging``) see no run."""
+    try:
+        import test.test_logging  # noqa: F401
+    except ImportError:
+        pytest.skip("the test package (test.test_logging) is not installed")
+    out = tmp_path / "cpython.rrd"
+    done = subprocess.run(
+        [*RUN, "--sink", f"save:{out}", "--", "python", "-m", "unittest", "-v",
+         "test.test_logging.BasicConfigTest", "test.test_logging.LoggerTest",
+         "test.test_logging.ManagerTest", "test.test_logging.LoggerAdapterTest"],
+        cwd=tmp_path, env=run_env(), capture_output=True, text=True, timeout=TIMEOUT * 6,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "FAILED" not in done.stderr and done.stderr.rstrip().endswith("OK")
+    assert records(out)  # and the run recorded what they logged
 
 
 # --- the app's own logging configuration -------------------------------------------------------

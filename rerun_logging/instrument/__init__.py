@@ -71,11 +71,13 @@ the stdlib's last-resort handler still prints warnings of an unconfigured app.
 It is closed (bounded by ``flush_timeout``) by its own ``atexit`` hook, which runs
 before ``logging.shutdown``.
 
-``--level`` (default INFO) is the handler's level. When the root logger's level
-(the app's, WARNING by default) is higher, the root is lowered to it; the level
-the app set is remembered (``root.setLevel`` is wrapped, which ``basicConfig``,
-``dictConfig`` and ``fileConfig`` call too) and records below what the app's own
-levels allow reach only our handler, so the app's handlers print exactly as before.
+``--level`` (default INFO) is the handler's level, and no level of the app's is
+changed: ``root.level``, every logger's level, ``isEnabledFor`` and what the app's
+handlers print are what they would be without the run. A record below the app's
+levels (an unconfigured app's root is at WARNING) but at ``--level`` is still made,
+with the app's file and line, and reaches our handler only: ``Logger.info`` and its
+kin (and ``LoggerAdapter.log``) are wrapped for it. ``logging.disable`` and a
+logger's ``disabled`` hold for our handler too.
 """
 
 from __future__ import annotations

@@ -2,39 +2,56 @@
 
 :func:`start` is called by our ``sitecustomize`` when ``RERUN_LOGGING_RUN`` is set,
 before the program's own code runs. See the package docstring for why the handler
-is not on ``root.handlers``. The hooks, all installed once:
+is not on ``root.handlers``. No level of the app's is changed: ``root.level``, every
+logger's level, ``isEnabledFor``, ``Logger._cache`` and the handler lists read what
+they would read without us. The hooks, all installed once, as class attributes:
 
-- ``logging.Logger.callHandlers`` (the class attribute) is wrapped: every record a
-  logger handles goes to our handler (at its level), whatever the ``propagate``
-  flags; the app's handlers get the record through the original ``callHandlers``
-  only when the app's own levels allow it (see :func:`app_level`).
-- ``logging.root.setLevel`` (an attribute of the root logger instance) is wrapped:
-  it remembers the app's level and lowers the root to our level when the app's is
-  higher. ``basicConfig``, ``dictConfig`` and ``fileConfig`` set the root's level
-  through it, so they need no wrapping of their own: they cannot see, remove or
-  close our handler (it is neither on root nor in ``logging._handlerList``).
+- ``Logger.callHandlers`` is wrapped: every record a logger handles goes to our
+  handler (at its level), whatever the ``propagate`` flags, and to the app's handlers
+  through the original ``callHandlers``, except a record made for our handler only.
+- ``Logger.debug``, ``info``, ``warning``, ``error``, ``critical`` and ``log`` are
+  replaced by the stdlib's code plus one branch: when the logger is not enabled for
+  the level but our handler's level is (INFO by default, where an unconfigured app's
+  root is at WARNING), ``logging.disable`` allows it and the logger is not
+  ``disabled``, the record is still made through ``self._log`` (so the logger's
+  filters, ``makeRecord``, ``extra``, ``exc_info`` and ``stack_info`` work as usual)
+  inside a per-thread flag; ``callHandlers`` gives such a record (one its logger is
+  not enabled for) to our handler only, never to the app's handlers nor to the
+  last-resort handler. ``warn``, ``fatal`` and ``exception`` call these (3.10 to
+  3.13), so they are left as they are. ``LoggerAdapter.log``, which checks the level
+  itself, also passes on what our handler takes.
+- ``logging._is_internal_frame`` (3.11 and later) also names the frames of those
+  methods, so ``findCaller`` skips them as it skips the stdlib's: the record has the
+  app's file, line and function, ``stacklevel`` counts as without us (see "the
+  caller's file and line" below for 3.10).
 - ``atexit``: close the handler (flush within ``flush_timeout``). Registered after
   ``logging`` was imported, so it runs before ``logging.shutdown``; a forked child
   inherits it, and ``multiprocessing`` children are closed by the handler's own
   fork hooks.
 
 Known limits: a ``Logger`` subclass that overrides ``callHandlers`` bypasses the
-hook (its records reach neither our handler nor the level gate); a record passed
-to ``Logger.handle`` directly with a level below the app's root level reaches only
-our handler; ``root.level`` reads our level while it is lowered; a process killed
-by a signal (``multiprocessing.Pool.terminate``, which leaving ``with Pool()``
-does) loses what it logged in its last ``flush_interval`` (``pool.close()`` and
-``pool.join()`` keep it), as with any RerunHandler; a process that re-handles
-records of other processes through ``Logger.handle`` (the logging cookbook's
-multiprocessing listener) records them again, beside the worker's own copy.
+hook (its records do not reach our handler); one that overrides a level method
+without calling the stdlib's (or code that bound ``Logger.info`` before the program
+started) records nothing below the app's levels; the app's logger filters,
+``makeRecord``, LogRecord factory and ``LoggerAdapter.process`` also run for the
+records made for our handler only, and making them costs what making any record
+does; on Python 3.10 a ``Logger`` subclass that overrides ``_log`` gets our method's
+line as the caller of its records; a process killed by a signal
+(``multiprocessing.Pool.terminate``, which leaving ``with Pool()`` does) loses what
+it logged in its last ``flush_interval`` (``pool.close()`` and ``pool.join()`` keep
+it), as with any RerunHandler; a process that re-handles records of other processes
+through ``Logger.handle`` (the logging cookbook's multiprocessing listener) records
+them again, beside the worker's own copy.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import sys
+import threading
 from typing import Any, Callable
 
 from . import CONFIG_ENV_VAR, FLUSH_TIMEOUT, SITE_DIR, RunConfig, process_sinks
@@ -42,12 +59,6 @@ from . import CONFIG_ENV_VAR, FLUSH_TIMEOUT, SITE_DIR, RunConfig, process_sinks
 PREFIX = "rerun-logging run"
 
 _handler: logging.Handler | None = None
-_level = logging.NOTSET
-"""The level the root is lowered to (our handler's)."""
-_app_root_level = logging.WARNING
-"""The root level the app asked for (what ``root.level`` would be without us)."""
-_lowered = False
-"""Whether the root is below the app's level now (the gate is needed)."""
 _top = True
 """Whether this is the run's top process."""
 _original_call_handlers: Callable[[logging.Logger, logging.LogRecord], None] | None = None
@@ -130,7 +141,7 @@ def install(sinks: list[str], application_id: str, level: int) -> logging.Handle
     new.set_sink(sinks)  # wins over RERUN_LOGGING_SINK, which is for the app's handlers
     _unregister(new)
     _handler = new
-    _hook_levels(level)
+    _hook_logger_methods()
     _hook_call_handlers()
     atexit.register(_close)
     return new
@@ -155,54 +166,181 @@ def _close() -> None:
     _handler.close()
 
 
-# --- levels -------------------------------------------------------------------------
+# --- records below the app's levels ---------------------------------------------------
+
+_LEVEL_METHODS = {
+    "debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+    "error": logging.ERROR, "critical": logging.CRITICAL,
+}
+_DELEGATING = ("warn", "fatal", "exception")
+"""Logger methods that call ``self.warning`` / ``self.critical`` / ``self.error``
+(3.10 to 3.13): left as they are, unless one is an alias of a wrapped method."""
 
 
-def _hook_levels(level: int) -> None:
-    global _level, _app_root_level
-    root = logging.root
-    _level = level
-    _app_root_level = root.level
-    set_level = logging.Logger.setLevel
+class _OursOnly(threading.local):
+    """Per thread: ``depth`` > 0 inside a call making a record that the app's levels drop;
+    ``callHandlers`` then gives a record its logger is not enabled for to our handler only."""
 
-    def setLevel(level: int | str) -> None:  # noqa: N802 (logging's name)
-        global _app_root_level
-        set_level(root, level)
-        _app_root_level = root.level
-        _apply_level()
+    depth = 0
 
-    setLevel.__doc__ = set_level.__doc__
-    setLevel.__wrapped__ = set_level  # type: ignore[attr-defined]
-    root.setLevel = setLevel  # type: ignore[method-assign]
-    _apply_level()
+    def __enter__(self) -> None:
+        self.depth += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.depth -= 1
 
 
-def _apply_level() -> None:
-    """Lower the root to our level when the app's is higher (NOTSET lets everything pass)."""
-    global _lowered
-    if _app_root_level > _level:
-        logging.Logger.setLevel(logging.root, _level)
-        _lowered = True
-    else:
-        if logging.root.level != _app_root_level:
-            logging.Logger.setLevel(logging.root, _app_root_level)
-        _lowered = False
+_ours_only = _OursOnly()
 
 
-def app_level(logger: logging.Logger) -> int:
-    """The effective level ``logger`` would have with the app's root level."""
-    root = logging.root
-    current: logging.Logger | None = logger
-    while current is not None:
-        if current is root:
-            return _app_root_level
-        if current.level:
-            return current.level
-        current = current.parent
-    return logging.NOTSET
+def _for_us_only(logger: logging.Logger, level: int) -> bool:
+    """Whether a record at ``level``, which ``logger`` is not enabled for, is still made
+    for our handler: at its level, not below ``logging.disable``, the logger not disabled."""
+    ours = _handler
+    return (ours is not None and level >= ours.level and logger.manager.disable < level
+            and not logger.disabled)
 
 
-# --- records --------------------------------------------------------------------------
+def _level_method(level: int, original: Callable[..., None]) -> Callable[..., None]:
+    """``Logger.info`` and its kin: the stdlib's, plus the record for our handler only
+    when the logger is not enabled for ``level``."""
+
+    def method(self: logging.Logger, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            self._log(level, msg, args, **kwargs)
+        elif _for_us_only(self, level):
+            with _ours_only:
+                self._log(level, msg, args, **kwargs)
+
+    return functools.update_wrapper(method, original)
+
+
+def _log_method(original: Callable[..., None]) -> Callable[..., None]:
+    """``Logger.log``: as :func:`_level_method`, with the stdlib's check of ``level``."""
+
+    def log(self: logging.Logger, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not isinstance(level, int):
+            if logging.raiseExceptions:
+                raise TypeError("level must be an integer")
+            return
+        if self.isEnabledFor(level):
+            self._log(level, msg, args, **kwargs)
+        elif _for_us_only(self, level):
+            with _ours_only:
+                self._log(level, msg, args, **kwargs)
+
+    return functools.update_wrapper(log, original)
+
+
+def _adapter_log_method(original: Callable[..., None]) -> Callable[..., None]:
+    """``LoggerAdapter.log``, which checks the level before it calls ``logger.log``: it
+    also passes on what only our handler takes (``logger.log`` then routes it)."""
+
+    def log(self: logging.LoggerAdapter[Any], level: int, msg: object, *args: object,
+            **kwargs: Any) -> None:
+        if self.isEnabledFor(level) or _adapter_for_us_only(self, level):
+            msg, kwargs = self.process(msg, kwargs)
+            self.logger.log(level, msg, *args, **_one_frame_deeper(self, kwargs))
+
+    return functools.update_wrapper(log, original)
+
+
+def _logger_of(adapter: logging.LoggerAdapter[Any]) -> object:
+    """The logger under ``adapter`` and the adapters it wraps (a Logger, or what the app gave)."""
+    logger: object = adapter
+    while isinstance(logger, logging.LoggerAdapter):
+        logger = logger.logger
+    return logger
+
+
+def _adapter_for_us_only(adapter: logging.LoggerAdapter[Any], level: object) -> bool:
+    logger = _logger_of(adapter)
+    return (isinstance(level, int) and isinstance(logger, logging.Logger)
+            and _for_us_only(logger, level))
+
+
+# --- the caller's file and line ---------------------------------------------------------
+#
+# From 3.11 on, findCaller walks up from _log and skips the frames that
+# logging._is_internal_frame names (the logging module's own); stacklevel counts the
+# others. Our wrappers are named too (:func:`_hook_caller_lookup`), so they are
+# skipped exactly as the stdlib methods they replace: any stacklevel, LoggerAdapter,
+# a Logger subclass's own _log, all behave as without us.
+#
+# Up to 3.10, findCaller starts from the frame that called _log (our method stands
+# where the stdlib's stood) and steps stacklevel - 1 frames back, whatever their file,
+# before it skips the logging module's: only LoggerAdapter.log, one frame more than
+# the stdlib's path, passes stacklevel + 1 (:func:`_one_frame_deeper`).
+
+_INTERNAL_FRAMES_HOOK = hasattr(logging, "_is_internal_frame")
+_STDLIB_LOG = logging.Logger._log
+_CO_VARKEYWORDS = 0x08  # inspect.CO_VARKEYWORDS, without importing inspect
+
+
+def _hook_caller_lookup(wrappers: list[Callable[..., Any]]) -> None:
+    """3.11 and later: ``findCaller`` skips the frames of ``wrappers`` as logging's own."""
+    if not _INTERNAL_FRAMES_HOOK:
+        return
+    codes = frozenset(function.__code__ for function in wrappers)
+    is_logging_frame = logging._is_internal_frame  # type: ignore[attr-defined]
+
+    def _is_internal_frame(frame: Any) -> bool:
+        return frame.f_code in codes or is_logging_frame(frame)
+
+    functools.update_wrapper(_is_internal_frame, is_logging_frame)
+    logging._is_internal_frame = _is_internal_frame  # type: ignore[attr-defined]
+
+
+def _one_frame_deeper(adapter: logging.LoggerAdapter[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """3.10: ``kwargs`` with ``stacklevel`` raised by one, past our ``LoggerAdapter.log``;
+    unchanged when the logger under ``adapter`` is no Logger, when ``stacklevel`` is no
+    int (the stdlib's own error, or behaviour, for it), and when the logger's ``_log``
+    (a subclass's) has no ``stacklevel`` parameter and was given none."""
+    logger = _logger_of(adapter)
+    if _INTERNAL_FRAMES_HOOK or not isinstance(logger, logging.Logger):
+        return kwargs
+    stacklevel = kwargs.get("stacklevel", 1)
+    if not isinstance(stacklevel, int):
+        return kwargs
+    if "stacklevel" not in kwargs and not _takes_stacklevel(type(logger)._log):
+        return kwargs
+    return {**kwargs, "stacklevel": stacklevel + 1}
+
+
+def _takes_stacklevel(log: object) -> bool:
+    """Whether a ``_log`` function accepts ``stacklevel`` (the stdlib's does, since 3.8)."""
+    if log is _STDLIB_LOG:
+        return True
+    code = getattr(log, "__code__", None)
+    if code is None:
+        return False
+    if code.co_flags & _CO_VARKEYWORDS:
+        return True
+    return "stacklevel" in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+
+
+# --- installing ---------------------------------------------------------------------------
+
+
+def _hook_logger_methods() -> None:
+    """Replace the level methods of ``logging.Logger`` and ``LoggerAdapter.log`` (class
+    attributes): a record below the app's levels is still made, for our handler only."""
+    logger_class = logging.Logger
+    wrapped: dict[Any, Callable[..., None]] = {}
+    for name, level in _LEVEL_METHODS.items():
+        original = getattr(logger_class, name)
+        wrapped[original] = _level_method(level, original)
+        setattr(logger_class, name, wrapped[original])
+    original = logger_class.log
+    wrapped[original] = _log_method(original)
+    logger_class.log = wrapped[original]  # type: ignore[method-assign]
+    for name in _DELEGATING:  # an alias (``fatal = critical``) would bypass the wrapper
+        current = getattr(logger_class, name, None)
+        if current in wrapped:
+            setattr(logger_class, name, wrapped[current])
+    adapter_log = _adapter_log_method(logging.LoggerAdapter.log)
+    logging.LoggerAdapter.log = adapter_log  # type: ignore[method-assign]
+    _hook_caller_lookup([*wrapped.values(), adapter_log])
 
 
 def _hook_call_handlers() -> None:
@@ -211,7 +349,7 @@ def _hook_call_handlers() -> None:
     _original_call_handlers = original
 
     def callHandlers(self: logging.Logger, record: logging.LogRecord) -> None:  # noqa: N802
-        if not _lowered or record.levelno >= app_level(self):
+        if not (_ours_only.depth and not self.isEnabledFor(record.levelno)):
             original(self, record)
         ours = _handler
         if ours is not None and record.levelno >= ours.level:
@@ -220,8 +358,7 @@ def _hook_call_handlers() -> None:
             except Exception:  # handle() does not raise; a bug must not reach the app
                 pass
 
-    callHandlers.__doc__ = original.__doc__
-    callHandlers.__wrapped__ = original  # type: ignore[attr-defined]
+    functools.update_wrapper(callHandlers, original)
     logging.Logger.callHandlers = callHandlers  # type: ignore[method-assign]
 
 
@@ -234,4 +371,4 @@ def report(text: str) -> None:
         pass
 
 
-__all__ = ["SITE_DIR", "app_level", "handler", "install", "start"]
+__all__ = ["SITE_DIR", "handler", "install", "start"]
