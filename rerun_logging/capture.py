@@ -5,8 +5,12 @@ Two steps, both pure:
 - :func:`capture` runs on the caller's thread inside ``emit``. It keeps what may
   change after ``emit`` returns: the rendered message (the args may be mutable), a
   shallow copy of the record's attributes (a later handler or formatter may set or
-  change some), and the exception as text (the traceback holds live frames). This
-  is the one place that decides what is captured at log time, like
+  change some), every extra and argument that is not an immutable scalar turned
+  into a plain value (a dict or list the app changes later, an object whose
+  ``str()`` only works on the app's thread, such as a Django ``QuerySet``), and
+  the exception as text (the traceback holds live frames). So what a record says
+  is what was true when it was logged, and no code of the app runs on a thread of
+  ours. This is the one place that decides what is captured at log time, like
   ``QueueHandler.prepare``.
 - :func:`record_columns` runs on the handler's flusher thread. It turns a batch of
   captured records into the columns of one RECORDS message (see
@@ -27,14 +31,18 @@ from itertools import chain, compress, islice, repeat
 from operator import itemgetter, mul, ne, sub
 from typing import Any, Sequence
 
+import pythonjsonlogger.json  # noqa: F401  (format.plain_value's encoder: imported here, not on a flusher)
 from pythonjsonlogger.core import RESERVED_ATTRS as _JSON_LOGGER_RESERVED
 
 from .format import (
     MAX_FIELD_CHARS,
     ExceptionInfo,
+    _hashable_keys,
+    _unpack_all,
     delta_encode,
     entity_path_for,
     pack_args,
+    packb,
     safe_repr,
     sanitize,
     safe_str,
@@ -71,11 +79,17 @@ _MSG = itemgetter(3)
 _MESSAGE = itemgetter(MESSAGE_KEY)
 _ARGS = itemgetter("args")
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-"""Argument types that cannot change after ``emit``: kept as they are, not copied."""
+"""Types whose values cannot change after ``emit``: kept as they are, not copied."""
 
 
-def capture(record: logging.LogRecord) -> Captured:
-    """What ``emit`` keeps of ``record``; never raises for a bad message or exception."""
+def capture(record: logging.LogRecord, formatter: logging.Formatter | None = None) -> Captured:
+    """What ``emit`` keeps of ``record``; never raises for a bad message or exception.
+
+    With a ``formatter`` (the handler's, as every stdlib handler has), the message is
+    what it returns; the structured fields are kept beside it as they are.
+    """
+    if formatter is not None:
+        return _formatted(record, formatter)
     state = record.__dict__.copy()
     msg = state["msg"]
     args = state["args"]
@@ -91,8 +105,30 @@ def capture(record: logging.LogRecord) -> Captured:
         except Exception as error:
             message = _unformattable(record, error)
     else:
-        state["msg"] = dict(msg)
         message = ""
+    _capture_fields(state)
+    state[MESSAGE_KEY] = message
+    return state
+
+
+def _formatted(record: logging.LogRecord, formatter: logging.Formatter) -> Captured:
+    """:func:`capture` with the message rendered by ``formatter``."""
+    try:
+        message = truncate_text(safe_str(formatter.format(record)))
+    except Exception as error:
+        message = _unformattable(record, error)
+    state = record.__dict__.copy()  # after format(): it may cache exc_text
+    _capture_fields(state)
+    state[MESSAGE_KEY] = message
+    return state
+
+
+def _capture_fields(state: Captured) -> None:
+    """Template, args, extras and the exception of ``state`` as values that cannot change."""
+    msg = state["msg"]
+    if msg.__class__ is not str:
+        state["msg"] = _template(msg)
+    args = state["args"]
     if args:
         if args.__class__ is tuple:
             for arg in args:
@@ -101,10 +137,62 @@ def capture(record: logging.LogRecord) -> Captured:
                     break
         else:
             state["args"] = _snapshot(args)
+    if len(state) > _STANDARD_COUNT and not _SCALARS.issuperset(
+        map(type, islice(state.values(), _STANDARD_COUNT, None))
+    ):
+        _plain_extras(state)
     if state["exc_info"] or state["exc_text"]:
-        state["exc_info"] = exception_info(record)
-    state[MESSAGE_KEY] = message
-    return state
+        state["exc_info"] = exception_info(state)
+
+
+def _plain_extras(state: Captured) -> None:
+    """Every extra of ``state`` that is not an immutable scalar, as a plain value now."""
+    for key, value in list(islice(state.items(), _STANDARD_COUNT, None)):
+        if value.__class__ not in _SCALARS and key not in RESERVED_ATTRS and not _private(key):
+            state[key] = _plain(value)
+
+
+def _template(msg: Any) -> Any:
+    """What a ``msg`` that is not a plain ``str`` keeps: a dict's items as plain values,
+    a ``str`` subclass as text, anything else nothing (its text is the message)."""
+    if isinstance(msg, dict):
+        return _plain_dict(msg)
+    if isinstance(msg, str):
+        return safe_str(msg)
+    return None
+
+
+def _plain_dict(msg: dict[Any, Any]) -> dict[Any, Any]:
+    """A ``dict`` message's items (they become extras), each a plain value now."""
+    try:
+        return {k: v if v.__class__ in _SCALARS else _plain(v) for k, v in msg.items()}
+    except Exception:
+        return {"msg": safe_repr(msg)}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as the plain data a reader will see (objects as ``JsonFormatter``
+    renders them); never raises.
+
+    Packed and unpacked with the format's own packer, so it is exactly what the
+    flusher would have written; a value the packer refuses (a cycle, a key that
+    does not unpack) goes through :func:`sanitize`, as the flusher's fallback does.
+    """
+    try:
+        (plain,) = _unpack_all(packb(value))
+        return plain
+    except TypeError:  # a map with tuple keys: read back as the decoder reads it
+        try:
+            (plain,) = _unpack_all(packb(value), object_pairs_hook=_hashable_keys)
+            return plain
+        except Exception:
+            pass
+    except Exception:
+        pass
+    try:
+        return sanitize(value)
+    except Exception:
+        return safe_repr(value)
 
 
 def _snapshot(args: Any) -> Any:
@@ -124,17 +212,27 @@ def _unformattable(record: logging.LogRecord, error: Exception) -> str:
     )
 
 
-def exception_info(record: logging.LogRecord) -> ExceptionInfo | None:
-    """The record's exception as text (type, value, traceback), or None."""
-    info = record.exc_info
+def exception_info(state: logging.LogRecord | dict[str, Any]) -> ExceptionInfo | None:
+    """A record's exception as text (type, value, traceback), or None.
+
+    ``state`` is a record or its attributes. Where ``exc_text`` is set already, it is
+    the traceback, as for the stdlib's ``Formatter``: a formatter cached it, or the
+    caller rendered the traceback elsewhere (loguru sets it to a newline because its
+    message holds the traceback), so it is never written twice.
+    """
+    fields = state if isinstance(state, dict) else state.__dict__
+    info = fields.get("exc_info")
+    cached = fields.get("exc_text")
     if not info or info[0] is None:
-        text = record.exc_text
-        return ExceptionInfo("", "", truncate_text(text)) if text else None
+        return ExceptionInfo("", "", truncate_text(cached)) if cached else None
     exc_type, value = info[0], info[1]
-    try:
-        text = "".join(traceback.format_exception(exc_type, value, info[2])).rstrip("\n")
-    except Exception as error:
-        text = f"<traceback could not be formatted: {error!r}>"
+    if cached:
+        text = str(cached).strip("\n")
+    else:
+        try:
+            text = "".join(traceback.format_exception(exc_type, value, info[2])).rstrip("\n")
+        except Exception as error:
+            text = f"<traceback could not be formatted: {error!r}>"
     module = getattr(exc_type, "__module__", "")
     name = getattr(exc_type, "__qualname__", str(exc_type))
     qualified = name if module in ("builtins", "", None) else f"{module}.{name}"

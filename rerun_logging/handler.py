@@ -31,10 +31,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from . import family, format, threads
+from . import exits, family, format, threads
+from ._version import __version__
 from .capture import Captured, capture, record_columns
 from .format import RecordingInfo
-from .sinks import MemorySink, Sink, SinkOptions, SinkStats, open_sink
+from .sinks import MemorySink, Sink, SinkOptions, SinkStats, before_start, open_sink, prepare
 from .spec import OFF, SinkConfig, SinkSpec, check_available, env_sinks, parse_sinks
 
 RECORDING_ID_ENV_VAR = family.RECORDING_ID_ENV_VAR
@@ -46,10 +47,14 @@ class HandlerStats:
     """A snapshot of a handler's counters.
 
     ``emitted``: records accepted by ``emit`` (plus those refused after close).
-    ``dropped``: records lost before any sink saw them (hand-off overflow, after
-    close, unencodable), by reason in ``dropped_by_reason``.
+    ``dropped``: records lost, by reason in ``dropped_by_reason``: those lost before
+    any sink saw them (hand-off overflow, after close, unencodable) plus the most
+    that one sink lost (a file it cannot write, a viewer it cannot reach, the
+    in-memory buffer's evictions), so that with one sink ``emitted`` is
+    ``written + dropped + pending`` once the sink has settled.
+    ``dropped_before_sinks``: the first part alone.
     ``pending``: records waiting for the flusher. Each sink counts what it wrote
-    and what it lost (``sinks``); the in-memory buffer counts its evictions there.
+    and what it lost (``sinks``).
     """
 
     emitted: int
@@ -58,6 +63,7 @@ class HandlerStats:
     pending: int
     buffered: int
     sinks: tuple[SinkStats, ...]
+    dropped_before_sinks: int = 0
 
     @property
     def written(self) -> int:
@@ -65,7 +71,9 @@ class HandlerStats:
         return min((s.written for s in self.sinks), default=0)
 
 
+_BASIC_CONFIG_CODE = logging.basicConfig.__code__
 _OWN_THREADS = threads.OWN
+_NEVER = float("inf")
 _live_handlers: weakref.WeakSet[RerunHandler] = weakref.WeakSet()
 
 
@@ -96,10 +104,18 @@ class RerunHandler(logging.Handler):
     joined by commas) or a list; None buffers in memory until :meth:`set_sink`.
     ``RERUN_LOGGING_SINK`` in the environment overrides it.
 
+    ``mode`` is the save sink's file mode, as ``logging.FileHandler``'s: ``"a"``
+    (the default) appends a new stream (run) after what the file holds, ``"w"``
+    starts the file afresh.
+
     Guarantees: ``emit`` does no I/O and never raises; memory is bounded by
     ``queue_size`` records waiting plus ``buffer_size`` bytes buffered; ``flush``
     and ``close`` return within ``flush_timeout`` seconds. Nothing starts until the
-    first record: no thread, file or socket in ``__init__``.
+    first record: no thread, file or socket in ``__init__``. A record is written
+    within ``flush_interval`` of its ``emit``, and at once when the handler had
+    nothing to write for a whole ``flush_interval``: what a process that dies
+    without running any code (``SIGKILL``, ``os._exit``) can lose. Every other exit
+    keeps every record (see :mod:`rerun_logging.exits`).
     """
 
     def __init__(
@@ -118,6 +134,7 @@ class RerunHandler(logging.Handler):
         retryFactor: float = 2.0,
         retryMax: float = 30.0,
         open_browser: bool = True,
+        mode: str = "a",
         level: int | str = logging.NOTSET,
     ) -> None:
         # Every argument is checked before logging.Handler.__init__ registers the
@@ -137,10 +154,17 @@ class RerunHandler(logging.Handler):
         self.retryFactor = _positive(retryFactor, "retryFactor")
         self.retryMax = _positive(retryMax, "retryMax")
         self.open_browser = bool(open_browser)
+        if mode not in ("a", "w"):
+            raise ValueError(f"RerunHandler mode must be 'a' (append) or 'w' (start afresh), got {mode!r}")
+        self.mode = mode
+        specs: tuple[SinkSpec, ...] = env_sinks() or configured
+        prepare(specs)
         super().__init__(level)
-        self._specs: tuple[SinkSpec, ...] = env_sinks() or configured
+        self._specs = specs
         family.announce_files(self._specs)
         self._accepting = self._specs != (OFF,)
+        if self._accepting:
+            exits.install_signal_handlers(_close_all_for_exit)
         self._closed = False
         self._reset_runtime()
         _live_handlers.add(self)
@@ -149,11 +173,19 @@ class RerunHandler(logging.Handler):
         """Fresh state for the thread side: at construction and in a forked child."""
         self._queue: deque[Captured] = deque()
         self._wake = threading.Event()
-        self._state_lock = threading.Condition(threading.Lock())
-        self._start_lock = threading.Lock()
+        # Reentrant: a signal handler (rerun_logging.exits) may close the handler on
+        # the main thread while that thread is inside a block holding one of these.
+        self._state_lock = threading.Condition(threading.RLock())
+        self._start_lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._flusher_ident = -1
+        self._quiet_until = 0.0
+        """A record created after this time (``time.time()``) wakes the flusher at once:
+        the flusher had written nothing for a whole ``flush_interval``. The flusher sets it
+        after each write; an ``emit`` that wakes it sets it to never."""
         self._sinks: list[Sink] = []
+        self._inherited: list[Sink] = []
+        """A forked child's copies of the parent's sinks, handed over by its flusher."""
         self._pending_specs: tuple[SinkSpec, ...] | None = None
         self._flush_requested = 0
         self._flush_done = 0
@@ -168,6 +200,9 @@ class RerunHandler(logging.Handler):
         self._dropped: dict[str, int] = {}
         self._unreported_drops: dict[str, int] = {}
         self._stalled = False
+        self._stalled_since: float | None = None
+        self._interrupted = False
+        self._retired_drops: dict[str, int] = {}
         self._header = b""
 
     # --- the caller's side ----------------------------------------------------------
@@ -194,9 +229,12 @@ class RerunHandler(logging.Handler):
         """Capture ``record`` and hand it to the flusher; never blocks, never raises."""
         try:
             queue = self._queue
-            queue.append(capture(record))
+            queue.append(capture(record, self.formatter))
             if len(queue) >= self.batch_size:
                 self._on_batch_ready(queue)
+            elif record.created >= self._quiet_until:
+                self._quiet_until = _NEVER
+                self._wake.set()
             if self._thread is None:
                 self._start()
         except RecursionError:
@@ -242,14 +280,30 @@ class RerunHandler(logging.Handler):
         with self._start_lock:
             if self._thread is not None or self._closed:
                 return
+            if not self._inherited:
+                before_start(self._specs)
             thread = threading.Thread(
                 target=self._run, name=f"rerun-logging-flusher-{id(self):x}", daemon=True
             )
             thread.start()
             self._flusher_ident = thread.ident
             self._thread = thread
-            if _in_multiprocessing_child():
-                _close_at_thread_shutdown([self])
+            exits.close_at_child_exit(self.close, self)
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 (logging's name)
+        """Set the formatter whose text becomes each record's message (None: the message alone).
+
+        The structured fields (level, logger, time, extras, exception) stay beside it.
+        ``logging.basicConfig(handlers=[...])`` gives every handler without one its
+        console format (``LEVEL:logger:message`` by default); that one is not taken:
+        it was meant for text lines, and would only repeat the fields the recording
+        keeps. A formatter set any other way (``setFormatter``, dictConfig's
+        ``"formatter"``, fileConfig) is honoured, a redacting one included.
+        """
+        caller = sys._getframe(1).f_code
+        if fmt is not None and caller is _BASIC_CONFIG_CODE:
+            return
+        super().setFormatter(fmt)
 
     # --- control --------------------------------------------------------------------
 
@@ -283,6 +337,9 @@ class RerunHandler(logging.Handler):
         check_available(specs)
         if self._closed:
             raise ValueError("set_sink() on a closed RerunHandler")
+        prepare(specs)
+        if specs != (OFF,):
+            exits.install_signal_handlers(_close_all_for_exit)
         self._accepting = specs != (OFF,)
         family.announce_files(specs)
         if self._thread is None:
@@ -308,17 +365,28 @@ class RerunHandler(logging.Handler):
         if threading.get_ident() == self._flusher_ident:
             return False
         timeout = self.flush_timeout if timeout is None else timeout
+        if self._interrupted:
+            timeout = 0.0
+        started = time.monotonic()
         with self._state_lock:
             self._flush_requested += 1
             wanted = self._flush_requested
-            self._flush_deadline = max(self._flush_deadline, time.monotonic() + timeout)
+            self._flush_deadline = max(self._flush_deadline, started + timeout)
         self._wake.set()
-        with self._state_lock:
-            done = self._state_lock.wait_for(
-                lambda: self._flush_done >= wanted or not thread.is_alive(), timeout
-            )
-            delivered = bool(done) and self._flush_delivered
+        try:
+            with self._state_lock:
+                done = self._state_lock.wait_for(
+                    lambda: self._flush_done >= wanted or not thread.is_alive(), timeout
+                )
+                delivered = bool(done) and self._flush_delivered
+        except KeyboardInterrupt:
+            self._on_interrupt("flush")
+            return False
         self._stalled = not delivered
+        if delivered:
+            self._stalled_since = None
+        elif self._stalled_since is None:
+            self._stalled_since = started
         return delivered
 
     def close(self) -> None:
@@ -332,7 +400,7 @@ class RerunHandler(logging.Handler):
                 return
             self._closed = True
             self._accepting = False
-        wait = 0.2 if self._stalled else self.flush_timeout
+        wait = 0.0 if self._interrupted else 0.2 if self._stalled else self.flush_timeout
         started = time.monotonic()
         self._close_deadline = started + max(wait - 0.1, 0.05)
         try:
@@ -344,19 +412,48 @@ class RerunHandler(logging.Handler):
                 with self._state_lock:
                     self._stopping = True
                 self._wake.set()
-                thread.join(wait)
+                try:
+                    thread.join(wait)
+                except KeyboardInterrupt:
+                    self._on_interrupt("close")
                 if not thread.is_alive():
                     self._count_stranded()
             lost = self._undelivered()
-            if lost:
+            if lost and not self._interrupted:
+                waited = time.monotonic() - (self._stalled_since or started)
                 sys.stderr.write(
-                    f"rerun-logging: {self.application_id}: gave up after "
-                    f"{time.monotonic() - started:.1f}s (flush_timeout {self.flush_timeout:g}s): "
+                    f"rerun-logging: {self.application_id}: gave up after {waited:.1f}s "
+                    f"(flush_timeout {self.flush_timeout:g}s): "
                     f"{lost} records not delivered to {', '.join(map(str, self.sinks))}\n"
                 )
         finally:
             _live_handlers.discard(self)
             super().close()
+
+    def _on_interrupt(self, where: str) -> None:
+        """Ctrl-C while ``flush`` or ``close`` waits: say so in one line, stop waiting.
+
+        At exit the interrupt ends the wait and goes no further (a traceback from
+        ``logging.shutdown`` would say nothing useful); elsewhere it is re-raised, as
+        the app's Ctrl-C must reach the app.
+        """
+        self._interrupted = True
+        try:
+            lost = self._undelivered()
+            sys.stderr.write(
+                f"rerun-logging: {self.application_id}: interrupted while waiting in {where}(): "
+                f"{lost} records not delivered to {', '.join(map(str, self.sinks))}\n"
+            )
+        except Exception:
+            pass
+        if not exits.exiting():
+            raise KeyboardInterrupt
+
+    def _await_close(self) -> None:
+        """Wait, up to the close's own deadline, for a close already under way to end."""
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(max(self._close_deadline - time.monotonic(), 0.0))
 
     def _count_stranded(self) -> None:
         """Records a thread appended while the flusher was ending: counted, not kept."""
@@ -371,29 +468,37 @@ class RerunHandler(logging.Handler):
 
     def _undelivered(self) -> int:
         """Records emitted that the slowest sink has neither written nor counted lost."""
-        stats = self.stats
-        if not stats.sinks:
+        with self._state_lock:
+            own = sum(self._dropped.values())
+            emitted = self._taken + len(self._queue) + self._refused
+        sinks = [s.stats() for s in list(self._sinks)]
+        if not sinks:
             return 0
-        handled = min(s.written + s.dropped for s in stats.sinks)
-        return max(stats.emitted - stats.dropped - handled, 0)
+        handled = min(s.written + s.dropped for s in sinks)
+        return max(emitted - own - handled, 0)
 
     @property
     def stats(self) -> HandlerStats:
         """Counters: emitted, dropped (by reason), pending, buffered, per sink."""
         with self._state_lock:
-            dropped = dict(self._dropped)
+            own = sum(self._dropped.values())
+            dropped = {**self._dropped, **self._retired_drops}
             taken, refused = self._taken, self._refused
             pending = len(self._queue)
         sinks = list(self._sinks)
         buffered = sum(s.buffered_records for s in sinks if isinstance(s, MemorySink))
-        total = sum(dropped.values())
+        sink_stats = tuple(s.stats() for s in sinks)
+        worst = max(sink_stats, key=lambda s: s.dropped, default=None)
+        if worst is not None and worst.dropped:
+            dropped[_sink_drop_reason(worst.name)] = worst.dropped
         return HandlerStats(
             emitted=taken + pending + refused,
-            dropped=total,
+            dropped=sum(dropped.values()),
             dropped_by_reason=dropped,
             pending=pending,
             buffered=buffered,
-            sinks=tuple(s.stats() for s in sinks),
+            sinks=sink_stats,
+            dropped_before_sinks=own,
         )
 
     def __repr__(self) -> str:
@@ -411,7 +516,9 @@ class RerunHandler(logging.Handler):
             threads.leave()
 
     def _flush_loop(self) -> None:
-        self._start_sinks(self._sinks or self._make_sinks(self._specs))
+        inherited = self._inherited
+        self._inherited = []
+        self._start_sinks([s.after_fork() for s in inherited] or self._make_sinks(self._specs))
         while True:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
@@ -463,7 +570,7 @@ class RerunHandler(logging.Handler):
                     host=socket.gethostname(),
                     pid=os.getpid(),
                     python_version=sys.version.split()[0],
-                    package_version=_package_version(),
+                    package_version=__version__,
                     entity_prefix=self.entity_prefix,
                 )
             )
@@ -472,7 +579,8 @@ class RerunHandler(logging.Handler):
     def _make_sinks(self, specs: Sequence[SinkSpec]) -> list[Sink]:
         """Sink objects for ``specs``; they do no I/O until their first write."""
         options = SinkOptions(
-            self.buffer_size, self.retryStart, self.retryFactor, self.retryMax, self.open_browser
+            self.buffer_size, self.retryStart, self.retryFactor, self.retryMax, self.open_browser,
+            self.mode, forked=self._forked,
         )
         return [open_sink(spec, options) for spec in specs if spec != OFF]
 
@@ -502,6 +610,11 @@ class RerunHandler(logging.Handler):
         for sink in old:
             sink.close(end, deadline)
             self._count_drop(f"{sink.name} replaced before it delivered them", sink.pending)
+        worst = max(old, key=lambda s: s.dropped, default=None)
+        if worst is not None and worst.dropped:
+            with self._state_lock:
+                reason = _sink_drop_reason(worst.name)
+                self._retired_drops[reason] = self._retired_drops.get(reason, 0) + worst.dropped
         with self._state_lock:
             self._specs = specs
             if self._pending_specs is specs:
@@ -509,6 +622,8 @@ class RerunHandler(logging.Handler):
 
     def _drain(self) -> None:
         queue = self._queue
+        if not queue:
+            return
         pop = queue.popleft
         while queue:
             batch: list[Captured] = []
@@ -521,6 +636,7 @@ class RerunHandler(logging.Handler):
                 self._taken += len(batch)
             if batch:
                 self._write_frame(batch)
+        self._quiet_until = time.time() + self.flush_interval
 
     def _write_frame(self, batch: list[Captured]) -> None:
         for payload, records in self._encode(batch):
@@ -571,12 +687,17 @@ class RerunHandler(logging.Handler):
             sink.close(end, deadline)
 
     def _after_fork_in_child(self) -> None:
-        """Give a forked child its own queue, thread and streams (never the parent's)."""
-        # Sinks the parent opened hand over (after_fork); if it opened none yet, the
-        # child opens its own, which already knows it is a child (rerun_logging.family).
-        sinks = [s.after_fork() for s in self._sinks] if self._sinks else self._make_sinks(self._specs)
+        """Give a forked child fresh state; its flusher opens the child's own streams.
+
+        Runs inside ``os.fork()``: it only resets state. No import, no I/O, no lock
+        that a thread of the parent may have held (the thread does not exist here,
+        so its lock would never be released). The parent's sinks are kept aside for
+        the child's flusher, which asks each for the child's (``Sink.after_fork``):
+        a file beside the parent's, a connection of its own.
+        """
+        inherited = self._sinks
         self._reset_runtime()
-        self._sinks = sinks
+        self._inherited = inherited
         self._forked = True
 
 
@@ -587,51 +708,24 @@ def _positive(value: Any, name: str) -> float:
     return number
 
 
-def _package_version() -> str:
-    from . import __version__
+def _sink_drop_reason(name: str) -> str:
+    return f"{name} could not deliver them"
 
-    return __version__
+
+def _close_all_for_exit() -> None:
+    """Close every live handler: the process is about to end (a terminating signal)."""
+    for handler in list(_live_handlers):
+        if handler._closed:
+            handler._await_close()  # the signal interrupted its close on this thread
+        else:
+            handler.close()
 
 
 def _reinit_after_fork() -> None:
-    """At-fork hook: every live handler gets fresh state in the child."""
+    """At-fork hook: every live handler gets fresh state in the child (state only)."""
     threads.OWN.clear()  # the parent's threads do not exist here
-    handlers = [h for h in _live_handlers if not h._closed]
-    for handler in handlers:
+    for handler in [h for h in _live_handlers if not h._closed]:
         handler._after_fork_in_child()
-    if handlers:
-        _close_at_thread_shutdown(handlers)
-
-
-def _in_multiprocessing_child() -> bool:
-    """Whether this process is a ``multiprocessing`` child (a spawn or forkserver worker)."""
-    module = sys.modules.get("multiprocessing")
-    return module is not None and module.parent_process() is not None
-
-
-def _close_at_thread_shutdown(handlers: list[RerunHandler]) -> None:
-    """Close the child's handlers when its threads shut down.
-
-    A ``multiprocessing`` child leaves through ``os._exit``, skipping ``atexit``
-    (and so ``logging.shutdown``), but it does call ``threading._shutdown``, which
-    runs the hooks that ``concurrent.futures`` also relies on. Without that private
-    hook (another Python), children end their streams only at a normal exit.
-    """
-    register = getattr(threading, "_register_atexit", None)
-    if register is None:
-        return
-    refs = [weakref.ref(h) for h in handlers]
-
-    def close_all() -> None:
-        for ref in refs:
-            handler = ref()
-            if handler is not None:
-                handler.close()
-
-    try:
-        register(close_all)
-    except RuntimeError:
-        pass
 
 
 if hasattr(os, "register_at_fork"):

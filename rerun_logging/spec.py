@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass
 from typing import Sequence, Union
 
+from ._version import __version__
+
 ENV_VAR = "RERUN_LOGGING_SINK"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_TCP_PORT = 9876
@@ -130,8 +132,6 @@ def check_available(specs: Sequence[SinkSpec]) -> None:
     """Raise SinkSpecError naming any sink this version cannot open yet."""
     missing = [str(s) for s in specs if not s.available]
     if missing:
-        from . import __version__
-
         raise SinkSpecError(
             f"sink {', '.join(missing)} is not available in rerun-logging {__version__} "
             f"yet; available now: {', '.join(AVAILABLE_MODES)}"

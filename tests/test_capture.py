@@ -15,14 +15,17 @@ import enum
 import io
 import json
 import logging
+import sys
+import threading
 import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from pythonjsonlogger.core import RESERVED_ATTRS as JSON_LOGGER_RESERVED
 from pythonjsonlogger.json import JsonFormatter
 
-from rerun_logging import format
+from rerun_logging import RerunHandler, format
 from rerun_logging.capture import RESERVED_ATTRS, Captured, capture, record_columns
 from rerun_logging.format import (
     MAX_EXTRAS_BYTES,
@@ -31,6 +34,8 @@ from rerun_logging.format import (
     StreamDecoder,
     entity_path_for,
 )
+
+from .conftest import read_messages
 
 
 class Collecting(logging.Handler):
@@ -581,3 +586,102 @@ def test_odd_and_huge_args_read_back_as_text_within_the_caps(logger: logging.Log
     assert record.args is not None and record.args[0] == "odd!" and record.args[1] == ["[...]"]
     assert len(record.args[2]) < format.MAX_FIELD_CHARS + 40 and "[truncated " in record.args[2]
     assert record.args[3] == str(2**80)
+
+
+# --- captured at log time, on the caller's thread ------------------------------------
+
+
+def test_extras_are_what_they_were_when_logged(logger: logging.Logger, collected: Collecting) -> None:
+    tags = ["a"]
+    context = {"user": "u", "seen": [1]}
+    logger.info("changed later", extra={"tags": tags, "context": context})
+    tags.append("b")
+    context["user"] = "someone else"
+    context["seen"].append(2)
+    (record,) = read_back(collected.captured)
+    assert record.extras == {"tags": ["a"], "context": {"user": "u", "seen": [1]}}
+
+
+class ThreadBound:
+    """Like a Django QuerySet or a DB connection: usable only on the thread that made it."""
+
+    def __init__(self) -> None:
+        self.owner = threading.get_ident()
+
+    def __str__(self) -> str:
+        if threading.get_ident() != self.owner:
+            raise RuntimeError("used from another thread")
+        return "<QuerySet [<Item: 1>]>"
+
+
+def test_no_code_of_the_app_runs_on_the_flusher(tmp_path: Path, logger: logging.Logger) -> None:
+    handler = RerunHandler(f"save:{tmp_path / 'bound.rrd'}")
+    logger.addHandler(handler)
+    logger.info("query", extra={"queryset": ThreadBound(), "nested": {"qs": ThreadBound()}})
+    handler.close()
+    (record,) = [m for m in read_messages(tmp_path / "bound.rrd") if isinstance(m, Record)]
+    assert record.extras == {"queryset": "<QuerySet [<Item: 1>]>",
+                             "nested": {"qs": "<QuerySet [<Item: 1>]>"}}
+
+
+class Redacting(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("s3cret", "***")
+
+
+def test_a_formatter_on_the_handler_decides_the_message(tmp_path: Path, logger: logging.Logger) -> None:
+    handler = RerunHandler(f"save:{tmp_path / 'fmt.rrd'}")
+    handler.setFormatter(Redacting("[%(levelname)s] %(message)s"))
+    logger.addHandler(handler)
+    logger.warning("login password=%s", "s3cret", extra={"user": "u"})
+    handler.close()
+    (record,) = [m for m in read_messages(tmp_path / "fmt.rrd") if isinstance(m, Record)]
+    assert record.message == "[WARNING] login password=***"
+    assert (record.level_name, record.logger, record.extras) == ("WARNING", logger.name, {"user": "u"})
+    assert record.template == "login password=%s"
+
+
+def test_a_formatter_from_dict_config_is_honoured(tmp_path: Path) -> None:
+    import logging.config
+
+    logging.config.dictConfig({
+        "version": 1,
+        "formatters": {"redact": {"()": Redacting, "format": "%(message)s"}},
+        "handlers": {"rerun": {"class": "rerun_logging.RerunHandler", "formatter": "redact",
+                               "sink": f"save:{tmp_path / 'dc.rrd'}"}},
+        "loggers": {"dictcfg.fmt": {"handlers": ["rerun"], "level": "INFO"}},
+    })
+    logging.getLogger("dictcfg.fmt").info("token s3cret")
+    logging.shutdown()
+    (record,) = [m for m in read_messages(tmp_path / "dc.rrd") if isinstance(m, Record)]
+    assert record.message == "token ***"
+
+
+def test_basic_config_gives_its_console_format_to_no_recording(tmp_path: Path) -> None:
+    handler = RerunHandler(f"save:{tmp_path / 'basic.rrd'}")
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("basic.cfg").info("plain %d", 1)
+    assert handler.formatter is None
+    handler.close()
+    (record,) = [m for m in read_messages(tmp_path / "basic.rrd") if isinstance(m, Record)]
+    assert record.message == "plain 1"
+
+
+def test_an_exc_text_already_set_is_the_traceback(logger: logging.Logger, collected: Collecting) -> None:
+    """loguru puts the traceback in its message and sets exc_text to a newline, so handlers
+    do not write it again; a formatter that ran first leaves its text there."""
+    try:
+        raise KeyError("k")
+    except KeyError:
+        info = sys.exc_info()
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 1,
+                               "failed\nTraceback (most recent call last): ...", (), info)
+    record.exc_text = "\n"
+    cached = logger.makeRecord(logger.name, logging.ERROR, __file__, 2, "again", (), info)
+    cached.exc_text = "cached traceback text"
+    collected.handle(record)
+    collected.handle(cached)
+    first, second = read_back(collected.captured)
+    assert first.exception is not None and second.exception is not None
+    assert (first.exception.type, first.exception.value, first.exception.traceback) == ("KeyError", "'k'", "")
+    assert second.exception.traceback == "cached traceback text"

@@ -261,7 +261,8 @@ def test_bad_environment_value_keeps_configured_sink(tmp_path: Path, value: str,
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert "RERUN_LOGGING_SINK" in lines[0] and repr(value) in lines[0] and reason in lines[0]
-    assert [r.message for r in records_of(read_messages(tmp_path / "configured.rrd"))] == ["kept"]
+    # two handlers on one path: both streams are in the file (it is appended to, never cut)
+    assert [r.message for r in records_of(read_messages(tmp_path / "configured.rrd"))] == ["kept"] * 2
 
 
 def test_normal_exit_ends_the_stream(tmp_path: Path) -> None:
@@ -449,3 +450,36 @@ def test_a_handler_that_failed_to_build_is_not_flushed_at_exit() -> None:
     result = run_python(code)
     assert result.returncode == 0
     assert result.stderr == ""
+
+
+def test_stats_dropped_counts_what_a_sink_lost(tmp_path: Path, logger: logging.Logger) -> None:
+    handler = RerunHandler(f"save:{tmp_path / 'missing' / 'x.rrd'}")
+    logger.addHandler(handler)
+    for i in range(10):
+        logger.info("lost %d", i)
+    handler.flush()
+    stats = handler.stats
+    assert stats.sinks[0].dropped == 10 and stats.sinks[0].written == 0
+    assert stats.dropped == 10 and stats.dropped_before_sinks == 0
+    assert stats.dropped_by_reason == {f"save:{tmp_path / 'missing' / 'x.rrd'} could not deliver them": 10}
+    assert stats.emitted == stats.written + stats.dropped + stats.pending
+    handler.close()
+
+
+def test_a_record_after_a_quiet_while_is_written_at_once(tmp_path: Path, logger: logging.Logger) -> None:
+    """The flusher ticks every flush_interval (here a minute); a record that comes after
+    the handler had nothing to write wakes it: what a hard exit can lose stays small."""
+    path = tmp_path / "quiet.rrd"
+    handler = RerunHandler(f"save:{path}", flush_interval=60.0)
+    logger.addHandler(handler)
+    logger.info("first after quiet")
+    deadline = time.monotonic() + 20
+    while not (path.exists() and records_of(read_messages(path, strict=False))):
+        assert time.monotonic() < deadline, "the record waited for the flusher's tick"
+        time.sleep(0.01)
+    handler.close()
+
+
+def test_mode_is_a_or_w() -> None:
+    with pytest.raises(ValueError, match="mode must be 'a'.*got 'x'"):
+        RerunHandler("stdout", mode="x")

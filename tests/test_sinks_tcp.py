@@ -114,7 +114,8 @@ def test_a_viewer_that_never_reads_never_blocks_the_app(logger: logging.Logger) 
         sink = stats.sinks[0]
         assert sink.written == 0 and sink.dropped > 0
         assert stats.emitted == 100_000
-        assert sink.dropped + sink.pending + stats.dropped + stats.pending == 100_000
+        assert stats.dropped >= sink.dropped  # the handler's count includes the sink's
+        assert stats.dropped + sink.pending + stats.pending == 100_000
         connect = handler._sinks[0]
         unsent = sum(len(frame) for frame, _ in connect._pending)
         sent = sum(len(frame) for frame, _ in connect._unacked)
@@ -178,8 +179,7 @@ APP = textwrap.dedent(
             time.sleep(pace)
     handler.close()
     stats = handler.stats
-    print(json.dumps({"written": stats.sinks[0].written, "dropped": stats.sinks[0].dropped
-                      + stats.dropped}))
+    print(json.dumps({"written": stats.sinks[0].written, "dropped": stats.dropped}))
     """
 )
 

@@ -78,7 +78,7 @@ APP = textwrap.dedent("""
     log.removeHandler(handler)
     stats = handler.stats
     print(json.dumps({
-        "pid": os.getpid(), "emitted": stats.emitted, "dropped": stats.dropped,
+        "pid": os.getpid(), "emitted": stats.emitted, "dropped": stats.dropped_before_sinks,
         "sinks": [{"name": s.name, "written": s.written, "dropped": s.dropped, "pending": s.pending}
                   for s in stats.sinks],
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -6,6 +6,12 @@ address (``serve[:HOST:PORT]``, default 127.0.0.1:9090); beside it a TCP port on
 loopback takes the streams of this app's forked children, which switch to a
 connect sink aimed at it, so one page shows the whole process tree.
 
+The loopback TCP port for children is bound by :func:`bind_child_port` on the
+thread that logs the handler's first record, before the flusher starts, and
+announced to child processes at once (:mod:`rerun_logging.family`): a child forked
+right after the first record already knows where to stream, although the server
+thread may still be starting.
+
 The server starts with the stream (the handler's first record), prints the page's
 URL and opens a browser where one can be shown (never with ``CI`` set, never
 without a display). It holds at most the handler's ``buffer_size`` bytes of
@@ -16,6 +22,7 @@ app's exit.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -23,6 +30,8 @@ from .. import family
 from ..backoff import Backoff
 from ..spec import SinkSpec
 from .base import Sink
+from .memory import MemorySink
+from .tcp import ConnectSink
 
 if TYPE_CHECKING:
     from ..viewer.server import ViewerConfig
@@ -30,6 +39,40 @@ if TYPE_CHECKING:
 
 START_TIMEOUT = 10.0
 """How long the handler's thread waits for the server to listen."""
+
+_child_ports: dict[str, tuple[int, socket.socket]] = {}
+"""Loopback sockets bound for the serve sinks of this process, by spec, with the pid
+that bound them (a forked child's copy is its parent's, not its own)."""
+
+
+def bind_child_port(spec: SinkSpec) -> None:
+    """Bind and announce the loopback TCP port of ``spec``'s server, once per process.
+
+    Called on the app's thread when a handler starts (its first record). A process
+    whose parent serves ``spec`` streams there instead (see ``open_sink``), and
+    binds nothing; a port that cannot be bound is left to the server to report.
+    """
+    name = str(spec)
+    held = _child_ports.get(name)
+    if (held is not None and held[0] == os.getpid()) or family.ancestor_server(name) is not None:
+        return
+    from ..viewer.server import listening_socket
+
+    try:
+        sock = listening_socket("127.0.0.1", 0)
+    except OSError:
+        return
+    _child_ports[name] = (os.getpid(), sock)
+    family.announce_server(name, int(sock.getsockname()[1]))
+
+
+def _take_child_port(name: str) -> socket.socket | None:
+    """The socket :func:`bind_child_port` bound for ``name`` in this process, once."""
+    held = _child_ports.get(name)
+    if held is None or held[0] != os.getpid():
+        return None
+    del _child_ports[name]
+    return held[1]
 
 
 class ServeSink(Sink):
@@ -72,7 +115,8 @@ class ServeSink(Sink):
         from ..viewer.server import ViewerConfig
 
         return ViewerConfig(
-            bind="127.0.0.1", port=0, web_bind=self.host, web_port=self.port,
+            bind="127.0.0.1", port=0, tcp_socket=_take_child_port(self.name),
+            web_bind=self.host, web_port=self.port,
             memory_limit=self.memory_limit, open_browser=self.open_browser,
             web_port_hint="records are kept in memory only (serve on another port: serve:HOST:PORT)",
             listening="child processes stream to",
@@ -97,14 +141,10 @@ class ServeSink(Sink):
 
     def after_fork(self) -> Sink:
         """A forked child streams to the parent's server over its loopback TCP port."""
-        from .tcp import ConnectSink
-
         port = self.server.tcp_port if self.server is not None else None
         if self.server is not None:
             self.server.after_fork()
         backoff = Backoff(self.backoff.retryStart, self.backoff.retryFactor, self.backoff.retryMax)
         if port is None:
-            from .memory import MemorySink
-
             return MemorySink(self.memory_limit)
         return ConnectSink("127.0.0.1", port, self.memory_limit, backoff)

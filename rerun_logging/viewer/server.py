@@ -107,6 +107,9 @@ class ViewerConfig:
     """What the report says after the web UI could not listen."""
     listening: str = "listening on"
     """How the report names the TCP address (the serve sink's is for child processes)."""
+    tcp_socket: socket.socket | None = None
+    """A TCP socket already listening, used instead of binding ``bind:port`` (the serve
+    sink binds its port for child processes before its server thread starts)."""
 
     @property
     def web_address(self) -> str:
@@ -171,7 +174,7 @@ class Viewer:
             self.report(problem)
             return EXIT_USAGE
         try:
-            sock = listening_socket(self.config.bind, self.config.port)
+            sock = self.config.tcp_socket or listening_socket(self.config.bind, self.config.port)
         except OSError as error:
             return self._cannot_listen(error)
         server = self.tcp_server = await asyncio.start_server(

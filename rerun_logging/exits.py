@@ -1,0 +1,139 @@
+"""How the ways a process ends reach the handlers, so every record logged before is kept.
+
+A process can end in ways that skip ``atexit`` (and so ``logging.shutdown``). Each
+one that still lets code run gets a hook here; the handler module gives the one
+callback they all call (close every live handler, within its ``flush_timeout``):
+
+- **A terminating signal at its default action** (``SIGTERM``, ``SIGHUP``): the
+  default kills the process at once. :func:`install_signal_handlers` puts a handler
+  on each such signal, once per process, from the main thread, and only where the
+  signal is still at ``SIG_DFL``: an app's own handler is never replaced. Ours closes
+  the handlers, then restores ``SIG_DFL`` and raises the signal again, so the
+  process still dies of it (exit status ``-SIGTERM``), as a supervisor expects.
+  Servers that install their own handler for a while and then restore the previous
+  one and re-raise (uvicorn does exactly that) restore ours, so their last lines
+  (shutdown complete, process finished) are kept.
+- **A multiprocessing child** (fork, spawn or forkserver) leaves through
+  ``os._exit`` after ``threading._shutdown``; :func:`close_at_child_exit` hooks that
+  (the hook ``concurrent.futures`` relies on too).
+- **A billiard child** (Celery's prefork pool) leaves through ``os._exit`` after
+  billiard's own exit function, which runs its ``Finalize`` callbacks but not
+  ``threading._shutdown``; :func:`close_at_child_exit` registers one there.
+- **Normal exit**: ``logging.shutdown`` closes the handlers as usual. The ``atexit``
+  hook here only marks that the process is exiting (:func:`exiting`), so a Ctrl-C
+  while a close waits for a slow sink ends the wait with one line, not a traceback.
+
+Where nothing can run (``SIGKILL``, a bare ``os._exit``, a crash of the interpreter)
+what the flusher has not written yet is lost; see the handler's ``flush_interval``
+for how little that is.
+
+Nothing here runs in an at-fork hook: a forked child inherits the signal handlers
+(they close the child's own handlers) and registers its child-exit hooks when its
+flusher starts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import sys
+import threading
+import weakref
+from typing import Any, Callable
+
+TERMINATING_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""Signals whose default action ends the process without running ``atexit``."""
+
+_close_all: Callable[[], None] | None = None
+_installed = False
+_exiting = False
+
+
+def install_signal_handlers(close_all: Callable[[], None]) -> None:
+    """Hook the terminating signals still at their default action (once per process).
+
+    Only from the main thread (``signal.signal`` works nowhere else); elsewhere, or
+    where the app already handles a signal, nothing changes. ``close_all`` is what a
+    signal runs before the process dies of it.
+    """
+    global _close_all, _installed
+    _close_all = close_all
+    if _installed or threading.current_thread() is not threading.main_thread():
+        return
+    _installed = True
+    for signum in TERMINATING_SIGNALS:
+        try:
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, _on_terminating_signal)
+        except (ValueError, OSError):  # not the main interpreter, or not allowed here
+            pass
+
+
+def _on_terminating_signal(signum: int, frame: Any) -> None:
+    """Close the handlers, then die of ``signum`` as the default action would have."""
+    try:
+        if _close_all is not None:
+            _close_all()
+    finally:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+
+def close_at_child_exit(close: Callable[[], None], owner: object) -> None:
+    """Run ``close`` when this process is a multiprocessing or billiard child about to exit.
+
+    ``owner`` is held weakly: once it is gone the hook does nothing. Called on the
+    caller's thread when a handler's flusher starts, never in an at-fork hook.
+    """
+    ref = weakref.ref(owner)
+
+    def run() -> None:
+        if ref() is not None:
+            close()
+
+    if _in_multiprocessing_child():
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            try:
+                register(run)
+            except RuntimeError:  # threading is already shutting down
+                pass
+    billiard = _billiard_child()
+    if billiard is not None:
+        billiard.Finalize(None, run, exitpriority=-100)
+
+
+def _in_multiprocessing_child() -> bool:
+    """Whether this process is a ``multiprocessing`` child (fork, spawn or forkserver)."""
+    module = sys.modules.get("multiprocessing")
+    return module is not None and module.parent_process() is not None
+
+
+def _billiard_child() -> Any:
+    """``billiard.util`` when this process is a billiard child (Celery's pool), else None.
+
+    Only looked up where billiard is already imported: an app without it pays nothing.
+    """
+    process = sys.modules.get("billiard.process")
+    util = sys.modules.get("billiard.util")
+    if process is None or util is None:
+        return None
+    # billiard's main process object has no parent pid; every child's names its parent.
+    return util if getattr(process.current_process(), "_parent_pid", None) is not None else None
+
+
+def exiting() -> bool:
+    """Whether the interpreter is exiting (our ``atexit`` hook ran, or it finalizes)."""
+    return _exiting or sys.is_finalizing()
+
+
+def _mark_exiting() -> None:
+    global _exiting
+    _exiting = True
+
+
+# Registered when the handler module imports this one, after ``logging`` registered
+# ``logging.shutdown``: atexit runs hooks last-in first-out, so this one runs first.
+atexit.register(_mark_exiting)
