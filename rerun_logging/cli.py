@@ -14,7 +14,8 @@ name looks like a mistyped command (``prnt``) is still a file when it exists;
 when it does not, the error says which command was probably meant.
 
 Exit status: 0 success; 1 a recording that is torn, corrupt or not a recording
-(everything readable before the fault is printed first); 2 a usage error or a
+(everything readable before the fault is printed first; damage that a later run's
+header ends is reported on stderr and reading goes on to that run); 2 a usage error or a
 file that cannot be opened; 3 the viewer's port is taken (another viewer runs
 there: the one that lost the race exits); 130 interrupted (except while
 following, where Ctrl-C is the normal way to stop, and exits 0). A closed pipe
@@ -37,6 +38,7 @@ from typing import Callable, Sequence, TextIO
 
 from . import __version__
 from .format import (
+    Damage,
     Dropped,
     Message,
     NotARecording,
@@ -45,9 +47,12 @@ from .format import (
     RecordingInfo,
     TruncatedStream,
     UnsupportedVersion,
+    stream_id,
 )
-from .reader import STDIN, VerifyReport, read_batches, source_name, verify
-from .render import dropped_fields, dropped_line, json_fields, text_line
+from .reader import (
+    STDIN, RecordingSummary, StreamReport, VerifyReport, read_batches, source_name, verify,
+)
+from .render import dropped_fields, dropped_line, json_fields, stream_fields, stream_line, text_line
 from .spec import DEFAULT_WEB_PORT
 
 PROG = "rerun-logging"
@@ -331,13 +336,21 @@ def logger_matches(logger: str, wanted: str) -> bool:
 
 
 class RecordPrinter:
-    """Turns messages into output lines, keeping the recording's INFO for the records after it."""
+    """Turns messages into output lines, keeping the recording's INFO for the records after it.
+
+    A file may hold several streams (runs): from the second on, a line marks where
+    each new one starts (text ``-- stream 2: ... --``, or a JSON ``{"stream": 2, ...}``
+    line); a stream that resumes (another handler wrote in between) gets none, its
+    records name their recording. ``damage`` collects the damage reports seen.
+    """
 
     def __init__(self, wanted: RecordFilter, as_json: bool, color: bool) -> None:
         self.wanted = wanted
         self.as_json = as_json
         self.color = color
         self.info: RecordingInfo | None = None
+        self.damage: list[Damage] = []
+        self._streams: set[object] = set()
 
     def lines(self, messages: Sequence[Message]) -> list[str]:
         """The output lines (without newlines) for ``messages``."""
@@ -350,7 +363,27 @@ class RecordPrinter:
                 out.append(self.dropped(message))
             elif isinstance(message, RecordingInfo):
                 self.info = message
+                out.extend(self.new_stream(message))
+            elif isinstance(message, Damage):
+                self.damage.append(message)
         return out
+
+    def new_stream(self, info: RecordingInfo) -> list[str]:
+        """The mark of a stream seen for the first time, after the first one."""
+        try:
+            key: object = stream_id(info)
+            hash(key)
+        except TypeError:
+            key = id(info)
+        if key in self._streams:
+            return []
+        self._streams.add(key)
+        number = len(self._streams)
+        if number == 1:
+            return []
+        if self.as_json:
+            return [json.dumps(stream_fields(info, number))]
+        return [stream_line(info, number)]
 
     def record(self, record: Record) -> str:
         """One record as text or as a JSON line."""
@@ -378,10 +411,13 @@ def run_print(options: argparse.Namespace) -> int:
     )
     try:
         for batch in read_batches(options.file, follow=options.follow):
+            told = len(printer.damage)
             lines = printer.lines(batch)
             if lines:
                 out.write("\n".join(lines) + "\n")
                 out.flush()
+            for damage in printer.damage[told:]:
+                _error(describe_damage(damage))
     except BrokenPipeError:
         return quiet_broken_pipe()
     except RecordingError as error:
@@ -394,7 +430,7 @@ def run_print(options: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _flush_quietly(out)
         return EXIT_OK if options.follow else EXIT_INTERRUPTED
-    return EXIT_OK
+    return EXIT_BAD_RECORDING if printer.damage else EXIT_OK
 
 
 def text_output(stream: TextIO) -> TextIO:
@@ -447,25 +483,50 @@ def run_verify(options: argparse.Namespace) -> int:
 
 
 def report_lines(report: VerifyReport) -> list[str]:
-    """The verify report as text lines."""
+    """The verify report as text lines: one line per stream when there are several."""
     version = ".".join(map(str, report.version)) if report.version else "unknown"
     lines = [f"{report.source}: rerun-logging recording, format {version}"]
-    for rec in report.recordings:
-        lines.append(
-            f"  recording: {rec.application_id} {rec.recording_id} (pid {rec.pid} on {rec.host})"
-        )
+    if len(report.streams) > 1:
+        lines.append(f"  streams: {len(report.streams)}")
+        lines.extend(f"  stream {n}: {stream_summary(s)}" for n, s in enumerate(report.streams, 1))
+    else:
+        for rec in report.recordings:
+            lines.append(f"  recording: {recording_text(rec)}")
+    for damage in report.damage:
+        lines.append(f"  damage at byte {damage.offset}: {damage.error.reason}; skipped "
+                     f"{damage.skipped} bytes to the stream header at byte {damage.resumed_at}")
     lines.append(f"  records: {report.records}")
     lines.append(f"  dropped: {report.dropped}")
     lines.append(f"  end: {end_status(report)}")
     return lines
 
 
+def recording_text(rec: RecordingSummary) -> str:
+    """``app recording-id (pid N on host)``."""
+    return f"{rec.application_id} {rec.recording_id} (pid {rec.pid} on {rec.host})"
+
+
+def stream_summary(stream: StreamReport) -> str:
+    """One stream of a verify report: who wrote it, its counts, whether it ended."""
+    version = ".".join(map(str, stream.version))
+    end = "END seen" if stream.ended else "no END"
+    return (f"{recording_text(stream.recording)}, format {version}: {stream.records} records, "
+            f"{stream.dropped} dropped, {end}")
+
+
 def end_status(report: VerifyReport) -> str:
-    """How the stream ends: clean, torn (with the offset), corrupt, or without END."""
+    """How the recording ends: clean, torn (with the offset), corrupt, damaged, or without END."""
     error = report.error
     if error is None:
+        if report.damage:
+            return (f"damaged ({len(report.damage)} span{'s' if len(report.damage) != 1 else ''} "
+                    "skipped, see above); the streams after the damage were read")
         if report.ended:
-            return "clean (END seen)"
+            return "clean (END seen)" if len(report.streams) < 2 else "clean (END seen in every stream)"
+        if len(report.streams) > 1:
+            open_ = [str(n) for n, s in enumerate(report.streams, 1) if not s.ended]
+            return (f"no END message in stream {', '.join(open_)}: its writer has not closed "
+                    "it (still running, or killed)")
         return "no END message: the writer has not closed it (still running, or killed)"
     if isinstance(error, TruncatedStream):
         return f"torn tail at byte {error.offset}: {error.reason}"
@@ -498,6 +559,12 @@ def describe(error: RecordingError) -> str:
                 "everything before it was read")
     return (f"{error.source}: corrupt at byte {error.offset}: {error.reason}; "
             "everything before it was read")
+
+
+def describe_damage(damage: Damage) -> str:
+    """One line for damage that a later stream header ended: what, where, how much skipped."""
+    return (f"{damage.error.source}: damaged at byte {damage.offset}: {damage.error.reason}; "
+            f"skipped {damage.skipped} bytes to the next stream, read on from byte {damage.resumed_at}")
 
 
 def cannot_read(source: str, error: OSError) -> str:

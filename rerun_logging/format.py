@@ -16,6 +16,20 @@ zlib-deflated msgpack. A payload is a sequence of msgpack messages, each an arra
 know, which is how minor versions add things. A stream starts with a header and a
 frame holding one ``INFO`` message, and a clean one ends with an ``END`` message.
 
+Several streams in one file: a reused save path holds one stream per run (each
+appended after the last), and two handlers writing one path interleave their
+frames. The rule: **a header starts or resumes a stream; the INFO frame after it
+says which.** A stream is identified by :func:`stream_id` of its INFO (recording id,
+pid, start time), so a header + INFO already seen resumes that stream (its records
+and sequence numbers continue) instead of starting another. No frame can start with
+``MAGIC``: its first four bytes, read as a frame size, are far above MAX_FRAME_SIZE,
+so the decoder never mistakes a header after frames for a frame.
+
+A writer killed mid-write leaves a torn frame, and the next run appends its header
+after it. A decoder made with ``resync=True`` (the file readers) skips from a torn
+or corrupt frame to the next ``MAGIC``, reports what it skipped as a :class:`Damage`
+event and reads on; with no header after the damage, it fails as it always did.
+
 Records travel in columns (one ``RECORDS`` message per batch): repeated values such
 as the logger, level and source line are interned per frame in a ``sites`` table and
 thread/process details in a ``ctxs`` table, times and sequence numbers are delta-coded,
@@ -32,7 +46,8 @@ Exceptions (all are also ``ValueError``)::
     ├── FrameTooLarge       a declared size above MAX_FRAME_SIZE
     ├── ChecksumMismatch    the CRC does not match
     ├── CorruptFrame        the payload does not decode
-    └── TruncatedStream     the stream ended inside a header or a frame
+    └── TruncatedStream     the stream ended inside a header or a frame, or a frame
+                            was cut short by the header of the next run
 """
 
 from __future__ import annotations
@@ -43,7 +58,7 @@ import operator
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence, Union
+from typing import Any, Iterable, Iterator, Sequence, Tuple, Union
 
 import msgpack
 
@@ -205,7 +220,63 @@ class Refused:
     reason: str
 
 
-Message = Union[RecordingInfo, Record, Dropped, End, Ack, Refused]
+@dataclass(frozen=True)
+class Damage:
+    """Not on the wire: what a resyncing decoder skipped to reach the next stream header.
+
+    ``error`` says what was wrong, from which byte (``error.offset``): a torn frame
+    (:class:`TruncatedStream`), a checksum, a size, a codec. ``skipped`` bytes were
+    passed over; the header the decoder read on from is at :attr:`resumed_at`.
+    """
+
+    error: RecordingError
+    skipped: int
+
+    @property
+    def offset(self) -> int:
+        """The first damaged byte."""
+        return self.error.offset
+
+    @property
+    def resumed_at(self) -> int:
+        """Where the stream header after the damage starts."""
+        return self.error.offset + self.skipped
+
+    def __str__(self) -> str:
+        return (
+            f"{self.error.source}: damaged at byte {self.offset}: {self.error.reason}; "
+            f"skipped {self.skipped} bytes to the stream header at byte {self.resumed_at}"
+        )
+
+
+Message = Union[RecordingInfo, Record, Dropped, End, Ack, Refused, Damage]
+"""What a decoder yields: the messages on the wire, and its own :class:`Damage` reports."""
+
+StreamId = Tuple[str, int, int]
+"""Which writer a stream comes from: ``(recording_id, pid, start_time_ns)`` of its INFO."""
+
+
+def stream_id(info: RecordingInfo) -> StreamId:
+    """The identity of the stream ``info`` starts.
+
+    Two runs of an app differ in recording id (new per run); two handlers of one
+    process share recording id and pid but not the start time of their INFO.
+    """
+    return (info.recording_id, info.pid, info.start_time_ns)
+
+
+@dataclass
+class DecodedStream:
+    """One stream a decoder has read: its INFO, its header's version, whether it ended.
+
+    ``index`` numbers the streams from 0 in the order they first appear. The
+    decoder owns it and keeps ``ended`` up to date; callers only read it.
+    """
+
+    info: RecordingInfo
+    version: tuple[int, int]
+    index: int
+    ended: bool = False
 
 
 # --- encoding -----------------------------------------------------------------------
@@ -633,80 +704,161 @@ class StreamDecoder:
     """The incremental decoder: feed it bytes, take messages out.
 
     ``feed(data)`` buffers bytes; ``messages()`` yields every message that whole
-    frames make available; ``close()`` says the stream ended and raises
-    :class:`TruncatedStream` if it ended inside a frame. Errors are raised once and
-    leave the decoder failed: everything yielded before them stays valid.
-    ``offset`` is the stream position of the next unread byte.
+    frames make available; ``close()`` says the input ended and raises
+    :class:`TruncatedStream` if it ended inside a header or a frame. Errors are
+    raised once and leave the decoder failed: everything yielded before them stays
+    valid. ``offset`` is the stream position of the next unread byte.
+
+    A header after frames starts or resumes a stream (see the module docstring):
+    ``version``, ``info`` and ``ended`` describe the current stream, ``stream`` is
+    its :class:`DecodedStream` (None until its INFO), ``streams`` holds every stream
+    seen by :func:`stream_id`, and ``headers`` counts the headers read (a frame read
+    while it went up is the first of a stream: its INFO).
+
+    ``resync=True`` is for files, where a run killed mid-write is followed by the
+    next run: a frame that is torn, too large or fails its checksum is skipped up to
+    the next ``MAGIC``, reported as a :class:`Damage` (yielded by ``messages()``,
+    kept in ``damage``), and reading goes on there. With no header after it, the
+    error is raised at ``close()`` (or by the reads after it), as without resync:
+    a file holding one stream reads exactly as before. Costs nothing on the hot
+    path: a header is looked for only where a frame size is out of range.
     """
 
     def __init__(
         self, source: str = "<stream>", max_frame_size: int = MAX_FRAME_SIZE,
-        magic: bytes = MAGIC,
+        magic: bytes = MAGIC, resync: bool = False,
     ) -> None:
+        if max_frame_size >= _frame_size_of(magic):
+            raise ValueError(f"max_frame_size {max_frame_size} would read a stream header as a frame")
         self.source = source
         self.magic = magic
         self.max_frame_size = max_frame_size
+        self.resync = resync
         self.version: tuple[int, int] | None = None
         self.info: RecordingInfo | None = None
         self.ended = False
         self.records = 0
         self.offset = 0
+        self.headers = 0
+        self.stream: DecodedStream | None = None
+        self.streams: dict[StreamId, DecodedStream] = {}
+        self.damage: list[Damage] = []
         self._buffer = bytearray()
         self._error: RecordingError | None = None
+        self._closed = False
+        self._awaiting_info = False
+        self._lost: RecordingError | None = None
+        """While resyncing: the failure whose bytes are being skipped."""
+        self._lost_end = 0
+        """Stream offset where the failed frame claimed to end."""
+        self._damage_told = 0
 
     def feed(self, data: bytes) -> None:
         """Add bytes read from the source."""
         self._buffer += data
 
+
     def frames(self) -> Iterator[Frame]:
-        """Yield each whole, checked frame; the stream header is checked first."""
+        """Yield each whole, checked frame; stream headers are read (and checked) on the way.
+
+        In the loop, ``self.offset`` is always the stream position of ``buffer[start]``.
+        """
         if self._error is not None:
             raise self._error
+        buffer = self._buffer
+        start = 0
+        limit = self.max_frame_size
         try:
-            if self.version is None:
-                if not self._read_header():
-                    return
-            buffer = self._buffer
-            start = 0
-            try:
-                while len(buffer) - start >= FRAME_HEAD_SIZE:
-                    size, codec, crc = _FRAME_HEAD.unpack_from(buffer, start)
-                    if size > self.max_frame_size:
-                        raise self._fail(
-                            FrameTooLarge,
-                            f"frame declares {size} bytes, the limit is {self.max_frame_size}",
-                        )
-                    end = start + FRAME_HEAD_SIZE + size
-                    if len(buffer) < end:
+            if self.version is None and not self._read_header():
+                return
+            while True:
+                if self._lost is not None:
+                    start = self._skip_to_magic(buffer, start)
+                    if self._lost is not None:
+                        if self._closed:
+                            raise self._lost
                         return
-                    raw = bytes(buffer[start:end])
+                available = len(buffer) - start
+                if available < FRAME_HEAD_SIZE:
+                    if available and self._closed:
+                        start = self._torn(buffer, start)
+                        continue
+                    return
+                size, codec, crc = _FRAME_HEAD.unpack_from(buffer, start)
+                if size > limit:
+                    if not self._is_header(buffer, start):
+                        error = self._fail(
+                            FrameTooLarge, f"frame declares {size} bytes, the limit is {limit}"
+                        )
+                        start = self._lose(error, start, FRAME_HEAD_SIZE)
+                    elif available >= len(self.magic) + 2:
+                        start = self._next_header(buffer, start)
+                    elif self._closed:
+                        start = self._torn(buffer, start)
+                    else:
+                        return
+                    continue
+                end = start + FRAME_HEAD_SIZE + size
+                if len(buffer) < end:
+                    if self._closed:
+                        start = self._torn(buffer, start)
+                        continue
+                    return
+                raw = bytes(buffer[start:end])
+                try:
                     payload = self._check(codec, crc, memoryview(raw)[FRAME_HEAD_SIZE:])
-                    frame = Frame(self.offset, raw, payload)
-                    start = end
-                    self.offset += len(raw)
-                    yield frame
-            finally:
-                del buffer[:start]
+                except RecordingError as error:
+                    start = self._lose(error, start, len(raw))
+                    continue
+                frame = Frame(self.offset, raw, payload)
+                start = end
+                self.offset += len(raw)
+                yield frame
         except RecordingError as error:
             self._error = error
             raise
+        finally:
+            del buffer[:start]
 
     def messages(self) -> Iterator[Message]:
-        """Yield every message available so far, records one by one."""
-        for frame in self.frames():
-            yield from self.decode_payload(frame)
+        """Yield every message available so far, records one by one, damage where it was."""
+        try:
+            for frame in self.frames():
+                if self._damage_told < len(self.damage):
+                    yield from self._untold_damage()
+                yield from self.decode_payload(frame)
+        except RecordingError:
+            yield from self._untold_damage()
+            raise
+        yield from self._untold_damage()
 
     def close(self) -> None:
-        """Declare the end of input; raise TruncatedStream on a torn tail."""
+        """Declare the end of input; raise TruncatedStream on a torn tail.
+
+        With ``resync``, the bytes left may hold another stream after a torn frame:
+        then close() returns and the next ``messages()`` (or ``frames()``) reads
+        them, raising there if the input ends torn again. Call it once more after
+        close() whenever ``resync`` is on.
+        """
         if self._error is not None:
             raise self._error
-        if self._buffer or self.version is None:
-            what = "the stream header" if self.version is None else "a frame"
+        self._closed = True
+        if self.version is None:
             self._error = self._fail(
                 TruncatedStream,
-                f"stream ends inside {what} ({len(self._buffer)} bytes left over)",
+                f"stream ends inside the stream header ({len(self._buffer)} bytes left over)",
             )
             raise self._error
+        if not self._buffer and self._lost is None:
+            return
+        if self.resync and self._buffer.find(self.magic, 0 if self._lost else 1) >= 0:
+            return
+        self._error = self._lost or self._fail(
+            TruncatedStream,
+            f"stream ends inside {self._torn_what(self._buffer, 0)} "
+            f"({len(self._buffer)} bytes left over)",
+        )
+        raise self._error
 
     @property
     def pending(self) -> int:
@@ -716,7 +868,10 @@ class StreamDecoder:
     def _fail(self, kind: type[RecordingError], reason: str) -> RecordingError:
         return kind(reason, self.source, self.offset)
 
+    # --- framing ----------------------------------------------------------------
+
     def _read_header(self) -> bool:
+        """The first header; a stream that does not start with one is not a recording."""
         buf = self._buffer
         magic = self.magic
         probe = bytes(buf[: len(magic)])
@@ -730,7 +885,16 @@ class StreamDecoder:
             raise self._fail(NotARecording, f"not a rerun-logging recording (starts with {probe!r})")
         if len(buf) < len(magic) + 2:
             return False
-        major, minor = buf[len(magic)], buf[len(magic) + 1]
+        del buf[: self._next_header(buf, 0)]
+        return True
+
+    def _is_header(self, buffer: bytearray, start: int) -> bool:
+        return buffer[start : start + len(self.magic)] == self.magic
+
+    def _next_header(self, buffer: bytearray, start: int) -> int:
+        """Read the header at ``start`` (whole): a stream starts, its INFO comes next."""
+        at = start + len(self.magic)
+        major, minor = buffer[at], buffer[at + 1]
         if major != FORMAT_MAJOR:
             raise self._fail(
                 UnsupportedVersion,
@@ -741,9 +905,13 @@ class StreamDecoder:
                 f"({FORMAT_MAJOR}.{FORMAT_MINOR})",
             )
         self.version = (major, minor)
-        del buf[: len(magic) + 2]
-        self.offset += len(magic) + 2
-        return True
+        self.info = None
+        self.ended = False
+        self.stream = None
+        self.headers += 1
+        self._awaiting_info = True
+        self.offset += at + 2 - start
+        return at + 2
 
     def _check(self, codec: int, crc: int, payload: memoryview) -> bytes:
         if codec not in _CODEC_CRC:
@@ -762,6 +930,65 @@ class StreamDecoder:
         if not inflater.eof:
             raise self._fail(CorruptFrame, "deflated payload ends early")
         return data
+
+    # --- damage and resync ------------------------------------------------------
+
+    def _torn(self, buffer: bytearray, start: int) -> int:
+        """The input ended inside the header or frame at ``start``."""
+        left = len(buffer) - start
+        error = self._fail(
+            TruncatedStream,
+            f"stream ends inside {self._torn_what(buffer, start)} ({left} bytes left over)",
+        )
+        return self._lose(error, start, left)
+
+    def _torn_what(self, buffer: bytearray, start: int) -> str:
+        head = bytes(buffer[start : start + len(self.magic)])
+        return "a stream header" if head and self.magic.startswith(head) else "a frame"
+
+    def _lose(self, error: RecordingError, start: int, claimed: int) -> int:
+        """A frame at ``start`` that cannot be read: raise, or (resync) start skipping it.
+
+        ``claimed`` is how many bytes the frame said it takes. Its first byte is
+        skipped at once, so the search for the next header starts past it.
+        """
+        if not self.resync:
+            raise error
+        self._lost = error
+        self._lost_end = self.offset + claimed
+        self.offset += 1
+        return start + 1
+
+    def _skip_to_magic(self, buffer: bytearray, start: int) -> int:
+        """Skip to the next header; without one yet, keep only what could begin it."""
+        found = buffer.find(self.magic, start)
+        if found < 0:
+            keep = max(start, len(buffer) - len(self.magic) + 1)
+            self.offset += keep - start
+            return keep
+        self.offset += found - start
+        self._found_header_after_damage()
+        return found
+
+    def _found_header_after_damage(self) -> None:
+        lost = self._lost
+        assert lost is not None
+        self._lost = None
+        if self.offset < self._lost_end:  # the header is inside what the frame claimed
+            why = "" if isinstance(lost, TruncatedStream) else f"; {lost.reason}"
+            lost = TruncatedStream(
+                f"frame cut short after {self.offset - lost.offset} bytes by the header of "
+                f"another stream (its writer stopped mid-frame{why})",
+                self.source, lost.offset,
+            )
+        self.damage.append(Damage(lost, self.offset - lost.offset))
+
+    def _untold_damage(self) -> Iterator[Damage]:
+        while self._damage_told < len(self.damage):
+            self._damage_told += 1
+            yield self.damage[self._damage_told - 1]
+
+    # --- messages ---------------------------------------------------------------
 
     def decode_payload(self, frame: Frame) -> Iterator[Message]:
         """The messages of one frame (unknown kinds skipped)."""
@@ -787,7 +1014,7 @@ class StreamDecoder:
         if kind == KIND_RECORDS:
             return list(decode_records(body))
         if kind == KIND_INFO:
-            self.info = RecordingInfo(
+            info = RecordingInfo(
                 application_id=body["app"],
                 recording_id=body["rec"],
                 start_time_ns=body["start"],
@@ -797,17 +1024,44 @@ class StreamDecoder:
                 package_version=body["version"],
                 entity_prefix=body.get("prefix", ""),
             )
-            return [self.info]
+            if self._awaiting_info:
+                self._enter(info)
+            self.info = info
+            return [info]
         if kind == KIND_DROPPED:
             return [Dropped(int(body["count"]), str(body["reason"]))]
         if kind == KIND_END:
             self.ended = True
+            if self.stream is not None:
+                self.stream.ended = True
             return [End()]
         if kind == KIND_ACK:
             return [Ack(int(body["frames"]))]
         if kind == KIND_REFUSED:
             return [Refused(str(body["reason"]))]
         return []
+
+    def _enter(self, info: RecordingInfo) -> None:
+        """The INFO after a header: start that stream, or resume it if it was seen."""
+        self._awaiting_info = False
+        assert self.version is not None
+        key = stream_id(info)
+        try:
+            stream = self.streams.get(key)
+        except TypeError:  # an identity field is a list or map: a stream of its own, untracked
+            self.stream = DecodedStream(info, self.version, len(self.streams))
+            self.ended = False
+            return
+        if stream is None:
+            stream = DecodedStream(info, self.version, len(self.streams))
+            self.streams[key] = stream
+        self.stream = stream
+        self.ended = stream.ended
+
+
+def _frame_size_of(magic: bytes) -> int:
+    """The frame size a header's first bytes would declare (far above any limit)."""
+    return int(_FRAME_HEAD.unpack_from(magic.ljust(FRAME_HEAD_SIZE, b"\0"))[0])
 
 
 def _unpack_all(payload: bytes, **options: Any) -> list[Any]:

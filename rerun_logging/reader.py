@@ -9,6 +9,12 @@ cannot be opened.
   can flush its output once per chunk (what ``rerun-logging print`` does).
 - :func:`read_messages` yields messages one by one.
 - :func:`verify` reads a whole file and returns a :class:`VerifyReport`.
+
+A file may hold several streams (one per run appended to a reused save path, or
+interleaved ones of two handlers): the decoder resumes each by its INFO. Readers
+here decode with ``resync``, so a run killed mid-frame does not hide the run
+appended after it: the skipped bytes come out as a :class:`format.Damage` message
+and reading goes on.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
 
 from .format import (
+    Damage,
+    DecodedStream,
     Dropped,
     Message,
     Record,
@@ -27,6 +35,7 @@ from .format import (
     RecordingInfo,
     StreamDecoder,
     TruncatedStream,
+    stream_id,
 )
 
 STDIN = "-"
@@ -70,9 +79,10 @@ def read_batches(
     Without ``follow``, reads to the end of input and raises ``TruncatedStream`` if
     it ends inside a frame. With ``follow``, a file that stops growing is polled
     every ``poll_interval`` seconds (partial frames stay buffered meanwhile) until
-    its END message arrives or the user interrupts (KeyboardInterrupt); standard
-    input is a pipe, so there ``follow`` changes nothing: its end is the end.
-    Everything yielded before an error is valid.
+    its END message arrives (see :func:`follow_done`) or the user interrupts
+    (KeyboardInterrupt); standard input is a pipe, so there ``follow`` changes
+    nothing: its end is the end. Everything yielded before an error is valid;
+    damage that a later stream's header ends is yielded as a ``Damage`` message.
     """
     with open_source(source) as stream:
         yield from read_stream(
@@ -113,7 +123,7 @@ def read_stream(
     ``follow``: then it means "not written yet", and the reader sleeps and tries
     again until END or KeyboardInterrupt. ``sleep`` is there for tests.
     """
-    decoder = StreamDecoder(name)
+    decoder = StreamDecoder(name, resync=True)
     read = _chunk_reader(stream)
     while True:
         try:
@@ -121,6 +131,7 @@ def read_stream(
             if not chunk:
                 if not follow:
                     decoder.close()
+                    yield from _decoded(decoder)  # what follows a torn last frame
                     return
                 sleep(poll_interval)
                 continue
@@ -130,8 +141,24 @@ def read_stream(
             raise
         decoder.feed(chunk)
         yield from _decoded(decoder)
-        if follow and decoder.ended:
+        if follow and follow_done(decoder):
             return
+
+
+def follow_done(decoder: StreamDecoder) -> bool:
+    """Whether following can stop: the stream written last has ended, nothing is pending,
+    and every other stream of that process (its other handlers) has ended too.
+
+    Earlier runs in the file (other recording ids) do not count: a run that was
+    killed never writes its END.
+    """
+    if not decoder.ended or decoder.pending:
+        return False
+    current = decoder.stream
+    if current is None:
+        return True
+    rec, pid, _ = stream_id(current.info)
+    return all(s.ended for key, s in decoder.streams.items() if key[:2] == (rec, pid))
 
 
 def _decoded(decoder: StreamDecoder) -> Iterator[list[Message]]:
@@ -177,15 +204,30 @@ class RecordingSummary:
 
 
 @dataclass(frozen=True)
+class StreamReport:
+    """One stream of a recording as :func:`verify` found it (all its segments together)."""
+
+    recording: RecordingSummary
+    version: tuple[int, int]
+    records: int
+    dropped: int
+    ended: bool
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     """What :func:`verify` found in a recording.
 
-    ``version`` is the format version of the header (None when unreadable);
-    ``records`` counts the records decoded and ``dropped`` the records the writer
-    reported lost. ``ended`` says the END message was seen. ``error`` is the
-    decoder's error: a ``TruncatedStream`` for a torn tail, another
-    ``RecordingError`` for a corrupt stream; its ``offset`` is the first byte that
-    could not be decoded and everything before it was counted.
+    ``version`` is the format version of the first header (None when unreadable);
+    ``records`` counts the records decoded and ``dropped`` the records the writers
+    reported lost, over every stream. ``streams`` has one entry per stream (a file
+    a save path was reused for holds one per run) and ``recordings`` one per INFO
+    identity seen. ``ended`` says every stream's END was seen. ``damage`` lists the
+    torn or corrupt spans that a later stream header ended (their records are lost,
+    the records after them counted). ``error`` is the decoder's error: a
+    ``TruncatedStream`` for a torn tail, another ``RecordingError`` for a corrupt
+    stream; its ``offset`` is the first byte that could not be decoded and
+    everything before it was counted.
     """
 
     source: str
@@ -195,11 +237,13 @@ class VerifyReport:
     dropped: int
     ended: bool
     error: RecordingError | None = None
+    streams: tuple[StreamReport, ...] = ()
+    damage: tuple[Damage, ...] = ()
 
     @property
     def clean(self) -> bool:
-        """The stream decoded to its END with no error."""
-        return self.ended and self.error is None
+        """Every stream decoded to its END, with no error and no damage."""
+        return self.ended and self.error is None and not self.damage
 
     @property
     def torn(self) -> bool:
@@ -212,9 +256,53 @@ class VerifyReport:
         return self.error is not None and not self.torn
 
     @property
+    def damaged(self) -> bool:
+        """Some bytes were skipped to reach a later stream (see ``damage``)."""
+        return bool(self.damage)
+
+    @property
     def offset(self) -> int | None:
         """Byte offset of the first bad or incomplete frame, None when there is none."""
-        return None if self.error is None else self.error.offset
+        offsets = [d.offset for d in self.damage]
+        if self.error is not None:
+            offsets.append(self.error.offset)
+        return min(offsets, default=None)
+
+
+class _Tally:
+    """verify's counters, per stream of the decoder (records before any INFO count only in the total)."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.dropped = 0
+        self.per_stream: dict[int, list[int]] = {}
+
+    def count(self, message: Message, stream: DecodedStream | None) -> None:
+        if isinstance(message, Record):
+            self.records += 1
+            if stream is not None:
+                self.per_stream.setdefault(stream.index, [0, 0])[0] += 1
+        elif isinstance(message, Dropped):
+            self.dropped += message.count
+            if stream is not None:
+                self.per_stream.setdefault(stream.index, [0, 0])[1] += message.count
+
+    def streams(self, decoder: StreamDecoder) -> tuple[StreamReport, ...]:
+        return tuple(
+            StreamReport(RecordingSummary.of(s.info), s.version,
+                         *self.per_stream.get(s.index, (0, 0)), ended=s.ended)
+            for s in decoder.streams.values()
+        )
+
+
+def _identity(info: RecordingInfo) -> object:
+    """The stream id of ``info``, or a key of its own when a field is not hashable."""
+    key = stream_id(info)
+    try:
+        hash(key)
+    except TypeError:
+        return id(info)
+    return key
 
 
 def verify(source: str, *, chunk_size: int = CHUNK_SIZE) -> VerifyReport:
@@ -224,33 +312,38 @@ def verify(source: str, *, chunk_size: int = CHUNK_SIZE) -> VerifyReport:
     counted as they are yielded (not with ``StreamDecoder.records``, which also
     counts the records of a frame that then fails to decode).
     """
-    decoder = StreamDecoder(source_name(source))
-    recordings: list[RecordingSummary] = []
-    records = dropped = 0
+    decoder = StreamDecoder(source_name(source), resync=True)
+    recordings: dict[object, RecordingSummary] = {}
+    tally = _Tally()
     error: RecordingError | None = None
+
+    def take() -> None:
+        for message in decoder.messages():
+            tally.count(message, decoder.stream)
+            if isinstance(message, RecordingInfo):
+                recordings.setdefault(_identity(message), RecordingSummary.of(message))
+
     with open_source(source) as stream:
         read = _chunk_reader(stream)
         try:
             while chunk := read(chunk_size):
                 decoder.feed(chunk)
-                for message in decoder.messages():
-                    if isinstance(message, Record):
-                        records += 1
-                    elif isinstance(message, RecordingInfo):
-                        recordings.append(RecordingSummary.of(message))
-                    elif isinstance(message, Dropped):
-                        dropped += message.count
+                take()
             decoder.close()
+            take()
         except RecordingError as failure:
             error = failure
+    streams = tally.streams(decoder)
     return VerifyReport(
         source=decoder.source,
-        version=decoder.version,
-        recordings=tuple(recordings),
-        records=records,
-        dropped=dropped,
-        ended=decoder.ended,
+        version=streams[0].version if streams else decoder.version,
+        recordings=tuple(recordings.values()),
+        records=tally.records,
+        dropped=tally.dropped,
+        ended=decoder.ended and all(s.ended for s in streams),
         error=error,
+        streams=streams,
+        damage=tuple(decoder.damage),
     )
 
 
@@ -259,7 +352,9 @@ __all__ = [
     "POLL_INTERVAL",
     "STDIN",
     "RecordingSummary",
+    "StreamReport",
     "VerifyReport",
+    "follow_done",
     "open_source",
     "read_batches",
     "read_messages",

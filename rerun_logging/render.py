@@ -117,6 +117,12 @@ def dropped_line(dropped: Dropped) -> str:
     return f"-- {dropped.count} {noun} dropped: {dropped.reason} --"
 
 
+def stream_line(info: RecordingInfo, number: int) -> str:
+    """Where stream ``number`` of a file starts: ``-- stream 2: app[4242] recording R on host, started TIME --``."""
+    return (f"-- stream {number}: {info.application_id}[{info.pid}] recording {info.recording_id} "
+            f"on {info.host}, started {local_time(info.start_time_ns)} --")
+
+
 def _key_text(key: Any) -> str:
     return key if isinstance(key, str) else safe_repr(key)
 
@@ -164,6 +170,15 @@ def json_fields(record: Record, info: RecordingInfo | None) -> dict[str, Any]:
         if not name.startswith("_"):
             fields[name] = json_value(value)
     return fields
+
+
+def stream_fields(info: RecordingInfo, number: int) -> dict[str, Any]:
+    """Where stream ``number`` of a file starts, as a JSON-ready dict (``{"stream": 2, ...}``)."""
+    return {
+        "stream": number, "application_id": info.application_id,
+        "recording_id": info.recording_id, "process": info.pid, "host": info.host,
+        "created": info.start_time_ns / 1e9,
+    }
 
 
 def dropped_fields(dropped: Dropped) -> dict[str, Any]:

@@ -569,3 +569,60 @@ def test_json_fields_order_and_clash() -> None:
     assert fields["created"] == record.time_ns / 1e9
     assert "taskName" not in fields and "exc_info" not in fields
     assert render.json_fields(make_record(2, task_name="Task-1"), INFO)["taskName"] == "Task-1"
+
+
+# --- a save path reused: several runs in one file -------------------------------------------
+
+APP = textwrap.dedent("""
+    import logging, sys
+    from rerun_logging import RerunHandler
+    log = logging.getLogger("app")
+    log.setLevel(logging.INFO)
+    log.addHandler(RerunHandler("save:" + sys.argv[1], application_id="twice"))
+    for i in range(5):
+        log.info("run %s record %d", sys.argv[2], i)
+""")
+
+
+def test_an_app_run_twice_keeps_both_runs(tmp_path: Path) -> None:
+    path = tmp_path / "app.rrd"
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+    for run in ("one", "two"):
+        done = subprocess.run([sys.executable, str(script), str(path), run], env=cli_env(),
+                              capture_output=True, timeout=TIMEOUT)
+        assert done.returncode == 0, done.stderr
+    checked = run_cli("verify", str(path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "streams: 2" in checked.stdout and "records: 10" in checked.stdout
+    assert checked.stdout.count("twice ") == 2 and "5 records, 0 dropped, END seen" in checked.stdout
+    printed = run_cli("print", "--no-color", str(path))
+    assert printed.returncode == 0 and printed.stderr == ""
+    assert [m["rest"] for m in record_lines(printed.stdout)] == [
+        f"run {run} record {i}" for run in ("one", "two") for i in range(5)]
+    (mark,) = [line for line in printed.stdout.splitlines() if line.startswith("-- stream 2: twice[")]
+    as_json = [json.loads(line) for line in run_cli("print", "--json", str(path)).stdout.splitlines()]
+    (stream,) = [line for line in as_json if "stream" in line]
+    recordings = [line["recording_id"] for line in as_json if "message" in line]
+    assert len(set(recordings[:5])) == 1 and len(set(recordings[5:])) == 1
+    assert recordings[0] != recordings[5] == stream["recording_id"] and stream["stream"] == 2
+
+
+def test_a_torn_run_then_an_appended_run(tmp_path: Path) -> None:
+    path, offset = torn_file(tmp_path)
+    torn_size = path.stat().st_size
+    second = RecordingInfo(**{**INFO.__dict__, "recording_id": "rec-second", "pid": 4343})
+    with path.open("ab") as stream:
+        stream.write(encode_stream(second, [make_record(7, message="after the crash"), End()]))
+    checked = run_cli("verify", str(path))
+    assert checked.returncode == 1
+    out = checked.stdout
+    assert "streams: 2" in out and "records: 3" in out
+    assert f"damage at byte {offset}:" in out and f"skipped {torn_size - offset} bytes" in out
+    assert "damaged" in out.splitlines()[-1]
+    printed = run_cli("print", "--no-color", str(path))
+    assert printed.returncode == 1
+    assert [m["rest"] for m in record_lines(printed.stdout)] == [
+        "message 0", "message 1", "after the crash"]
+    (line,) = printed.stderr.splitlines()
+    assert str(path) in line and f"damaged at byte {offset}" in line and "skipped" in line

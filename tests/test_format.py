@@ -138,9 +138,17 @@ def canon(value: Any) -> Any:
 
 
 def assert_same(actual: Sequence[Message], expected: Sequence[Message]) -> None:
+    actual, expected = [*map(_damage_key, actual)], [*map(_damage_key, expected)]
     assert len(actual) == len(expected)
     for got, want in zip(actual, expected):
         assert canon(got) == canon(want), (got, want)
+
+
+def _damage_key(message: Any) -> Any:
+    """A Damage as comparable fields (its error is an exception, compared by what it says)."""
+    if isinstance(message, format.Damage):
+        return RecordingInfo("damage", type(message.error).__name__, message.offset, str(message), message.skipped, "", "")
+    return message
 
 
 def frame_spans(data: bytes) -> list[tuple[int, int]]:
@@ -815,3 +823,191 @@ def test_golden_v1_1_reads_forever() -> None:
         ("127.0.0.1:5000", "GET", "/items/1", "1.1", 200), {"user": "ann", "n": 3}, None]
     assert records[0].message == '127.0.0.1:5000 - "GET /items/1 HTTP/1.1" 200'
     assert records[0].logger == "uvicorn.access" and records[0].line == 476
+
+
+# --- several streams in one file ----------------------------------------------------
+
+SECOND = RecordingInfo(
+    application_id="app", recording_id="rec-2", start_time_ns=1_700_000_000_500_000_000,
+    host="host", pid=1235, python_version="3.11.7", package_version="0.1.0",
+)
+
+
+def two_runs() -> tuple[bytes, list[Message], list[Message]]:
+    """A file a save path was reused for: one run, then a second appended after it."""
+    first = [record(0), Dropped(1, "full"), record(1), End()]
+    second = [record(0, message="again"), record(1, message="again 1"), End()]
+    return format.encode_stream(INFO, first) + format.encode_stream(SECOND, second), first, second
+
+
+def resync_decode(data: bytes, *cuts: int) -> tuple[list[Message], StreamDecoder]:
+    """Every message of ``data`` fed in pieces cut at ``cuts``, to the end (close and drain)."""
+    decoder = StreamDecoder(SOURCE, resync=True)
+    out: list[Message] = []
+    start = 0
+    for cut in [*cuts, len(data)]:
+        decoder.feed(data[start:cut])
+        out.extend(decoder.messages())
+        start = cut
+    decoder.close()
+    out.extend(decoder.messages())
+    return out, decoder
+
+
+def test_a_header_after_frames_starts_the_next_stream() -> None:
+    data, first, second = two_runs()
+    read, decoder = decode(data)
+    decoder.close()
+    assert_same(read, [INFO, *first, SECOND, *second])
+    assert decoder.headers == 2 and decoder.info == SECOND and decoder.ended
+    assert list(decoder.streams) == [format.stream_id(INFO), format.stream_id(SECOND)]
+    assert [(s.index, s.ended, s.version) for s in decoder.streams.values()] == [
+        (0, True, (1, 1)), (1, True, (1, 1))]
+
+
+def test_every_split_of_a_two_stream_file_decodes_the_same() -> None:
+    data, first, second = two_runs()
+    whole = [INFO, *first, SECOND, *second]
+    for cut in range(len(data) + 1):
+        for resync in (False, True):
+            decoder = StreamDecoder(SOURCE, resync=resync)
+            read: list[Message] = []
+            for piece in (data[:cut], data[cut:]):
+                decoder.feed(piece)
+                read.extend(decoder.messages())
+            decoder.close()
+            assert_same(read, whole)
+            assert decoder.headers == 2 and len(decoder.streams) == 2
+    read, _ = decode(data, *range(1, len(data)))  # one byte at a time
+    assert_same(read, whole)
+
+
+def test_a_repeated_header_and_info_resumes_its_stream() -> None:
+    """Two handlers on one path: each write after the other's carries its header again."""
+    other = RecordingInfo(**{**INFO.__dict__, "start_time_ns": INFO.start_time_ns + 1})
+    a, b = format.stream_header(INFO), format.stream_header(other)
+    frame = lambda *rs: format.encode_frame(format.encode_records(list(rs)))  # noqa: E731
+    end = format.encode_frame(format.end_message())
+    data = a + frame(record(0)) + b + frame(record(0)) + a + frame(record(1)) + end + b + frame(record(1)) + end
+    decoder = StreamDecoder(SOURCE)
+    decoder.feed(data)
+    owners = [(decoder.stream.index if decoder.stream else None, m.seq)
+              for m in decoder.messages() if isinstance(m, Record)]
+    decoder.close()
+    assert owners == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    assert decoder.headers == 4 and len(decoder.streams) == 2
+    assert all(s.ended for s in decoder.streams.values()) and decoder.ended
+
+
+def test_resuming_a_stream_restores_its_end() -> None:
+    other = RecordingInfo(**{**INFO.__dict__, "pid": 99})
+    end = format.encode_frame(format.end_message())
+    data = format.stream_header(INFO) + format.stream_header(other) + end + format.stream_header(INFO)
+    read, decoder = decode(data)
+    decoder.close()
+    assert decoder.info == INFO and not decoder.ended
+    assert decoder.streams[format.stream_id(other)].ended
+
+
+def torn_then_appended(cut_inside: int) -> tuple[bytes, int, list[Message], list[Message]]:
+    """Run 1 killed ``cut_inside`` bytes into its last frame, then run 2 appended."""
+    first = [record(0), record(1)]
+    whole = format.encode_stream(INFO, first)
+    last = format.encode_frame(format.encode_records([record(i) for i in range(2, 60)]))
+    second = [record(0, message="second run"), End()]
+    data = whole + last[:cut_inside] + format.encode_stream(SECOND, second)
+    return data, len(whole), first, second
+
+
+def test_a_torn_frame_then_an_appended_run_is_damage_and_the_run_is_read() -> None:
+    _, _, first, second = torn_then_appended(1)
+    frame_size = len(format.encode_frame(format.encode_records([record(i) for i in range(2, 60)])))
+    for cut_inside in range(1, frame_size):
+        data, torn_at, _, _ = torn_then_appended(cut_inside)
+        read, decoder = resync_decode(data)
+        damage = [m for m in read if isinstance(m, format.Damage)]
+        assert len(damage) == 1, cut_inside
+        (d,) = damage
+        assert d.offset == torn_at and d.skipped == cut_inside and d.resumed_at == torn_at + cut_inside
+        assert isinstance(d.error, TruncatedStream), (cut_inside, d.error)
+        assert d.error.source == SOURCE and f"at byte {torn_at}" in str(d)
+        assert_same([m for m in read if not isinstance(m, format.Damage)], [INFO, *first, SECOND, *second])
+        assert decoder.damage == damage and decoder.ended and len(decoder.streams) == 2
+
+
+def test_every_split_of_a_torn_then_appended_file_decodes_the_same() -> None:
+    data, _, first, second = torn_then_appended(37)
+    expected, _ = resync_decode(data)
+    for cut in range(len(data) + 1):
+        read, _ = resync_decode(data, cut)
+        assert_same(read, expected)
+    read, _ = resync_decode(data, *range(1, len(data)))
+    assert_same(read, expected)
+
+
+def test_a_torn_frame_whose_size_runs_past_the_end_still_finds_the_next_run() -> None:
+    """The torn frame claims more bytes than the whole rest of the file: found at close()."""
+    rng = random.Random(4)
+    big = format.encode_frame(format.encode_records(
+        [record(i, message=rng.randbytes(40).hex()) for i in range(200)]))
+    first, second = [record(0)], [record(0, message="second run"), End()]
+    head = format.encode_stream(INFO, first)
+    data, torn_at = head + big[:300] + format.encode_stream(SECOND, second), len(head)
+    assert len(big) > len(data)
+    read, decoder = decode(data)  # without resync: torn, as before
+    with pytest.raises(TruncatedStream) as caught:
+        decoder.close()
+    assert caught.value.offset == torn_at
+    read, decoder = resync_decode(data)
+    assert [type(m).__name__ for m in read].count("Damage") == 1
+    assert_same([m for m in read if not isinstance(m, format.Damage)], [INFO, *first, SECOND, *second])
+
+
+def test_a_bad_checksum_or_size_before_a_run_is_damage_naming_it() -> None:
+    start = format.encode_stream(INFO, [record(0)])
+    good = format.encode_stream(SECOND, [record(1), End()])
+    cases = {
+        ChecksumMismatch: raw_frame(format.end_message(), crc=12345),
+        FrameTooLarge: struct.pack("<IBI", MAX_FRAME_SIZE + 1, 0, 0) + b"junk",
+        CorruptFrame: raw_frame(format.end_message(), codec=7),
+    }
+    for kind, bad in cases.items():
+        read, decoder = resync_decode(start + bad + good)
+        (damage,) = decoder.damage
+        assert type(damage.error) is kind and damage.offset == len(start)
+        assert damage.skipped == len(bad)
+        assert_same([m for m in read if not isinstance(m, format.Damage)],
+                    [INFO, record(0), SECOND, record(1), End()])
+
+
+@pytest.mark.parametrize("name", sorted(_error_cases()))
+def test_with_resync_a_single_stream_fails_as_before(name: str) -> None:
+    """No header after the fault: the same error, at the same offset, the same messages."""
+    data, kind, offset = _error_cases()[name]
+    before, error = decode_until_error(data)
+    decoder = StreamDecoder(SOURCE, resync=True)
+    decoder.feed(data)
+    read: list[Message] = []
+    with pytest.raises(RecordingError) as caught:
+        read.extend(decoder.messages())
+        decoder.close()
+        read.extend(decoder.messages())
+    assert type(caught.value) is kind and caught.value.offset == offset == error.offset
+    assert str(caught.value) == str(error)
+    assert_same(read, before)
+    assert decoder.damage == []
+
+
+def test_golden_files_read_the_same_with_resync() -> None:
+    for name in ("golden-v1.0.rrd", "golden-v1.1.rrd"):
+        data = (DATA / name).read_bytes()
+        plain, _ = decode(data)
+        read, decoder = resync_decode(data, *range(1, len(data), 61))
+        assert_same(read, plain)
+        assert decoder.damage == [] and decoder.headers == 1
+
+
+def test_a_header_is_never_read_as_a_frame() -> None:
+    assert struct.unpack("<I", MAGIC[:4])[0] > MAX_FRAME_SIZE
+    with pytest.raises(ValueError, match="stream header"):
+        StreamDecoder(SOURCE, max_frame_size=struct.unpack("<I", MAGIC[:4])[0])

@@ -268,3 +268,57 @@ def test_verify_rerun_sdk_file(tmp_path: Path) -> None:
 def test_verify_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         reader.verify(str(tmp_path / "missing.rrd"))
+
+
+# --- several streams: runs appended, a torn run before another ------------------------
+
+RUN_2 = RecordingInfo("reader-test", "rec-2", 1_700_000_001_000_000_000, "testhost", 4343, "3.11.7", "0.1.0")
+
+
+def test_verify_reports_each_stream_of_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "runs.rrd"
+    path.write_bytes(
+        encode_stream(INFO, [make_record(0), Dropped(2, "full"), End()])
+        + encode_stream(RUN_2, [make_record(0), make_record(1), End()])
+    )
+    report = reader.verify(str(path))
+    assert report.clean and (report.records, report.dropped) == (3, 2)
+    assert [(s.recording.recording_id, s.records, s.dropped, s.ended) for s in report.streams] == [
+        ("rec-1", 1, 2, True), ("rec-2", 2, 0, True)]
+    assert [r.recording_id for r in report.recordings] == ["rec-1", "rec-2"]
+
+
+def test_verify_counts_the_run_after_a_torn_one_and_reports_the_damage(tmp_path: Path) -> None:
+    data, first, _, second_offset = two_frame_stream()
+    path = tmp_path / "torn-then-run.rrd"
+    path.write_bytes(data[:-3] + encode_stream(RUN_2, [make_record(0), End()]))
+    report = reader.verify(str(path))
+    assert report.records == len(first) + 1 and report.error is None
+    (damage,) = report.damage
+    assert damage.offset == second_offset == report.offset
+    assert damage.resumed_at == len(data) - 3 and isinstance(damage.error, TruncatedStream)
+    assert report.damaged and not report.clean
+    assert [s.ended for s in report.streams] == [False, True]
+
+
+def test_read_messages_yields_the_damage_where_it_was(tmp_path: Path) -> None:
+    data, first, _, _ = two_frame_stream()
+    path = tmp_path / "torn-then-run.rrd"
+    path.write_bytes(data[:-3] + encode_stream(RUN_2, [make_record(0), End()]))
+    for chunk_size in (7, 1000):
+        messages = list(reader.read_messages(str(path), chunk_size=chunk_size))
+        kinds = [type(m).__name__ for m in messages]
+        assert kinds == ["RecordingInfo", *["Record"] * len(first), "Damage", "RecordingInfo", "Record", "End"]
+
+
+def test_follow_stops_when_the_last_process_has_ended_every_stream() -> None:
+    """Two handlers of one process: the first END does not stop following, the second does."""
+    other = RecordingInfo(**{**INFO.__dict__, "start_time_ns": INFO.start_time_ns + 1})
+    end = encode_frame(end_message())
+    first_end = stream_header(INFO) + stream_header(other) + encode_frame(encode_records([make_record(0)]))
+    first_end += stream_header(INFO) + end
+    chunks = [first_end, b"", stream_header(other) + end, b"never read"]
+    stream = ChunkedStream(chunks)
+    batches = list(reader.read_stream(stream, "s", follow=True, sleep=lambda _: None))  # type: ignore[arg-type]
+    assert [type(m).__name__ for m in flatten(iter(batches))].count("End") == 2
+    assert stream.chunks == [b"never read"]

@@ -740,3 +740,88 @@ def test_main_runs_the_viewer_in_process(tmp_path: Path, capsys: pytest.CaptureF
 def test_uuid_recording_ids_name_files_as_they_are() -> None:
     rec = str(uuid.uuid4())
     assert stream_file_name(make_info(app="shop", recording_id=rec)) == f"shop-{rec}-4242.rrd"
+
+
+# --- files holding several streams ---------------------------------------------------------
+
+
+def file_ingest(harness: Harness, name: str = "runs.rrd") -> StreamIngest:
+    return StreamIngest(name, harness.store, name=name, saver=harness.saver,
+                        report=harness.lines.append, network=False)
+
+
+def test_each_run_in_a_file_becomes_its_own_recording(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    one, two = make_info(pid=1, recording_id="run-1"), make_info(pid=2, recording_id="run-2")
+    data = (expected_file(one, [records_frame(0, 3, pid=1), END])
+            + expected_file(two, [records_frame(0, 2, pid=2), drop_frame(1), END]))
+    for cut in (0, 1, len(data) // 2, len(data) - 1):
+        store = harness.store = RecordingStore()
+        harness.lines.clear()
+        ingest = file_ingest(harness)
+        ingest.feed(data[:cut])
+        ingest.feed(data[cut:])
+        ingest.close()
+        assert list(store.recordings) == ["run-1", "run-2"]
+        streams = list(store.streams())
+        assert [(s.records, s.dropped, s.ended, s.connected) for s in streams] == [
+            (3, 0, True, False), (2, 1, True, False)]
+        assert harness.lines[0] == "runs.rrd: loaded 2 streams"
+        assert "viewer-test[1] (recording run-1): 3 records; ended cleanly" in harness.lines[1]
+        assert "viewer-test[2] (recording run-2): 2 records; ended cleanly" in harness.lines[2]
+    assert verify(str(harness.saver.paths[0])).clean and verify(str(harness.saver.paths[1])).clean
+
+
+def test_a_torn_run_then_an_appended_one_are_both_loaded(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    one, two = make_info(pid=1, recording_id="run-1"), make_info(pid=2, recording_id="run-2")
+    head = expected_file(one, [records_frame(0, 3, pid=1)])
+    data = head + records_frame(3, 40, pid=1)[:-9] + expected_file(two, [records_frame(0, 2, pid=2), END])
+    ingest = file_ingest(harness)
+    ingest.feed(data)
+    ingest.close()
+    assert [(s.records, s.ended) for s in harness.store.streams()] == [(3, False), (2, True)]
+    (damage,) = ingest.damage
+    assert damage.offset == len(head) and ingest.error is None
+    (line,) = [line for line in harness.lines if "damaged" in line]
+    assert f"damaged at byte {len(head)}" in line and "skipped" in line
+
+
+def test_interleaved_streams_of_one_file_resume_and_keep_every_frame(tmp_path: Path) -> None:
+    """Two handlers of one process on one path: equal DROPPED frames are not resends."""
+    harness = Harness(tmp_path)
+    a, b = make_info(), RecordingInfo(**{**make_info().__dict__, "start_time_ns": START + 1})
+    ha, hb = stream_header(a), stream_header(b)
+    data = (ha + records_frame(0, 2) + drop_frame(1) + hb + records_frame(0, 1) + ha + drop_frame(1)
+            + records_frame(2, 2) + hb + records_frame(1, 1) + END + ha + END)
+    ingest = file_ingest(harness)
+    ingest.feed(data)
+    ingest.close()
+    (recording,) = harness.store.recordings.values()
+    assert [(s.records, s.dropped, s.ended) for s in recording.streams.values()] == [
+        (4, 2, True), (2, 0, True)]
+    assert ingest.duplicates == 0 and ingest.records == 6
+
+
+def test_a_second_stream_header_on_a_connection_is_refused(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    ingest = harness.ingest()
+    replies = ingest.feed(expected_file(make_info(), [records_frame(0, 1)])
+                          + expected_file(make_info(pid=9), [records_frame(0, 1)]))
+    decoder = StreamDecoder("replies", magic=VIEWER_MAGIC)
+    decoder.feed(VIEWER_HELLO + b"".join(replies))
+    (refused,) = [m for m in decoder.messages() if isinstance(m, Refused)]
+    assert "carries one stream" in refused.reason and ingest.finished
+
+
+def test_the_viewer_opens_a_file_of_two_runs(start_viewer: Callable[..., Viewer], tmp_path: Path) -> None:
+    one, two = make_info(pid=1, app="first"), make_info(pid=2, app="second", recording_id="rec-2")
+    path = tmp_path / "runs.rrd"
+    path.write_bytes(expected_file(one, [records_frame(0, 2, pid=1), END])
+                     + expected_file(two, [records_frame(0, 3, pid=2), END]))
+    viewer = start_viewer("--print", str(path), save_dir=tmp_path / "saved")
+    assert len(viewer.out.wait_for("first[1] app.db: message", count=2)) == 2
+    assert len(viewer.out.wait_for("second[2] app.db: message", count=3)) == 3
+    viewer.err.wait_for(str(path), "loaded 2 streams")
+    assert [r.seq for r in saved_records(viewer.saved(one))] == [0, 1]
+    assert [r.seq for r in saved_records(viewer.saved(two))] == [0, 1, 2]

@@ -110,3 +110,23 @@ def test_empty_selection_is_a_valid_empty_recording() -> None:
     export = build_export([], 0)
     assert export.records == 0 and export.data.startswith(HEADER)
     assert read(export.data)[-1].__class__.__name__ == "End"
+
+
+def test_each_run_of_a_file_downloads_on_its_own() -> None:
+    """A file of two runs (a reused save path) loads as two recordings; each exports alone."""
+    store = RecordingStore()
+    ingest = StreamIngest("runs.rrd", store, network=False)
+    runs = [info("app", "run-1", 11), info("app", "run-2", 12)]
+    ingest.feed(b"".join(
+        stream_header(run) + encode_frame(encode_records([record(s, run.pid) for s in range(5)]))
+        for run in runs
+    ))
+    ingest.close()
+    for run in runs:
+        _, selections = parse_request(
+            {"type": "download", "id": 1, "select": [{"recording": run.recording_id, "pid": run.pid, "seqs": [0, 5]}]}
+        )
+        export = build_export(sources_for(store, selections), 5)
+        messages = read(export.data)
+        assert messages[0] == run and (export.records, export.missing) == (5, 0)
+        assert [m.message for m in messages if isinstance(m, Record)] == [f"{run.pid}:{s}" for s in range(5)]

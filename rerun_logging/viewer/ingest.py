@@ -14,6 +14,13 @@ What it does with a stream (the TCP protocol's viewer side)::
                          when n changed
     any RecordingError   REFUSED reason, then the source is finished
 
+A file (a source that is not ``network``) may hold several streams: each header +
+INFO starts one, or resumes one this source fed already (two handlers interleaved
+on one path), so each run in a file becomes its own stream in the store, as if two
+apps had streamed. Its decoder resyncs: a torn frame before the next run is
+reported (one line: where, what, how many bytes skipped) and the next run is read.
+A network connection carries one stream: a second header there is refused.
+
 A source that rejoins a stream already in the store (a reconnect resending what
 was not acknowledged, a file loaded twice) is de-duplicated: a frame of records
 whose first sequence number is behind the stream is acknowledged and not stored
@@ -36,6 +43,7 @@ from typing import Callable, Protocol, Sequence
 from ..format import (
     MAX_FRAME_SIZE,
     CorruptFrame,
+    Damage,
     Frame,
     FramePeek,
     Message,
@@ -73,6 +81,16 @@ class RecordPrinter(Protocol):
 
 def _ignore(text: str) -> None:
     """The default ``report``: say nothing."""
+
+
+@dataclass
+class FedStream:
+    """One stream this source fed: its store key, INFO, records added, resend detection."""
+
+    key: StreamKey
+    info: RecordingInfo
+    records: int = 0
+    resent: Counter[bytes] | None = None
 
 
 class StreamIngest:
@@ -114,8 +132,11 @@ class StreamIngest:
         """Frames this source resent that the store already had."""
         self.error: RecordingError | None = None
         self.finished = False
-        self._decoder = StreamDecoder(source, max_frame_size=max_frame_size)
-        self._resent: Counter[bytes] | None = None
+        self._decoder = StreamDecoder(source, max_frame_size=max_frame_size, resync=not network)
+        self._streams: dict[StreamKey, FedStream] = {}
+        self._current: FedStream | None = None
+        self._headers = 0
+        self._damage_told = 0
         self._closed = False
 
     # --- progress (for deadlines) -----------------------------------------------
@@ -150,11 +171,11 @@ class StreamIngest:
         self._decoder.feed(data)
         out: list[bytes] = []
         try:
-            for frame in self._decoder.frames():
-                self._take(frame)
+            self._take_frames()
         except RecordingError as error:
             out = self._refuse(error)
         finally:
+            self._report_damage()
             if self.saver is not None:
                 self.saver.flush()
         if self.acked != acked:
@@ -186,24 +207,34 @@ class StreamIngest:
         if not self.finished:
             try:
                 self._decoder.close()
-            except RecordingError as error:
+                self._take_frames()  # a file: the streams after a torn frame
+            except TruncatedStream as error:
                 torn = error
+            except RecordingError as error:
+                self._refuse(error)
+            finally:
+                self._report_damage()
+                if self.saver is not None:
+                    self.saver.flush()
         self.finished = True
-        line = None if quiet or self.error is not None else self._closing_line(torn)
-        if self.key is not None:
-            if self.saver is not None:
-                self.saver.release(self.key)
-            self.store.detach(self.key)
-            self.key = None
-        if line:
+        lines = [] if quiet or self.error is not None else self._closing_lines(torn)
+        self._release_streams()
+        for line in lines:
             self.report(line)
 
     # --- frames -----------------------------------------------------------------
 
+    def _take_frames(self) -> None:
+        """Every whole frame: the first after each stream header is its INFO."""
+        decoder = self._decoder
+        for frame in decoder.frames():
+            if decoder.headers != self._headers:
+                self._headers = decoder.headers
+                self._start(frame)
+            else:
+                self._take(frame)
+
     def _take(self, frame: Frame) -> None:
-        if self.info is None:
-            self._start(frame)
-            return
         peek = self._peek(frame)
         assert self.key is not None
         if self._is_resent(frame, peek):
@@ -213,7 +244,12 @@ class StreamIngest:
         self.acked += 1
 
     def _start(self, frame: Frame) -> None:
-        """The first frame: one INFO message, which opens (or rejoins) the stream."""
+        """The first frame after a header: one INFO message, which opens (or rejoins) the stream."""
+        if self.network and self._streams:
+            raise CorruptFrame(
+                "a second stream header on one connection (a connection carries one stream)",
+                self.source, frame.offset,
+            )
         if len(frame.raw) > MAX_INFO_FRAME_SIZE:
             raise CorruptFrame(
                 f"INFO frame of {len(frame.raw)} bytes, the limit is {MAX_INFO_FRAME_SIZE}",
@@ -228,10 +264,15 @@ class StreamIngest:
         check_info(info, self.source, frame.offset)
         stream = self.store.open_stream(info, frame.raw)
         self.info, self.key = info, stream.key
+        fed = self._streams.get(stream.key)
+        if fed is not None:  # a stream this source fed resumes (another one wrote between)
+            self._current = fed
+            return
+        fed = self._current = self._streams[stream.key] = FedStream(stream.key, info)
         self.store.attach(stream.key)
         rejoined = stream.frames_stored > 0
         if rejoined:
-            self._resent = Counter(self.store.recent_marks(stream.key))
+            fed.resent = Counter(self.store.recent_marks(stream.key))
         if self.saver is not None:
             self.saver.open_stream(stream.key, info, frame.raw)
         if self.network:
@@ -248,17 +289,18 @@ class StreamIngest:
 
     def _is_resent(self, frame: Frame, peek: FramePeek) -> bool:
         """Whether ``frame`` is one the stream already stored (see the module docstring)."""
-        assert self.key is not None
+        assert self.key is not None and self._current is not None
+        fed = self._current
         if peek.first_seq is not None:
             if self.store.is_duplicate(self.key, peek):
                 return True
-            self._resent = None  # new records: whatever follows is new too
+            fed.resent = None  # new records: whatever follows is new too
             return False
-        if self._resent is None:
+        if fed.resent is None:
             return False
         mark = frame_mark(frame.raw)
-        if self._resent[mark] > 0:
-            self._resent[mark] -= 1
+        if fed.resent[mark] > 0:
+            fed.resent[mark] -= 1
             return True
         return False
 
@@ -269,6 +311,8 @@ class StreamIngest:
         messages = list(self._decoder.decode_payload(frame)) if wanted else None
         self.store.add_frame(self.key, frame.raw, peek)
         self.records += peek.records
+        if self._current is not None:
+            self._current.records += peek.records
         if self.saver is not None:
             self.saver.append(self.key, frame.raw)
             if peek.ended:
@@ -282,14 +326,34 @@ class StreamIngest:
 
     # --- errors and reports -----------------------------------------------------
 
+    def _release_streams(self) -> None:
+        """Every stream this source fed is no longer fed (it shows as disconnected)."""
+        for key in self._streams:
+            if self.saver is not None:
+                self.saver.release(key)
+            self.store.detach(key)
+        self._streams.clear()
+        self._current = None
+        self.key = None
+
+    def _report_damage(self) -> None:
+        """One line per span the decoder skipped to reach the next stream of a file."""
+        damage = self._decoder.damage
+        while self._damage_told < len(damage):
+            d = damage[self._damage_told]
+            self._damage_told += 1
+            self.report(f"{self.name}: damaged at byte {d.offset}: {d.error.reason}; skipped "
+                        f"{d.skipped} bytes, reading on with the stream at byte {d.resumed_at}")
+
+    @property
+    def damage(self) -> list[Damage]:
+        """The spans of a file skipped to reach a later stream (torn or corrupt frames)."""
+        return list(self._decoder.damage)
+
     def _refuse(self, error: RecordingError) -> list[bytes]:
         self.error = error
         self.finished = True
-        if self.key is not None:
-            if self.saver is not None:
-                self.saver.release(self.key)
-            self.store.detach(self.key)
-            self.key = None
+        self._release_streams()
         if self.network:
             self.report(f"refused {self.name}: at byte {error.offset}: {error.reason}")
             return [encode_frame(refused_message(str(error)))]
@@ -298,12 +362,25 @@ class StreamIngest:
         )
         return []
 
-    def _closing_line(self, torn: RecordingError | None) -> str | None:
+    def _closing_lines(self, torn: RecordingError | None) -> list[str]:
+        """How the source ended: one line, or for a file of several streams one per stream."""
         if self.info is None or self.key is None:
             if torn is None or self.received == 0:
-                return None  # nothing sent at all: a port probe, not a stream
-            return f"{self.name}: closed before its stream started: at byte {torn.offset}: {torn.reason}"
-        stream = self.store.stream(self.key)
+                return []  # nothing sent at all: a port probe, not a stream
+            return [f"{self.name}: closed before its stream started: at byte {torn.offset}: {torn.reason}"]
+        if len(self._streams) < 2:
+            return [self._closing_line(torn)]
+        streams = list(self._streams.values())
+        lines = [f"{self.name}: loaded {len(streams)} streams"]
+        for fed in streams:
+            last = fed is self._current
+            lines.append(self._closing_line(torn if last else None, fed))
+        return lines
+
+    def _closing_line(self, torn: RecordingError | None, fed: FedStream | None = None) -> str:
+        fed = fed if fed is not None else self._current
+        assert fed is not None
+        stream = self.store.stream(fed.key)
         if isinstance(torn, TruncatedStream):
             how = (f"closed inside a frame (torn tail at byte {torn.offset}: {torn.reason}); "
                    "the frames before it are kept")
@@ -311,7 +388,7 @@ class StreamIngest:
             how = "ended cleanly"
         else:
             how = "no END message (the app may reconnect)" if self.network else "no END message"
-        counts = f"{self.records} records"
+        counts = f"{fed.records if len(self._streams) > 1 else self.records} records"
         if self.duplicates:
             counts += f", {self.duplicates} resent frames skipped"
         if self.network:
