@@ -5,7 +5,10 @@
 - ``logging.getHandlerByName`` (3.12+) finds a handler that dictConfig named.
 
 (python-json-logger agreement is in test_cli.py; fileConfig in test_examples.py;
-multiprocessing pools in test_family.py; ``rerun-logging run`` in test_run.py.)
+multiprocessing pools in test_family.py; ``rerun-logging run`` in test_run.py. The
+real-applications suite, with exact counts of what was logged against what was
+recorded, is in test_real_*.py: gunicorn, uvicorn, Celery, Django, pools and the fork
+stress, loguru and structlog; its fixtures are in tests/apps/.)
 """
 
 from __future__ import annotations
