@@ -78,6 +78,7 @@ _STACK_INFO = itemgetter("stack_info")
 _MSG = itemgetter(3)
 _MESSAGE = itemgetter(MESSAGE_KEY)
 _ARGS = itemgetter("args")
+_LOG_RECORD = logging.LogRecord
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 """Types whose values cannot change after ``emit``: kept as they are, not copied."""
 
@@ -93,19 +94,46 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
     state = record.__dict__.copy()
     msg = state["msg"]
     args = state["args"]
-    if msg.__class__ is str and record.__class__ is logging.LogRecord:
-        # LogRecord.getMessage() inlined: a subclass may override it, so only here.
-        try:
-            message = msg % args if args else msg
-        except Exception as error:
-            message = _unformattable(record, error)
-    elif not isinstance(msg, dict):
+    if msg.__class__ is not str or record.__class__ is not _LOG_RECORD:
+        return _general(record, state)
+    # The common record, inline (this is the app's cost of a record): LogRecord's
+    # getMessage(), then what _capture_fields does, extras checked from the end.
+    try:
+        message = msg % args if args else msg
+    except Exception as error:
+        message = _unformattable(record, error)
+    if args:
+        if args.__class__ is tuple:
+            for arg in args:
+                if arg.__class__ not in _SCALARS:
+                    state["args"] = _snapshot(args)
+                    break
+        else:
+            state["args"] = _snapshot(args)
+    extras = len(state) - _STANDARD_COUNT
+    if extras > 0:
+        scalars = _SCALARS
+        values = reversed(state.values())
+        while extras:
+            extras -= 1
+            if next(values).__class__ not in scalars:
+                _plain_extras(state)
+                break
+    if state["exc_info"] or state["exc_text"]:
+        state["exc_info"] = exception_info(state)
+    state[MESSAGE_KEY] = message
+    return state
+
+
+def _general(record: logging.LogRecord, state: Captured) -> Captured:
+    """:func:`capture` for a message that is not a plain ``str`` or a LogRecord subclass."""
+    if isinstance(state["msg"], dict):
+        message = ""
+    else:
         try:
             message = record.getMessage()
         except Exception as error:
             message = _unformattable(record, error)
-    else:
-        message = ""
     _capture_fields(state)
     state[MESSAGE_KEY] = message
     return state

@@ -16,9 +16,13 @@ callback they all call (close every live handler, within its ``flush_timeout``):
 - **A multiprocessing child** (fork, spawn or forkserver) leaves through
   ``os._exit`` after ``threading._shutdown``; :func:`close_at_child_exit` hooks that
   (the hook ``concurrent.futures`` relies on too).
-- **A billiard child** (Celery's prefork pool) leaves through ``os._exit`` after
-  billiard's own exit function, which runs its ``Finalize`` callbacks but not
-  ``threading._shutdown``; :func:`close_at_child_exit` registers one there.
+- **A billiard child** leaves through ``os._exit`` after billiard's own exit function,
+  which runs its ``Finalize`` callbacks but not ``threading._shutdown``;
+  :func:`close_at_child_exit` registers one there. A Celery prefork child leaves
+  from inside its pool loop (billiard's ``Worker._do_exit``, straight to
+  ``os._exit``), after Celery sends ``worker_process_shutdown``: a receiver of that
+  signal closes the handlers there. (A bare billiard ``Pool`` without Celery has no
+  such hook: its workers keep what they had written, as after ``os._exit``.)
 - **Normal exit**: ``logging.shutdown`` closes the handlers as usual. The ``atexit``
   hook here only marks that the process is exiting (:func:`exiting`), so a Ctrl-C
   while a close waits for a slow sink ends the wait with one line, not a traceback.
@@ -103,6 +107,11 @@ def close_at_child_exit(close: Callable[[], None], owner: object) -> None:
     billiard = _billiard_child()
     if billiard is not None:
         billiard.Finalize(None, run, exitpriority=-100)
+        celery = sys.modules.get("celery.signals")
+        if celery is not None:
+            celery.worker_process_shutdown.connect(
+                lambda **_: run(), weak=False, dispatch_uid=f"rerun-logging-{id(owner)}"
+            )
 
 
 def _in_multiprocessing_child() -> bool:
