@@ -233,7 +233,8 @@ def test_recordings_snapshot_is_sent_first_and_replaced() -> None:
         "type": "recordings",
         "recordings": [{
             "recording": "r", "application": "app <b>", "host": "host", "pid": 7,
-            "start": T0 // 1_000_000, "state": "live", "records": 1, "dropped": 2,
+            "start": T0 // 1_000_000, "start_ns": T0, "state": "live", "records": 1,
+            "dropped": 2,
         }],
     }
     assert [json.loads(t)["type"] for t in texts] == ["recordings", "records"]

@@ -21,10 +21,13 @@ from rerun_logging.format import (
 )
 from rerun_logging.viewer.store import (
     FRAME_OVERHEAD,
+    MARK_COST,
+    STREAM_OVERHEAD,
     RecordingStore,
     StreamKey,
     frame_cost,
     frame_mark,
+    stream_cost,
 )
 
 
@@ -114,7 +117,10 @@ def test_frames_are_stored_raw_and_counted() -> None:
     assert list(store.frames(key)) == [first[0], drop, second[0], end]
     assert (stream.records, stream.dropped, stream.next_seq, stream.ended) == (5, 7, 5, True)
     assert stream.frames_stored == 4 and stream.records_held == 5
-    assert store.bytes == sum(frame_cost(r) for r in (first[0], drop, second[0], end))
+    frames = sum(frame_cost(r) for r in (first[0], drop, second[0], end))
+    assert stream.bytes == frames
+    assert store.bytes == frames + stream.state_bytes
+    assert stream.state_bytes == stream_cost(stream.info, stream.info_frame) + 2 * MARK_COST
 
 
 def test_resent_frames_are_duplicates_and_change_nothing() -> None:
@@ -158,7 +164,8 @@ def test_frames_without_records_are_remembered_by_fingerprint() -> None:
 
 def test_the_oldest_frames_across_recordings_are_evicted_and_counted_exactly() -> None:
     a_raw, a_peek = records_frame(0, 5)
-    limit = 3 * frame_cost(a_raw) + 10
+    state = stream_cost(make_info(recording_id="A"), encode_frame(info_message(make_info(recording_id="A"))))
+    limit = 3 * frame_cost(a_raw) + 2 * state + 10
     store = RecordingStore(memory_limit=limit)
     a = open_stream(store, make_info(recording_id="A"))
     b = open_stream(store, make_info(recording_id="B"))
@@ -173,7 +180,7 @@ def test_the_oldest_frames_across_recordings_are_evicted_and_counted_exactly() -
     assert (sa.evicted_records, sb.evicted_records) == (5, 5)
     assert (sa.records, sa.records_held, sb.records, sb.records_held) == (10, 5, 15, 10)
     assert store.bytes <= limit
-    assert store.bytes == sum(frame_cost(r) for s in (a, b) for r in store.frames(s))
+    assert store.bytes == sum(frame_cost(r) for s in (a, b) for r in store.frames(s)) + 2 * state
     assert store.summary().frames_held == 3
     # evicted frames still count as seen: a resend of them is a duplicate, not new
     assert not store.add_frame(a, *records_frame(0, 5))
@@ -181,12 +188,14 @@ def test_the_oldest_frames_across_recordings_are_evicted_and_counted_exactly() -
 
 def test_a_frame_larger_than_the_limit_is_counted_then_evicted() -> None:
     raw, seen = records_frame(0, 50, message="x" * 200)
-    store = RecordingStore(memory_limit=frame_cost(raw) - 1)
-    key = open_stream(store, make_info())
+    info = make_info()
+    state = stream_cost(info, encode_frame(info_message(info)))
+    store = RecordingStore(memory_limit=frame_cost(raw) + state - 1)
+    key = open_stream(store, info)
     assert store.add_frame(key, raw, seen)
     stream = store.stream(key)
     assert (stream.records, stream.evicted_records, stream.evicted_frames) == (50, 50, 1)
-    assert store.bytes == 0 and list(store.frames(key)) == []
+    assert store.bytes == state and list(store.frames(key)) == []
 
 
 def test_memory_stays_bounded_under_many_frames() -> None:
@@ -222,3 +231,68 @@ def test_summary_reads_as_one_line() -> None:
     text = str(store.summary())
     assert "\n" not in text
     assert text.startswith("1 recording, 1 stream (1 connected, 0 ended), 3 records")
+
+
+# --- stream state and whole-stream eviction --------------------------------------------------
+
+
+def test_stream_state_counts_against_the_limit() -> None:
+    store = RecordingStore()
+    info = make_info(app="a" * 200)
+    raw = encode_frame(info_message(info))
+    key = store.open_stream(info, raw).key
+    assert store.bytes == store.stream(key).state_bytes == STREAM_OVERHEAD + len(raw) + sum(
+        map(len, (info.application_id, info.recording_id, info.host, info.python_version,
+                  info.package_version, info.entity_prefix)))
+    assert "MiB held" in str(store.summary())
+
+
+def attached(store: RecordingStore, info: RecordingInfo) -> StreamKey:
+    key = open_stream(store, info)
+    store.attach(key)
+    return key
+
+
+def test_idle_streams_without_frames_are_evicted_whole_oldest_first() -> None:
+    one = stream_cost(make_info(recording_id="r0000"), encode_frame(info_message(make_info(recording_id="r0000"))))
+    store = RecordingStore(memory_limit=10 * one)
+    live = attached(store, make_info(recording_id="live"))
+    store.add_frame(live, *records_frame(0, 3))
+    for i in range(40):  # short connections: an INFO, then gone
+        key = attached(store, make_info(recording_id=f"r{i:04d}"))
+        store.detach(key)
+        assert store.bytes <= store.memory_limit
+    kept = [s.key.recording_id for s in store.streams()]
+    assert kept[0] == "live" and store.stream(live).records_held == 3
+    assert kept[1:] == [f"r{i:04d}" for i in range(40 - len(kept) + 1, 40)]  # the newest idle ones
+    summary = store.summary()
+    assert summary.streams_evicted == 40 - (len(kept) - 1) > 0
+    assert f"{summary.streams_evicted} idle streams evicted" in str(summary)
+    assert set(store.recordings) == set(kept)
+
+
+def test_an_idle_stream_goes_whole_once_its_last_frame_is_evicted_and_counts_stay() -> None:
+    raw, seen = records_frame(0, 5)
+    info = make_info(recording_id="old")
+    state = stream_cost(info, encode_frame(info_message(info)))
+    store = RecordingStore(memory_limit=2 * state + frame_cost(raw) - 10)
+    old = attached(store, info)
+    store.add_frame(old, raw, seen)
+    store.detach(old)
+    assert store.stream(old).records_held == 5  # idle but holding a frame: kept
+    new = attached(store, make_info(recording_id="new"))
+    store.add_frame(new, *records_frame(0, 5))  # pushes the old frame out, then the old stream
+    assert [s.key.recording_id for s in store.streams()] == ["new"]
+    summary = store.summary()
+    assert (summary.records, summary.evicted_records, summary.streams_evicted) == (10, 5, 1)
+    assert store.bytes <= store.memory_limit
+
+
+def test_a_connected_stream_is_never_evicted_whole() -> None:
+    info = make_info()
+    store = RecordingStore(memory_limit=100)  # less than one stream's state
+    key = attached(store, info)
+    store.add_frame(key, *records_frame(0, 2))
+    assert store.stream(key).records == 2
+    store.detach(key)
+    assert key.recording_id not in store.recordings and store.bytes == 0

@@ -23,6 +23,7 @@ from websockets.exceptions import InvalidStatus
 
 from rerun_logging.format import Record, encode_frame, encode_records, stream_header
 from rerun_logging.viewer import server
+from rerun_logging.viewer.feed import SNAPSHOT_RECORDS, newest_records
 from rerun_logging.viewer.ingest import StreamIngest
 from rerun_logging.viewer.server import can_open_browser
 from rerun_logging.viewer.store import RecordingStore
@@ -225,13 +226,13 @@ def test_nothing_is_decoded_for_the_web_without_a_client() -> None:
     assert printing.feed
 
 
-def test_the_snapshot_holds_the_newest_whole_frames_within_its_bound() -> None:
+def test_the_snapshot_holds_the_newest_records_within_its_bound() -> None:
     store = RecordingStore()
     ingest = StreamIngest("test", store, network=False)
     ingest.feed(stream_header(make_info()) + b"".join(web_frame(i * 10, 10) for i in range(5)) + END)
-    ((info, records),) = server.snapshot_records(store, limit=25)
-    assert info.recording_id == "rec-viewer"
-    assert [r.seq for r in records] == list(range(30, 50))
-    assert server.snapshot_records(store, limit=5) == []
-    ((_, everything),) = server.snapshot_records(store)
+    sources, records = newest_records(store, max_records=25, max_bytes=10**9)
+    assert set(sources) == {("rec-viewer", 4242)}
+    assert [r.seq for r in records] == list(range(25, 50))
+    assert newest_records(store, max_records=0, max_bytes=10**9) == ([], [])
+    _, everything = newest_records(store, SNAPSHOT_RECORDS, 10**9)
     assert [r.seq for r in everything] == list(range(50))

@@ -9,12 +9,16 @@ item one WebSocket text message. One owner (the event loop); not thread-safe.
 Messages (JSON objects, one per WebSocket text message)
 -------------------------------------------------------
 
-``records`` — a batch of records of one stream, in **columns**: every list below
-has one entry per record, in order::
+``records`` — a batch of records, in **columns**: every list below has one entry
+per record, in order::
 
     {"type": "records",
      "recording": str,            recording id
      "pid": int | null,           process of the stream the batch comes from
+     "streams": [[str, int | null], ...],  only in a batch of several streams (a
+     "stream": [int],             snapshot): each row's [recording, pid] is
+                                  streams[stream[row]]; "recording" and "pid" are
+                                  then those of the first row
      "reset": true,               only present when the client must clear its string
                                   table before appending "strings" (table bound hit)
      "strings": [str, ...],       strings to append to the client's string table
@@ -47,17 +51,28 @@ overflowed (its oldest batches were dropped)::
 
 ``records`` and ``batches`` count exactly what was dropped since the last
 ``missed``. ``strings`` (and ``reset``) are those the dropped batches carried: the
-client applies them like a batch's, so its string table stays in step.
+client applies them like a batch's, so its string table stays in step. A client
+that joins and is not sent every record the viewer holds (its snapshot is bounded,
+see :func:`queue_snapshot`) gets a ``missed`` whose ``older`` (counted in
+``records`` too) says exactly how many older records it was not sent.
 
-``recordings`` — the full list of streams, a snapshot that replaces the last one
-(never dropped; only the newest pending snapshot is sent)::
+``recordings`` — the streams. The first one a client gets lists them all; a later
+one lists them all again only when most changed, else (``"update": true``) only the
+entries that are new or changed since the last, and the keys of those the viewer
+no longer holds (evicted whole).
+Never dropped; pending changes are merged and sent as one message::
 
-    {"type": "recordings", "recordings": [
+    {"type": "recordings", "update": true (absent in the first),
+     "recordings": [
         {"recording": str, "application": str, "host": str, "pid": int,
-         "start": int (ms since the epoch), "state": "live" | "ended" | "lost",
-         "records": int, "dropped": int}, ...]}
+         "start": int (ms since the epoch), "start_ns": int,
+         "state": "live" | "ended" | "lost", "records": int, "dropped": int}, ...],
+     "removed": [[recording, pid, start_ns], ...] (only in an update)}
 
-``lost`` is a stream whose source went away without an END (a crash).
+An entry's key is ``(recording, pid, start_ns)``. ``lost`` is a stream whose source
+went away without an END (a crash). The viewer cuts the text of INFO fields to
+256 characters, so an entry is at most a few KiB of JSON and an update costs what
+changed, not the whole list.
 
 Encoding: ``json.dumps(..., ensure_ascii=True, allow_nan=False)``. Every string
 from a log stays JSON data (the UI renders it as text, never as HTML), and
@@ -74,12 +89,13 @@ import math
 import re
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, Tuple
 
-from ..format import Record
+from ..format import HEADER, Record, RecordingError, StreamDecoder
+from .ingest import bounded_messages
 
 if TYPE_CHECKING:
-    from .store import RecordingStore
+    from .store import RecordingStore, StoredFrame
 
 DEFAULT_MAX_BATCHES = 256
 """Batches a client's outgoing queue holds before the oldest are dropped."""
@@ -87,10 +103,19 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 """Bytes of JSON a client's outgoing queue holds before the oldest are dropped."""
 DEFAULT_MAX_STRINGS = 65536
 """Entries of a client's string table before it is reset (``"reset": true``)."""
+DEFAULT_MAX_STRING_CHARS = 8 * 1024 * 1024
+"""Characters of a client's string table past which it is reset before the next batch."""
+SNAPSHOT_RECORDS = 100_000
+"""Most records a client that joins gets from what the store holds (the newest)."""
+SNAPSHOT_BATCH = 1000
+"""Most records in one ``records`` batch of a snapshot."""
 MAX_SAFE_INTEGER = 2**53 - 1
+"""Largest integer a JavaScript number holds exactly."""
 _INTERNED_FIELDS = 9
 """Most new strings one record can add to a table."""
-"""Largest integer a JavaScript number holds exactly."""
+
+Source = Tuple[str, "int | None"]
+"""Which stream a record of a batch comes from: ``(recording id, pid)``."""
 
 
 class RawJSON(str):
@@ -185,6 +210,11 @@ class StreamSummary:
     records: int = 0
     dropped: int = 0
 
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """Which stream this entry describes: ``(recording, pid, start_ns)``."""
+        return (self.recording_id, self.pid, self.start_time_ns)
+
     def as_json(self) -> dict[str, Any]:
         """The JSON object the ``recordings`` message lists."""
         return {
@@ -193,6 +223,7 @@ class StreamSummary:
             "host": self.host,
             "pid": self.pid,
             "start": self.start_time_ns // 1_000_000,
+            "start_ns": self.start_time_ns,
             "state": self.state,
             "records": self.records,
             "dropped": self.dropped,
@@ -233,7 +264,9 @@ class FeedClient:
     :meth:`data_to_send` starts with a ``missed`` message. Once the queue is full,
     new records are counted as missed without being encoded (:meth:`skipped`). The string table holds
     at most ``max_strings`` entries (or those of one batch, if more); a batch that
-    could overflow it resets it first.
+    could overflow it resets it first; so does the batch after one that took it
+    past ``max_string_chars`` characters. The recordings list costs what changed
+    (:meth:`recordings`).
     """
 
     def __init__(
@@ -241,19 +274,24 @@ class FeedClient:
         max_batches: int = DEFAULT_MAX_BATCHES,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_strings: int = DEFAULT_MAX_STRINGS,
+        max_string_chars: int = DEFAULT_MAX_STRING_CHARS,
     ) -> None:
-        if max_batches < 1 or max_bytes < 1 or max_strings < 1:
+        if min(max_batches, max_bytes, max_strings, max_string_chars) < 1:
             raise ValueError("feed bounds must be positive")
         self.max_batches = max_batches
         self.max_bytes = max_bytes
         self.max_strings = max_strings
+        self.max_string_chars = max_string_chars
         self.missed_records = 0
         """Records dropped from this client's queue, ever."""
         self._strings: dict[str, int] = {}
+        self._string_chars = 0
         self._reset_pending = False
         self._queue: deque[_Queued] = deque()
         self._queued_bytes = 0
-        self._recordings: str | None = None
+        self._recordings: list[StreamSummary] | None = None
+        self._listed: dict[tuple[str, int, int], StreamSummary] | None = None
+        self._older = 0
         self._missed_records = 0
         self._missed_batches = 0
         self._carried_reset = False
@@ -263,18 +301,51 @@ class FeedClient:
 
     def records(self, recording_id: str, records: Sequence[Record], pid: int | None = None) -> None:
         """Queue one ``records`` batch for ``records`` of one stream (none: no batch)."""
+        self._batch(records, (recording_id, pid), None)
+
+    def mixed_records(self, records: Sequence[Record], sources: Sequence[Source]) -> None:
+        """Queue one batch of records of several streams: ``sources[i]`` is ``records[i]``'s."""
+        if len(sources) != len(records):
+            raise ValueError("one source per record")
+        if not records:
+            return
+        distinct = list(dict.fromkeys(sources))
+        if len(distinct) == 1:
+            self._batch(records, distinct[0], None)
+            return
+        index = {source: i for i, source in enumerate(distinct)}
+        self._batch(records, distinct[0], {
+            "streams": [list(source) for source in distinct],
+            "stream": [index[source] for source in sources],
+        })
+
+    def left_out(self, records: int) -> None:
+        """Say (in the next ``missed``) that ``records`` older records were not sent at all.
+
+        Unlike :meth:`skipped`, this does not make the queue :attr:`full`.
+        """
+        if records > 0:
+            self._older += records
+            self.missed_records += records
+
+    def _batch(self, records: Sequence[Record], source: Source, streams: dict[str, Any] | None) -> None:
         if not records:
             return
         if self.full:
             self.skipped(len(records))
             return
-        if len(self._strings) + _INTERNED_FIELDS * len(records) > self.max_strings:
+        if (len(self._strings) + _INTERNED_FIELDS * len(records) > self.max_strings
+                or self._string_chars > self.max_string_chars):
             self._strings.clear()
+            self._string_chars = 0
             self._reset_pending = True
         reset, self._reset_pending = self._reset_pending, False
         new: list[str] = []
         message = self._columns(records, new)
-        head: dict[str, Any] = {"type": "records", "recording": recording_id, "pid": pid}
+        self._string_chars += sum(map(len, new))
+        head: dict[str, Any] = {"type": "records", "recording": source[0], "pid": source[1]}
+        if streams is not None:
+            head.update(streams)
         if reset:
             head["reset"] = True
         head["strings"] = new
@@ -292,10 +363,29 @@ class FeedClient:
         self.missed_records += records
 
     def recordings(self, summaries: Iterable[StreamSummary]) -> None:
-        """Set the ``recordings`` snapshot to send next (replaces a pending one)."""
-        self._recordings = to_json(
-            {"type": "recordings", "recordings": [s.as_json() for s in summaries]}
-        )
+        """Set the streams as they are now (replaces a pending list; cheap: nothing is encoded).
+
+        :meth:`data_to_send` sends the first list whole, and after it only what
+        changed since the list sent last (or nothing, when nothing did).
+        """
+        self._recordings = list(summaries)
+
+    def _recordings_message(self) -> str | None:
+        """The pending ``recordings`` message: the whole list first, then changes only."""
+        summaries, self._recordings = self._recordings, None
+        if summaries is None:
+            return None
+        listed = {s.key: s for s in summaries}
+        previous, self._listed = self._listed, listed
+        if previous is not None:
+            changed = [s for key, s in listed.items() if previous.get(key) != s]
+            removed = [list(key) for key in previous if key not in listed]
+            if not changed and not removed:
+                return None
+            if len(changed) + len(removed) < len(listed):
+                return to_json({"type": "recordings", "update": True,
+                                "recordings": [s.as_json() for s in changed], "removed": removed})
+        return to_json({"type": "recordings", "recordings": [s.as_json() for s in summaries]})
 
     # --- output -------------------------------------------------------------------
 
@@ -305,20 +395,22 @@ class FeedClient:
         The caller sends each as one WebSocket text message.
         """
         out = []
-        if self._recordings is not None:
-            out.append(self._recordings)
-            self._recordings = None
-        if self._missed_batches:
+        recordings = self._recordings_message()
+        if recordings is not None:
+            out.append(recordings)
+        if self._missed_batches or self._older:
             missed: dict[str, Any] = {
                 "type": "missed",
-                "records": self._missed_records,
+                "records": self._missed_records + self._older,
                 "batches": self._missed_batches,
             }
+            if self._older:
+                missed["older"] = self._older
             if self._carried_reset:
                 missed["reset"] = True
             missed["strings"] = self._carried_strings
             out.append(to_json(missed))
-            self._missed_records = self._missed_batches = 0
+            self._missed_records = self._missed_batches = self._older = 0
             self._carried_reset, self._carried_strings = False, []
         out.extend(item.text for item in self._queue)
         self._queue.clear()
@@ -328,7 +420,9 @@ class FeedClient:
     @property
     def pending(self) -> bool:
         """Whether :meth:`data_to_send` has something to give."""
-        return bool(self._queue or self._recordings is not None or self._missed_batches)
+        return bool(
+            self._queue or self._recordings is not None or self._missed_batches or self._older
+        )
 
     @property
     def full(self) -> bool:
@@ -415,3 +509,133 @@ class FeedClient:
         """``values`` as string-table ids (None stays None); each distinct value looked up once."""
         table = {v: None if v is None else self._sid(v, new) for v in dict.fromkeys(values)}
         return list(map(table.__getitem__, values))
+
+
+# --- the snapshot of a client that joins ------------------------------------------------
+
+
+def queue_snapshot(
+    feed: FeedClient, store: RecordingStore, max_records: int = SNAPSHOT_RECORDS,
+    max_bytes: int | None = None,
+) -> int:
+    """Queue what a client that joins starts with; return how many records it was sent.
+
+    The recordings list, then the newest records the store holds, at most
+    ``max_records`` and about ``max_bytes`` bytes of JSON (default: the feed's
+    queue bound), oldest first in arrival order, in batches of
+    :data:`SNAPSHOT_BATCH` that mix streams as they arrived (so interleaved
+    streams cost no more batches than one). Every record held and not sent is
+    counted: :meth:`FeedClient.left_out`, reported in the client's next
+    ``missed`` as ``older``; a batch the queue drops past its bound is counted as
+    missed, as always. The newest are kept whenever something must go.
+    """
+    feed.recordings(stream_summaries(store))
+    budget = feed.max_bytes if max_bytes is None else max_bytes
+    sources, records = newest_records(store, max_records, budget)
+    for start in range(0, len(records), SNAPSHOT_BATCH):
+        end = start + SNAPSHOT_BATCH
+        feed.mixed_records(records[start:end], sources[start:end])
+    held = sum(stream.records_held for stream in store.streams())
+    feed.left_out(held - len(records))
+    return len(records)
+
+
+def newest_records(
+    store: RecordingStore, max_records: int, max_bytes: int
+) -> tuple[list[Source], list[Record]]:
+    """The newest records held, at most ``max_records`` and about ``max_bytes`` of JSON, oldest first.
+
+    Walks the frames newest first, decoding each (within the field caps, see
+    :func:`.ingest.bounded_messages`) and keeping its newest records while both
+    budgets last. Returns each record's source beside the records. A frame that
+    does not decode (never expected: frames are checked on the way in) is skipped.
+    """
+    segments: list[tuple[Source, list[Record]]] = []
+    count = size = 0
+    seen: set[str] = set()
+    for frame in store.newest_frames():
+        if not frame.records:
+            continue
+        if count >= max_records or size >= max_bytes:
+            break
+        taken: list[Record] = []
+        full = False
+        for record in reversed(_frame_records(frame)):
+            cost = estimated_json_size(record, seen)
+            if count + 1 > max_records or size + cost > max_bytes:
+                full = True
+                break
+            taken.append(record)
+            count += 1
+            size += cost
+        if taken:
+            taken.reverse()
+            segments.append(((frame.key.recording_id, frame.key.pid), taken))
+        if full:
+            break
+    segments.reverse()
+    sources: list[Source] = []
+    records: list[Record] = []
+    for source, rows in segments:
+        sources.extend([source] * len(rows))
+        records.extend(rows)
+    return sources, records
+
+
+def _frame_records(frame: StoredFrame) -> list[Record]:
+    decoder = StreamDecoder("<snapshot>")
+    decoder.feed(HEADER + frame.raw)
+    try:
+        (whole,) = decoder.frames()
+        messages, _ = bounded_messages(list(decoder.decode_payload(whole)), len(whole.payload))
+    except (RecordingError, ValueError):
+        return []
+    return [m for m in messages if isinstance(m, Record)]
+
+
+_INTERNED = ("level_name", "logger", "entity_path", "template", "thread_name",
+             "process_name", "task_name", "path", "function")
+
+
+def estimated_json_size(record: Record, seen: set[str] | None = None) -> int:
+    """About how many bytes of batch JSON ``record`` takes (ASCII text; an estimate, cheap).
+
+    Its interned strings count once per ``seen`` set (the string table sends each once).
+    """
+    size = 150 + len(record.message)
+    if seen is not None:
+        for name in _INTERNED:
+            text = getattr(record, name)
+            if text is not None and text not in seen:
+                seen.add(text)
+                size += len(text) + 3
+    if record.exception is not None:
+        e = record.exception
+        size += 20 + len(e.type) + len(e.value) + len(e.traceback)
+    if record.stack_info is not None:
+        size += 12 + len(record.stack_info)
+    if record.extras:
+        size += _json_size(record.extras)
+    if record.args:
+        size += _json_size(record.args)
+    return size
+
+
+def _json_size(value: Any) -> int:
+    """About the bytes of ``value`` as JSON (decoded msgpack: no cycles)."""
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, bytes)):
+            size += len(item) + 3
+        elif isinstance(item, dict):
+            size += 2 + len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            size += 2 + len(item)
+            stack.extend(item)
+        else:
+            size += 8
+    return size

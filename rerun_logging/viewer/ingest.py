@@ -21,6 +21,22 @@ apps had streamed. Its decoder resyncs: a torn frame before the next run is
 reported (one line: where, what, how many bytes skipped) and the next run is read.
 A network connection carries one stream: a second header there is refused.
 
+What a peer may make the viewer hold or compute is bounded per frame, as the
+handler bounds what it writes (``MAX_FIELD_CHARS``, ``MAX_EXTRAS_BYTES``):
+
+- an INFO frame is at most :data:`MAX_INFO_FRAME_SIZE` bytes stored *and*
+  inflated; its text fields are cut to :data:`MAX_INFO_CHARS` (a recording id
+  keeps a hash of its whole text, so long ids stay distinct), and the INFO frame
+  kept for the stream is then re-encoded from the cut fields;
+- a frame inflates to at most :func:`payload_limit` of its record count (what
+  the handler can write for that many records): a deflate bomb (one record of
+  60 MiB in 61 KB) is refused before anything is stored or decoded;
+- every record decoded for ``--print`` or the web feed passes
+  :func:`bounded_messages`: a text field past ``MAX_FIELD_CHARS`` is cut (head and
+  tail kept, marked ``…[truncated N chars]`` as the handler marks it), extras
+  and arguments past ``MAX_EXTRAS_BYTES`` are cut the handler's way, and the
+  ingest counts the records it cut (:attr:`StreamIngest.truncated`).
+
 A source that rejoins a stream already in the store (a reconnect resending what
 was not acknowledged, a file loaded twice) is de-duplicated: a frame of records
 whose first sequence number is behind the stream is acknowledged and not stored
@@ -36,32 +52,54 @@ there is none.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from ..format import (
+    MAX_EXTRAS_BYTES,
+    MAX_FIELD_CHARS,
     MAX_FRAME_SIZE,
     CorruptFrame,
     Damage,
+    Dropped,
+    ExceptionInfo,
     Frame,
     FramePeek,
     Message,
+    Record,
     RecordingError,
     RecordingInfo,
     StreamDecoder,
     TruncatedStream,
     ack_message,
     encode_frame,
+    info_message,
+    packb,
     peek_frame,
     refused_message,
+    sanitize,
+    truncate_text,
 )
 from .savedir import SaveDir
 from .store import RecordingStore, StreamKey, StreamState, frame_mark
 
 
 MAX_INFO_FRAME_SIZE = 64 * 1024
-"""An INFO frame is a few hundred bytes; it is kept per stream, so it is capped."""
+"""An INFO frame is a few hundred bytes; it is kept per stream, so it is capped
+(stored and inflated)."""
+MAX_INFO_CHARS = 256
+"""Longest text field of an INFO (application id, host, recording id, ...) the
+viewer keeps; longer ones are cut (see :func:`bounded_info`)."""
+MAX_RECORD_PAYLOAD = 2 * 1024 * 1024
+"""Most inflated payload bytes one record may take: the handler's caps (six text
+fields of MAX_FIELD_CHARS characters, extras and arguments of MAX_EXTRAS_BYTES)
+come to about 1.8 MiB at four bytes a character."""
+FRAME_PAYLOAD_SLACK = 1024 * 1024
+"""Inflated payload bytes a frame may take beyond its records' share (its sites
+and contexts tables, DROPPED and END messages)."""
 
 
 class RecordPrinter(Protocol):
@@ -130,6 +168,8 @@ class StreamIngest:
         """Records this source added to the store."""
         self.duplicates = 0
         """Frames this source resent that the store already had."""
+        self.truncated = 0
+        """Records decoded from this source whose fields were cut to the caps."""
         self.error: RecordingError | None = None
         self.finished = False
         self._decoder = StreamDecoder(source, max_frame_size=max_frame_size, resync=not network)
@@ -236,6 +276,14 @@ class StreamIngest:
 
     def _take(self, frame: Frame) -> None:
         peek = self._peek(frame)
+        limit = payload_limit(peek.records)
+        if len(frame.payload) > limit:
+            raise CorruptFrame(
+                f"frame inflates to {len(frame.payload)} bytes for {peek.records} "
+                f"record{'' if peek.records == 1 else 's'}, more than a writer within the "
+                f"field caps can produce ({limit} bytes)",
+                self.source, frame.offset,
+            )
         assert self.key is not None
         if self._is_resent(frame, peek):
             self.duplicates += 1
@@ -250,9 +298,10 @@ class StreamIngest:
                 "a second stream header on one connection (a connection carries one stream)",
                 self.source, frame.offset,
             )
-        if len(frame.raw) > MAX_INFO_FRAME_SIZE:
+        size = max(len(frame.raw), len(frame.payload))
+        if size > MAX_INFO_FRAME_SIZE:
             raise CorruptFrame(
-                f"INFO frame of {len(frame.raw)} bytes, the limit is {MAX_INFO_FRAME_SIZE}",
+                f"INFO frame of {size} bytes, the limit is {MAX_INFO_FRAME_SIZE}",
                 self.source, frame.offset,
             )
         messages = list(self._decoder.decode_payload(frame))
@@ -260,9 +309,10 @@ class StreamIngest:
             raise CorruptFrame(
                 "the first frame must hold one INFO message", self.source, frame.offset
             )
-        info = messages[0]
-        check_info(info, self.source, frame.offset)
-        stream = self.store.open_stream(info, frame.raw)
+        check_info(messages[0], self.source, frame.offset)
+        info = bounded_info(messages[0])
+        info_frame = frame.raw if info == messages[0] else encode_frame(info_message(info))
+        stream = self.store.open_stream(info, info_frame)
         self.info, self.key = info, stream.key
         fed = self._streams.get(stream.key)
         if fed is not None:  # a stream this source fed resumes (another one wrote between)
@@ -274,7 +324,7 @@ class StreamIngest:
         if rejoined:
             fed.resent = Counter(self.store.recent_marks(stream.key))
         if self.saver is not None:
-            self.saver.open_stream(stream.key, info, frame.raw)
+            self.saver.open_stream(stream.key, info, info_frame)
         if self.network:
             again = ", resuming its stream" if rejoined else ""
             self.report(f"{self.name}: {describe_stream(stream)} connected{again}")
@@ -308,7 +358,12 @@ class StreamIngest:
         assert self.key is not None and self.info is not None
         printer = self.printer
         wanted = printer is not None and bool(printer)
-        messages = list(self._decoder.decode_payload(frame)) if wanted else None
+        messages = None
+        if wanted:
+            messages, cut = bounded_messages(
+                list(self._decoder.decode_payload(frame)), len(frame.payload)
+            )
+            self.truncated += cut
         self.store.add_frame(self.key, frame.raw, peek)
         self.records += peek.records
         if self._current is not None:
@@ -391,6 +446,8 @@ class StreamIngest:
         counts = f"{fed.records if len(self._streams) > 1 else self.records} records"
         if self.duplicates:
             counts += f", {self.duplicates} resent frames skipped"
+        if self.truncated:
+            counts += f", {self.truncated} records cut to the field caps"
         if self.network:
             return f"{self.name}: {describe_stream(stream)} disconnected: {how}; {counts}"
         return f"{self.name}: loaded {describe_stream(stream)}: {counts}; {how}"
@@ -429,6 +486,137 @@ def check_info(info: RecordingInfo, source: str, offset: int) -> None:
             )
     if not info.recording_id:
         raise CorruptFrame("INFO has an empty recording id", source, offset)
+
+
+def payload_limit(records: int) -> int:
+    """Most bytes a frame of ``records`` records may inflate to (see the module docstring)."""
+    return FRAME_PAYLOAD_SLACK + records * MAX_RECORD_PAYLOAD
+
+
+def bounded_info(info: RecordingInfo) -> RecordingInfo:
+    """``info`` with every text field cut to :data:`MAX_INFO_CHARS` (``info`` itself when none is longer).
+
+    Text is cut as the handler cuts a field (head and tail kept, marked); a
+    recording id, which keys the store, keeps its first characters and a hash of
+    the whole id instead, so two long ids never merge.
+    """
+    changes: dict[str, Any] = {}
+    for name in ("application_id", "host", "python_version", "package_version", "entity_prefix"):
+        value = getattr(info, name)
+        if isinstance(value, str) and len(value) > MAX_INFO_CHARS:
+            changes[name] = truncate_text(value, MAX_INFO_CHARS)
+    if not isinstance(info.python_version, str):
+        changes["python_version"] = truncate_text(str(info.python_version), MAX_INFO_CHARS)
+    if not isinstance(info.package_version, str):
+        changes["package_version"] = truncate_text(str(info.package_version), MAX_INFO_CHARS)
+    if not isinstance(info.entity_prefix, str):
+        changes["entity_prefix"] = ""
+    if len(info.recording_id) > MAX_INFO_CHARS:
+        digest = hashlib.blake2b(
+            info.recording_id.encode("utf-8", "surrogatepass"), digest_size=16
+        ).hexdigest()
+        changes["recording_id"] = f"{info.recording_id[:MAX_INFO_CHARS - 34]}…{digest}"
+    return dataclasses.replace(info, **changes) if changes else info
+
+
+_TEXT_FIELDS = (
+    "message", "template", "stack_info", "logger", "entity_path", "level_name", "path",
+    "function", "thread_name", "process_name", "task_name",
+)
+
+
+def bounded_messages(messages: list[Message], payload_size: int) -> tuple[list[Message], int]:
+    """``messages`` of one frame with every record within the handler's caps, and how many were cut.
+
+    ``payload_size`` is the frame's inflated size: a frame no larger than
+    MAX_FIELD_CHARS bytes cannot hold a field past a cap, so it is returned as it
+    is, unchecked (the common case costs nothing).
+    """
+    if payload_size <= MAX_FIELD_CHARS:
+        return messages, 0
+    out: list[Message] = []
+    cut = 0
+    for message in messages:
+        if isinstance(message, Record):
+            bounded = bounded_record(message)
+            cut += bounded is not message
+            message = bounded
+        elif isinstance(message, Dropped) and len(message.reason) > MAX_FIELD_CHARS:
+            message = Dropped(message.count, truncate_text(message.reason))
+        out.append(message)
+    return out, cut
+
+
+def bounded_record(record: Record) -> Record:
+    """``record`` within the handler's caps: itself when it is, else a cut copy (see the module docstring)."""
+    changes: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value is not None and len(value) > MAX_FIELD_CHARS:
+            changes[name] = truncate_text(value)
+    exc = record.exception
+    if exc is not None and max(len(exc.type), len(exc.value), len(exc.traceback)) > MAX_FIELD_CHARS:
+        changes["exception"] = ExceptionInfo(
+            truncate_text(exc.type), truncate_text(exc.value), truncate_text(exc.traceback)
+        )
+    if record.extras and _size_over(record.extras, MAX_FIELD_CHARS):
+        extras = _bounded_extras(record.extras)
+        if extras != record.extras:
+            changes["extras"] = extras
+    if record.args and _size_over(record.args, MAX_FIELD_CHARS):
+        args = _bounded_args(record.args)
+        if args != record.args:
+            changes["args"] = args
+    return dataclasses.replace(record, **changes) if changes else record
+
+
+def _size_over(value: Any, budget: int) -> bool:
+    """Whether ``value`` (decoded msgpack) may pack to more than ``budget`` bytes: a rough, early-stopping walk."""
+    stack = [value]
+    size = 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, bytes)):
+            size += len(item) + 1
+        elif isinstance(item, dict):
+            size += 1
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            size += 1
+            stack.extend(item)
+        else:
+            size += 9
+        if size > budget:
+            return True
+    return False
+
+
+def _bounded_extras(extras: dict[Any, Any]) -> dict[Any, Any]:
+    """Extras cut the handler's way: each text cut, entries kept while they fit MAX_EXTRAS_BYTES."""
+    clean: dict[Any, Any] = {}
+    size = 0
+    items = list(extras.items())
+    for index, (key, value) in enumerate(items):
+        entry = sanitize({key: value})
+        entry_size = len(packb(entry))
+        if size + entry_size > MAX_EXTRAS_BYTES:
+            clean["rerun.truncated"] = (
+                f"{len(items) - index} of {len(items)} extras left out: "
+                f"record over {MAX_EXTRAS_BYTES} bytes"
+            )
+            break
+        clean.update(entry)
+        size += entry_size
+    return clean
+
+
+def _bounded_args(args: tuple[Any, ...] | dict[Any, Any]) -> tuple[Any, ...] | dict[Any, Any]:
+    """Arguments cut the handler's way: each text cut; past MAX_EXTRAS_BYTES, one note instead."""
+    clean = sanitize(args)
+    if len(packb(clean)) <= MAX_EXTRAS_BYTES:
+        return tuple(clean) if isinstance(clean, list) else clean
+    return (f"…[{len(args)} arguments left out: record over {MAX_EXTRAS_BYTES} bytes]",)
 
 
 @dataclass(frozen=True)

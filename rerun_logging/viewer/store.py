@@ -14,14 +14,24 @@ Identity:
   two handlers in one process share recording id and pid but not their INFO's
   start time, so their independent sequence numbers never clash.
 
-Bounds: the frames held across all recordings cost at most ``memory_limit`` bytes
-(:func:`frame_cost`); past it the oldest frames, whatever their recording, are
-evicted, and each stream counts exactly how many frames and records it lost.
+Bounds: everything the store keeps costs at most ``memory_limit`` bytes: the
+frames (:func:`frame_cost`) and each stream's own state (:func:`stream_cost`: its
+INFO, its tables, the marks of its recent frames). Past the limit, what goes first:
+
+1. whole streams that hold no frames and have no source any more (ended, or
+   disconnected), the longest idle first; the store counts them
+   (:attr:`RecordingStore.streams_evicted`, and their records stay in the totals);
+2. then the oldest frames, whatever their recording; each stream counts exactly how
+   many frames and records it lost. A stream whose last frame goes while it has no
+   source becomes a candidate for 1.
+
+A stream a source feeds is never evicted whole (the number of sources is bounded
+by the server), so a source always finds its stream again.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
@@ -29,8 +39,14 @@ from ..format import FRAME_HEAD_SIZE, FramePeek, RecordingInfo
 
 DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
 """Bytes of frames the viewer keeps in memory by default (``--memory-limit``)."""
-FRAME_OVERHEAD = 128
-"""Bytes charged per frame on top of its size, for the Python objects that hold it."""
+FRAME_OVERHEAD = 192
+"""Bytes charged per frame on top of its size, for the Python objects that hold it
+(the bytes object's head, a :class:`StoredFrame`, two deque slots; measured)."""
+STREAM_OVERHEAD = 3072
+"""Bytes charged per stream on top of its INFO, for the objects that hold its state
+(measured with tracemalloc: about 2.1 KiB)."""
+MARK_COST = 96
+"""Bytes charged per remembered mark of a frame without records."""
 RECENT_MARKS = 256
 """How many frames without records a stream remembers, to recognise them when resent."""
 
@@ -38,6 +54,16 @@ RECENT_MARKS = 256
 def frame_cost(raw: bytes) -> int:
     """What one stored frame counts against the memory limit."""
     return len(raw) + FRAME_OVERHEAD
+
+
+def stream_cost(info: RecordingInfo, info_frame: bytes) -> int:
+    """What one stream's state counts against the memory limit (its frames aside)."""
+    texts = (
+        info.application_id, info.recording_id, info.host, info.python_version,
+        info.package_version, info.entity_prefix,
+    )
+    chars = sum(len(t) * (1 if t.isascii() else 4) for t in texts if isinstance(t, str))
+    return STREAM_OVERHEAD + len(info_frame) + chars
 
 
 def frame_mark(raw: bytes) -> bytes:
@@ -58,7 +84,7 @@ class StreamKey(NamedTuple):
         return cls(info.recording_id, info.pid, info.start_time_ns)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredFrame:
     """One frame as received: its bytes unchanged and how many records it holds."""
 
@@ -90,6 +116,11 @@ class StreamState:
     ended: bool = False
     connections: int = 0
     bytes: int = 0
+    """Cost of the frames held (:func:`frame_cost`)."""
+    state_bytes: int = 0
+    """Cost of the stream's own state (:func:`stream_cost`, the marks)."""
+    idle: bool = False
+    """A source fed it and none does now: it may be evicted whole once it holds no frames."""
     recent_marks: deque[bytes] = field(default_factory=lambda: deque(maxlen=RECENT_MARKS))
 
     @property
@@ -129,11 +160,15 @@ class StoreSummary:
     evicted_records: int
     frames_held: int
     bytes: int
+    streams_evicted: int = 0
+    """Streams evicted whole (their records count in ``records`` and ``evicted_records``)."""
 
     def __str__(self) -> str:
+        gone = (f", {self.streams_evicted} idle stream{_s(self.streams_evicted)} evicted"
+                if self.streams_evicted else "")
         return (
             f"{self.recordings} recording{_s(self.recordings)}, {self.streams} "
-            f"stream{_s(self.streams)} ({self.connected} connected, {self.ended} ended), "
+            f"stream{_s(self.streams)} ({self.connected} connected, {self.ended} ended{gone}), "
             f"{self.records} records ({self.evicted_records} evicted from memory), "
             f"{self.dropped} dropped by apps, {self.bytes / 1048576:.1f} MiB held"
         )
@@ -148,7 +183,14 @@ class RecordingStore:
         self.memory_limit = memory_limit
         self.recordings: dict[str, Recording] = {}
         self.bytes = 0
+        """Cost of everything held: frames and stream state."""
+        self.streams_evicted = 0
+        """Streams evicted whole, ever."""
+        self._gone = [0, 0, 0]
+        """Records, evicted records and dropped counts of the streams evicted whole."""
         self._order: deque[StoredFrame] = deque()
+        self._husks: OrderedDict[StreamKey, None] = OrderedDict()
+        """Idle streams that hold no frames, the longest idle first: evicted first."""
 
     # --- streams ----------------------------------------------------------------
 
@@ -156,7 +198,8 @@ class RecordingStore:
         """The stream ``info`` starts: a new one, or the existing one of that writer.
 
         A new stream with a known recording id joins that recording. The caller
-        tells a rejoin from a new stream by ``frames_stored > 0``.
+        tells a rejoin from a new stream by ``frames_stored > 0``. A new stream's
+        state counts against the memory limit at once (which may evict others).
         """
         key = StreamKey.of(info)
         recording = self.recordings.get(key.recording_id)
@@ -167,6 +210,8 @@ class RecordingStore:
         if stream is None:
             stream = StreamState(key, info, info_frame)
             recording.streams[key] = stream
+            self._charge(stream, stream_cost(info, info_frame))
+            self._evict()
         return stream
 
     def stream(self, key: StreamKey) -> StreamState:
@@ -179,13 +224,21 @@ class RecordingStore:
             yield from recording.streams.values()
 
     def attach(self, key: StreamKey) -> None:
-        """A source starts feeding ``key`` (it shows as connected)."""
-        self.stream(key).connections += 1
+        """A source starts feeding ``key`` (it shows as connected; never evicted whole)."""
+        stream = self.stream(key)
+        stream.connections += 1
+        stream.idle = False
+        self._husks.pop(key, None)
 
     def detach(self, key: StreamKey) -> None:
-        """A source of ``key`` is gone."""
+        """A source of ``key`` is gone; with none left the stream may be evicted whole."""
         stream = self.stream(key)
         stream.connections = max(0, stream.connections - 1)
+        if stream.connections == 0:
+            stream.idle = True
+            if not stream.frames:
+                self._husks[key] = None
+            self._evict()
 
     # --- frames -----------------------------------------------------------------
 
@@ -211,12 +264,15 @@ class RecordingStore:
         stream.dropped += peek.dropped
         stream.ended = stream.ended or peek.ended
         stream.bytes += frame_cost(raw)
+        self.bytes += frame_cost(raw)
+        self._husks.pop(key, None)
         if peek.first_seq is not None:
             stream.next_seq = max(stream.next_seq, peek.first_seq + peek.records)
         else:
+            if len(stream.recent_marks) < RECENT_MARKS:
+                self._charge(stream, MARK_COST)
             stream.recent_marks.append(frame_mark(raw))
         self._order.append(frame)
-        self.bytes += frame_cost(raw)
         self._evict()
         return True
 
@@ -236,17 +292,45 @@ class RecordingStore:
         """Every frame still in memory, across streams, newest first."""
         return reversed(list(self._order))
 
+    def _charge(self, stream: StreamState, cost: int) -> None:
+        stream.state_bytes += cost
+        self.bytes += cost
+
     def _evict(self) -> None:
-        while self.bytes > self.memory_limit and self._order:
-            frame = self._order.popleft()
-            stream = self.stream(frame.key)
-            oldest = stream.frames.popleft()
-            assert oldest is frame, "a stream's frames are in global arrival order"
-            cost = frame_cost(frame.raw)
-            self.bytes -= cost
-            stream.bytes -= cost
-            stream.evicted_frames += 1
-            stream.evicted_records += frame.records
+        """While over the limit: idle streams without frames first, then the oldest frames."""
+        while self.bytes > self.memory_limit:
+            if self._husks:
+                key, _ = self._husks.popitem(last=False)
+                self._evict_stream(self.stream(key))
+            elif self._order:
+                self._evict_frame(self._order.popleft())
+            else:
+                return
+
+    def _evict_frame(self, frame: StoredFrame) -> None:
+        stream = self.stream(frame.key)
+        oldest = stream.frames.popleft()
+        assert oldest is frame, "a stream's frames are in global arrival order"
+        cost = frame_cost(frame.raw)
+        self.bytes -= cost
+        stream.bytes -= cost
+        stream.evicted_frames += 1
+        stream.evicted_records += frame.records
+        if stream.idle and not stream.frames:
+            self._husks[stream.key] = None
+
+    def _evict_stream(self, stream: StreamState) -> None:
+        """Forget an idle stream that holds no frames; its counts stay in the totals."""
+        assert not stream.frames and not stream.connected
+        recording = self.recordings[stream.key.recording_id]
+        del recording.streams[stream.key]
+        if not recording.streams:
+            del self.recordings[stream.key.recording_id]
+        self.bytes -= stream.state_bytes
+        self.streams_evicted += 1
+        self._gone[0] += stream.records
+        self._gone[1] += stream.evicted_records
+        self._gone[2] += stream.dropped
 
     # --- reporting --------------------------------------------------------------
 
@@ -258,11 +342,12 @@ class RecordingStore:
             streams=len(streams),
             connected=sum(s.connected for s in streams),
             ended=sum(s.ended for s in streams),
-            records=sum(s.records for s in streams),
-            dropped=sum(s.dropped for s in streams),
-            evicted_records=sum(s.evicted_records for s in streams),
+            records=sum(s.records for s in streams) + self._gone[0],
+            dropped=sum(s.dropped for s in streams) + self._gone[2],
+            evicted_records=sum(s.evicted_records for s in streams) + self._gone[1],
             frames_held=len(self._order),
             bytes=self.bytes,
+            streams_evicted=self.streams_evicted,
         )
 
 

@@ -1,7 +1,8 @@
 // The feed protocol (see rerun_logging/viewer/feed.py): what each message from the
 // server does to the page. `records` batches are appended and filtered on arrival
 // (only the new rows, merged into place when the view is in time order),
-// `recordings` replaces the list of streams; a new connection starts from scratch.
+// `recordings` sets the list of streams (the first whole, then changes only); a new
+// connection starts from scratch.
 // Also keeps the tab under its record limit.
 
 import { IntVec } from "./store.js";
@@ -50,7 +51,7 @@ export function onMessage(ev) {
   switch (msg.type) {
     case "records": onRecords(msg, t0); break;
     case "recordings":
-      view.recordings = Array.isArray(msg.recordings) ? msg.recordings : [];
+      view.recordings = applyRecordings(view.recordings, msg);
       for (const r of view.recordings) store.streamOf(String(r.recording), r.pid);
       view.ready = true;
       api.ready = true;
@@ -65,6 +66,30 @@ export function onMessage(ev) {
       break;
     default: break;
   }
+}
+
+function recordingKey(r) { return String(r.recording) + "\u0000" + r.pid + "\u0000" + r.start_ns; }
+
+/**
+ * The streams after a `recordings` message: the first lists them all; an update
+ * (`update: true`) lists new or changed entries (changed ones keep their place) and
+ * the keys [recording, pid, start_ns] of those `removed`.
+ */
+export function applyRecordings(current, msg) {
+  const entries = Array.isArray(msg.recordings) ? msg.recordings : [];
+  if (!msg.update) return entries;
+  const gone = new Set((Array.isArray(msg.removed) ? msg.removed : []).map(
+    (k) => String(k[0]) + "\u0000" + k[1] + "\u0000" + k[2]));
+  const changed = new Map(entries.map((r) => [recordingKey(r), r]));
+  const out = [];
+  for (const r of current) {
+    const key = recordingKey(r);
+    if (gone.has(key)) continue;
+    const next = changed.get(key);
+    if (next !== undefined) { out.push(next); changed.delete(key); } else out.push(r);
+  }
+  for (const r of changed.values()) out.push(r);
+  return out;
 }
 
 /** Past `view.maxRecords`, drop the oldest records (down to 80 % of it) and say so. */

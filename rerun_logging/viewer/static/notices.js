@@ -6,7 +6,7 @@ import { $, el } from "./dom.js";
 import { fmtCount } from "./format.js";
 
 const notices = $("notices");
-let missedNotice = null, missedTotal = 0;
+let missedNotice = null, missedTotal = 0, olderTotal = 0;
 let evictNotice = null;
 
 /** Show a notice with a dismiss button; returns its element (`_text` holds the text). */
@@ -29,11 +29,22 @@ export function flash(text) {
   setTimeout(() => n.remove(), 2500);
 }
 
-/** A `missed` message: apply its strings, and count what this tab fell behind by. */
+/**
+ * A `missed` message: apply its strings, and count what this tab fell behind by and
+ * the older records the viewer holds that its snapshot left out (`older`).
+ */
 export function onMissed(msg) {
   store.applyStrings(msg);
-  missedTotal += msg.records || 0;
-  const text = fmtCount(missedTotal) + " records missed: this tab fell behind";
+  const older = msg.older || 0;
+  olderTotal += older;
+  missedTotal += (msg.records || 0) - older;
+  const parts = [];
+  if (missedTotal > 0) parts.push(fmtCount(missedTotal) + " records missed: this tab fell behind");
+  if (olderTotal > 0) {
+    parts.push(fmtCount(olderTotal) + " older records held by the viewer were not sent to this tab " +
+      "(a tab that joins gets the newest)");
+  }
+  const text = parts.join("; ");
   if (!missedNotice) missedNotice = notice(text, "", "missed");
   else missedNotice._text.textContent = text;
 }
@@ -47,6 +58,7 @@ export function showEvicted(text) {
 /** A new connection: the missed and dropped notices no longer apply. */
 export function resetNotices() {
   missedTotal = 0;
+  olderTotal = 0;
   if (missedNotice) { missedNotice.remove(); missedNotice = null; }
   if (evictNotice) { evictNotice.remove(); evictNotice = null; }
 }

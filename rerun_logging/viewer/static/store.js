@@ -175,7 +175,11 @@ export class Store {
     const sid = this.sidMap;
     const mapS = (v) => (v === null || v === undefined ? -1 : (sid[v] ?? -1));
     const stream = this.streamOf(String(msg.recording), msg.pid);
-    this.streamRows[stream] = (this.streamRows[stream] || 0) + count;
+    // a batch of several streams (a snapshot) names each row's: streams[stream[row]]
+    const rowStream = Array.isArray(msg.stream) && Array.isArray(msg.streams) ? msg.stream : null;
+    const rowStreams = rowStream === null ? null
+      : msg.streams.map((s) => this.streamOf(String(s[0]), s[1]));
+    if (rowStream === null) this.streamRows[stream] = (this.streamRows[stream] || 0) + count;
     const { time, ns, seq, level, bucket, levelName, logger, entity, template, thread, threadName,
       process, processName, task, path, line, func } = this;
     const streams = this.stream;
@@ -220,7 +224,12 @@ export class Store {
       path[i] = mapS(msg.path[j]);
       line[i] = msg.line[j] | 0;
       func[i] = mapS(msg.function[j]);
-      streams[i] = stream;
+      let st = stream;
+      if (rowStream !== null) {
+        st = rowStreams[rowStream[j]] ?? stream;
+        this.streamRows[st] = (this.streamRows[st] || 0) + 1;
+      }
+      streams[i] = st;
       const text = String(msg.message[j]);
       this.message[i] = text;
       if (mArgs !== null && mArgs[j] !== null && mArgs[j] !== undefined) this.args[i] = mArgs[j];
