@@ -67,3 +67,39 @@ def test_the_serve_sinks_port_for_children_is_always_loopback() -> None:
     config = ServeSink("0.0.0.0", 9090, 1 << 20, Backoff(1, 2, 3)).viewer_config()
     assert (config.bind, config.port) == ("127.0.0.1", 0)
     assert (config.web_address, config.web_port) == ("0.0.0.0", 9090)
+
+
+def test_connections_that_do_not_speak_are_bounded_on_both_ports() -> None:
+    from rerun_logging.viewer import server, web
+
+    page = WebServer()
+    assert page.max_opening == web.MAX_OPENING <= 64 and 0 < page.open_timeout <= 10
+    assert web.ACCEPT_BACKLOG <= web.MAX_OPENING
+    assert server.MAX_CONNECTIONS == 256 and server.MAX_LINGERING <= 64
+    assert server.DEFAULT_HANDSHAKE_TIMEOUT <= 10
+
+
+def test_a_failed_accept_is_one_line_per_burst_never_a_traceback() -> None:
+    import asyncio
+    import errno
+    import socket
+
+    from rerun_logging.viewer.server import Viewer
+
+    lines: list[str] = []
+    viewer = Viewer(ViewerConfig(web=False), report=lines.append)
+    loop = asyncio.new_event_loop()
+    listening = socket.socket()
+    try:
+        listening.bind(("127.0.0.1", 0))
+        for _ in range(100):
+            viewer._loop_exception(loop, {
+                "message": "socket.accept() out of system resource", "socket": listening,
+                "exception": OSError(errno.EMFILE, "Too many open files"),
+            })
+    finally:
+        listening.close()
+        loop.close()
+    (line,) = lines
+    assert line.startswith("cannot accept connections on 127.0.0.1:") and "Too many open files" in line
+    assert "one line per burst" in line and "Traceback" not in line

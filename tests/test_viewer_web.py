@@ -298,3 +298,111 @@ def test_a_frozen_page_costs_a_count_once_it_fell_behind() -> None:
             await server.close()
 
     run(test)
+
+
+async def raw_request(port: int, text: str) -> tuple[int, dict[str, str], bytes]:
+    """Send ``text`` as it is (duplicate headers and all); status, headers, body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(text.encode())
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def test_a_duplicate_host_or_origin_is_a_400_with_the_security_headers() -> None:
+    async def test() -> None:
+        lines: list[str] = []
+        server = await started(report=lines.append)
+        host = f"127.0.0.1:{server.port}"
+        try:
+            for request in (
+                f"GET / HTTP/1.1\r\nHost: {host}\r\nHost: evil.example\r\n\r\n",
+                f"GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n"
+                "Origin: http://evil.example\r\n\r\n",
+            ):
+                status, headers, body = await raw_request(server.port, request)
+                assert status == 400 and b"Bad Request: more than one" in body
+                assert headers["content-security-policy"] == content_security_policy(
+                    None if "Host: evil" in request else f"ws://{host}"
+                )
+                assert headers["x-content-type-options"] == "nosniff"
+                assert headers["cache-control"] == "no-store"
+            assert len(lines) == 1 and "with 400: 2 Host headers (one line per burst)" in lines[0]
+            assert (await http_get(server.port, "/"))[0] == 200
+        finally:
+            await server.close()
+
+    run(test)
+
+
+def test_an_unexpected_error_answering_a_request_is_one_line_and_a_500_with_our_headers() -> None:
+    async def test() -> None:
+        lines: list[str] = []
+        server = await started(report=lines.append)
+
+        def broken(path: str) -> None:
+            raise RuntimeError("a bug")
+
+        server._static_file = broken  # type: ignore[method-assign]
+        try:
+            status, headers, _ = await http_get(server.port, "/app.js")
+            assert status == 500
+            assert_security_headers(headers, server.port)
+            assert lines == [lines[0]] and "500: internal error: RuntimeError('a bug')" in lines[0]
+        finally:
+            await server.close()
+
+    run(test)
+
+
+def test_connections_waiting_for_their_request_are_capped_the_oldest_closed() -> None:
+    async def test() -> None:
+        lines: list[str] = []
+        server = await started(report=lines.append, max_opening=3)
+        idle = []
+        try:
+            for _ in range(3):
+                idle.append(await asyncio.open_connection("127.0.0.1", server.port))
+            await asyncio.wait_for(_until(lambda: server.opening == 3), 5)
+            idle.append(await asyncio.open_connection("127.0.0.1", server.port))
+            try:
+                assert await asyncio.wait_for(idle[0][0].read(), 5) == b""  # the oldest: closed
+            except ConnectionResetError:
+                pass
+            await asyncio.wait_for(_until(lambda: server.opening == 3), 5)
+            status, headers, _ = await http_get(server.port, "/")  # a page still gets in
+            assert status == 200
+            assert_security_headers(headers, server.port)
+            assert len(lines) == 1 and lines[0].startswith(
+                "web UI: 3 connections were waiting to send their request; closed the oldest ("
+            )
+        finally:
+            for _, writer in idle:
+                writer.close()
+            await server.close()
+
+    run(test)
+
+
+def test_a_request_that_never_completes_times_out() -> None:
+    async def test() -> None:
+        server = await started(open_timeout=0.3)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never the blank line
+            try:
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+            except ConnectionResetError:
+                pass
+            await asyncio.wait_for(_until(lambda: server.opening == 0), 5)
+            writer.close()
+        finally:
+            await server.close()
+
+    run(test)

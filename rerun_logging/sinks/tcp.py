@@ -23,6 +23,7 @@ from collections import deque
 
 from .. import format
 from ..backoff import Backoff
+from ..wording import binary_size
 from .base import Sink
 
 
@@ -183,7 +184,7 @@ class ConnectSink(Sink):
         if text != self.error:
             self.error = text
             self._say(
-                f"{text}; keeping up to {self.max_bytes // 1024} KiB of records and retrying"
+                f"{text}; keeping up to {binary_size(self.max_bytes)} of records and retrying"
             )
 
     def _disconnect(self, error: BaseException | None) -> None:

@@ -7,7 +7,10 @@ only moves bytes between them and the outside world:
   connection: greet with ``VIEWER_HELLO``, read chunks of at most 256 KiB, feed the
   connection's :class:`~.ingest.StreamIngest`, write back what it returns, enforce
   the deadlines of :class:`~.ingest.ReadDeadline`; a refused peer gets its REFUSED
-  message and a graceful close, and no other peer notices;
+  message and a graceful close, and no other peer notices. At most
+  :data:`MAX_CONNECTIONS` peers: a new one is always taken, and when the table is
+  full one peer makes room for it (see :class:`PeerTable`); failed accepts (out of
+  file descriptors) are one line per burst, never a traceback;
 - recording files and ``-`` (standard input), each read by a daemon thread and fed
   to an ingest on the event loop (the store has one owner: the loop);
 - the web UI (:mod:`.web`) on ``--bind`` and ``--web-port``, beside the TCP
@@ -33,19 +36,24 @@ import signal
 import socket
 import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterator, Mapping, Sequence, TextIO
 
-from ..format import (
-    HEADER, VIEWER_HELLO, Dropped, Message, Record, RecordingError, RecordingInfo, StreamDecoder,
-    encode_frame, refused_message,
-)
+try:
+    import resource  # imported here: out of descriptors, an extension module cannot be opened
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
+
+from ..format import VIEWER_HELLO, Dropped, Message, Record, RecordingInfo
 from ..reader import STDIN, open_source, source_name
 from ..render import dropped_line, text_line
 from ..spec import DEFAULT_HOST, DEFAULT_TCP_PORT, DEFAULT_WEB_PORT
+from ..wording import counted
+from .bursts import BurstReport
 from .ingest import ReadDeadline, StreamIngest
 from .savedir import SaveDir
-from .store import DEFAULT_MEMORY_LIMIT, RecordingStore, StoredFrame
+from .store import DEFAULT_MEMORY_LIMIT, RecordingStore
 
 if TYPE_CHECKING:
     from .feed import FeedClient
@@ -65,15 +73,23 @@ LINGER_BYTES = 1024 * 1024
 closing, so the peer receives the REFUSED message instead of a reset."""
 
 MAX_CONNECTIONS = 256
-"""Most TCP peers at once; one more is refused (REFUSED) and closed."""
+"""Most TCP peers at once. One more is taken, and one peer makes room for it (REFUSED,
+then closed): see :class:`PeerTable`."""
+IDLE_EVICT_AFTER = 5.0
+"""A peer that sent nothing for this long is the first to make room for a new one."""
+MAX_LINGERING = 64
+"""Most refused peers read (and discarded) at once before their close (see
+:func:`linger`); past it a refused peer is closed at once."""
+ACCEPT_ERRORS = ("socket.accept() out of system resource",
+                 "Error on transport creation for incoming connection")
+"""What asyncio's accept loop tells the loop's exception handler when an accept fails
+(out of file descriptors, buffers or memory); it then pauses that socket for 1 s."""
 MAX_BUFFERED_BYTES = 256 * 1024 * 1024
 """Most bytes of unfinished frames held for all peers together (each is also capped
 by the frame limit, 16 MiB); the peer that passes it is refused."""
 
 SNAPSHOT_RECORDS = 100_000
 """Most records a web client that joins gets from what the store holds (the newest)."""
-SNAPSHOT_BATCH = 1000
-"""Most records in one ``records`` batch of a snapshot."""
 WEB_CLOSE_TIMEOUT = 5.0
 
 EXIT_OK = 0
@@ -164,8 +180,10 @@ class Viewer:
         self.ready = asyncio.Event()
         """Set once the viewer listens and its web UI started (or failed to)."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._peers: dict[StreamIngest, int] = {}
-        """Connected peers and the bytes of unfinished frames held for each."""
+        self.peers = PeerTable()
+        """The connected TCP peers."""
+        self._lingering = 0
+        self._accept_errors = BurstReport()
 
     async def run(self) -> int:
         """Check the sources, listen, load the sources, serve until stopped."""
@@ -173,6 +191,7 @@ class Viewer:
         if problem:
             self.report(problem)
             return EXIT_USAGE
+        asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         try:
             sock = self.config.tcp_socket or listening_socket(self.config.bind, self.config.port)
         except OSError as error:
@@ -227,6 +246,25 @@ class Viewer:
             except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
                 pass
 
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        """A failed accept is one line per burst (asyncio pauses the socket 1 s); the rest as asyncio's."""
+        if context.get("message") not in ACCEPT_ERRORS:
+            loop.default_exception_handler(context)
+            return
+        if not self._accept_errors.note(loop.time()):
+            return
+        error = context.get("exception")
+        reason = getattr(error, "strerror", None) or str(error or context.get("message"))
+        where = ""
+        sock = context.get("socket")
+        if sock is not None:
+            try:
+                where = f" on {format_address(sock.getsockname())}"  # type: ignore[attr-defined]
+            except (AttributeError, OSError):
+                pass
+        self.report(f"cannot accept connections{where}: {reason}{fd_limit()}; the port pauses "
+                    f"1s and accepts again (one line per burst){self._accept_errors.suffix()}")
+
     def _spawn(self, coroutine: object) -> None:
         task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
         self._tasks.add(task)
@@ -247,7 +285,7 @@ class Viewer:
             self.saver.close_all()
         line = f"stopped: {self.store.summary()}"
         if self.saver is not None:
-            line += f"; {len(self.saver.files)} files in {self.saver.directory}"
+            line += f"; {counted(len(self.saver.files), 'file')} in {self.saver.directory}"
         self.report(line)
 
     def _ingest(self, source: str, name: str, network: bool) -> StreamIngest:
@@ -265,57 +303,71 @@ class Viewer:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)  # type: ignore[arg-type]
-        peer = peer_name(writer.get_extra_info("peername"))
-        if len(self._peers) >= MAX_CONNECTIONS:
-            await self._turn_away(peer, reader, writer, task)
-            return
+        address = writer.get_extra_info("peername")
+        peer = peer_name(address)
+        now = asyncio.get_running_loop().time()
         ingest = self._ingest(f"tcp {peer}", peer, network=True)
-        self._peers[ingest] = 0
+        slot = PeerSlot(ingest, peer, peer_host(address), now, now, task)  # type: ignore[arg-type]
+        victim = self.peers.admit(slot, now, MAX_CONNECTIONS)
+        if victim is not None and victim.task is not None:
+            victim.task.cancel()  # it refuses itself, with victim.evicted as the reason
         quiet = False
         try:
             writer.write(VIEWER_HELLO)
-            quiet = await self._pump(ingest, reader, writer, peer)
+            quiet = await self._pump(slot, reader, writer)
+            self.peers.remove(slot)
             if ingest.error is not None:
-                await linger(reader, writer)
+                await self._linger(reader, writer)
         except asyncio.CancelledError:
-            # Shutdown. Not re-raised: asyncio's streams (3.11) log a cancelled
-            # connection task as an error; this task has nothing left to do.
-            quiet = True
+            if slot.evicted is None:
+                # Shutdown. Not re-raised: asyncio's streams (3.11) log a cancelled
+                # connection task as an error; this task has nothing left to do.
+                quiet = True
+            else:
+                await self._leave(slot, reader, writer)
         except (ConnectionError, OSError):
             pass  # the peer went away: close() below says whether it tore a frame
         except Exception as error:  # a bug must cost one connection, not the viewer
             self.report(f"internal error with {peer}: {error!r}; connection closed")
             quiet = True
         finally:
-            self._peers.pop(ingest, None)
+            self.peers.remove(slot)
             ingest.close(quiet=quiet)
             self.stored_changed()
             writer.close()
             if task is not None:
                 self._tasks.discard(task)  # type: ignore[arg-type]
 
-    async def _turn_away(
-        self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-        task: asyncio.Task[object] | None,
+    async def _leave(
+        self, slot: PeerSlot, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        """A peer beyond MAX_CONNECTIONS: greeted, refused, closed; the others never notice."""
-        reason = f"too many connections (the viewer takes {MAX_CONNECTIONS} at once)"
-        self.report(f"refused {peer}: {reason}")
+        """An evicted peer (its task was cancelled for it): refused with the reason, closed."""
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        assert slot.evicted is not None
         try:
-            writer.write(VIEWER_HELLO + encode_frame(refused_message(reason)))
-            await linger(reader, writer)
+            writer.writelines(slot.ingest.refuse(slot.evicted))
+            await self._linger(reader, writer)
         except (ConnectionError, OSError, asyncio.CancelledError):
             pass
+
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """:func:`linger`, for at most MAX_LINGERING peers at once (a flood of refusals
+        must not hold a descriptor per refusal); beyond, closed at once."""
+        if self._lingering >= MAX_LINGERING:
+            return
+        self._lingering += 1
+        try:
+            await linger(reader, writer)
         finally:
-            writer.close()
-            if task is not None:
-                self._tasks.discard(task)  # type: ignore[arg-type]
+            self._lingering -= 1
 
     async def _pump(
-        self, ingest: StreamIngest, reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter, peer: str,
+        self, slot: PeerSlot, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
         """Read, feed, answer until the peer closes or is refused; True if a timeout ended it."""
+        ingest, peer = slot.ingest, slot.name
         loop = asyncio.get_running_loop()
         deadlines = ReadDeadline(
             self.config.handshake_timeout, self.config.frame_timeout, loop.time()
@@ -336,7 +388,8 @@ class Viewer:
             if not chunk:
                 return False
             replies = ingest.feed(chunk)
-            replies += self._check_buffered(ingest)
+            self.peers.received(slot, loop.time(), ingest.buffered)
+            replies += self._check_buffered(slot)
             self.stored_changed()
             if replies:
                 writer.writelines(replies)
@@ -348,14 +401,13 @@ class Viewer:
                     return True
         return False
 
-    def _check_buffered(self, ingest: StreamIngest) -> list[bytes]:
-        """Refuse ``ingest`` if the unfinished frames of all peers now pass MAX_BUFFERED_BYTES."""
-        self._peers[ingest] = ingest.buffered
-        total = sum(self._peers.values())
+    def _check_buffered(self, slot: PeerSlot) -> list[bytes]:
+        """Refuse ``slot``'s peer if the unfinished frames of all peers now pass MAX_BUFFERED_BYTES."""
+        total = self.peers.buffered
         if total <= MAX_BUFFERED_BYTES:
             return []
-        self._peers[ingest] = 0
-        return ingest.refuse(
+        self.peers.remove(slot)
+        return slot.ingest.refuse(
             f"the viewer holds {total / 2**20:.1f} MiB of unfinished frames from all peers "
             f"(limit {MAX_BUFFERED_BYTES / 2**20:.1f} MiB)"
         )
@@ -378,6 +430,9 @@ class Viewer:
             raise
         except OSError as error:
             self.report(f"{name}: cannot read: {error.strerror or error}")
+        else:
+            if ingest.received == 0:
+                self.report(f"{name}: empty, nothing to load")
         finally:
             ingest.close(quiet=quiet)
             self.stored_changed()
@@ -402,7 +457,7 @@ class Viewer:
         try:
             self.web = await serve_web(
                 self.config.web_address, self.config.web_port, self._web_snapshot,
-                requests=self._web_request,
+                requests=self._web_request, report=self.report,
             )
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
@@ -436,13 +491,12 @@ class Viewer:
             self.web.push_recordings(summaries)
 
     def _web_snapshot(self, feed: FeedClient) -> None:
-        """What a web client that joins starts with: the recordings, the newest records."""
-        from .feed import stream_summaries
+        """What a web client that joins starts with: the recordings, the newest records
+        within the record and byte bounds, and the count of those left out
+        (:func:`.feed.queue_snapshot`)."""
+        from .feed import queue_snapshot
 
-        feed.recordings(stream_summaries(self.store))
-        for info, records in snapshot_records(self.store, SNAPSHOT_RECORDS):
-            for start in range(0, len(records), SNAPSHOT_BATCH):
-                feed.records(info.recording_id, records[start:start + SNAPSHOT_BATCH], info.pid)
+        queue_snapshot(feed, self.store, SNAPSHOT_RECORDS)
 
 
     async def _web_request(self, request: dict[str, object]) -> list[str | bytes]:
@@ -463,6 +517,96 @@ class Viewer:
         wanted = sum(s.count for s in selections)
         export = await asyncio.to_thread(build_export, sources, wanted)
         return [to_json(export.meta(request_id)), export.data]
+
+
+@dataclass(eq=False)
+class PeerSlot:
+    """One TCP peer in the viewer's table: who, since when, its last byte, what it holds."""
+
+    ingest: StreamIngest
+    name: str
+    """How report lines name it: ``127.0.0.1:5555``."""
+    host: str
+    """Its address without the port: peers are shared fairly between addresses."""
+    connected_at: float
+    last_received: float
+    """Monotonic time of its last byte (of its connection before the first)."""
+    task: asyncio.Task[None] | None = None
+    buffered: int = 0
+    """Bytes of an unfinished frame held for it."""
+    evicted: str | None = None
+    """Why it makes room for a new peer, once it was chosen to."""
+
+
+class PeerTable:
+    """The TCP peers the viewer holds, and which one makes room for a new one. Pure.
+
+    A new peer is always taken (:meth:`admit`): nobody can hold the slots against
+    an app. When ``capacity`` peers are held, one is evicted for it:
+
+    1. the peer idle longest (no byte for the longest time), once idle for
+       ``idle_after`` seconds: silent peers go first, and an app that only paused
+       reconnects when it has something to send;
+    2. when every peer is busy, the oldest connection of the address holding the
+       most: a host that floods evicts its own first, and on one address the slots
+       rotate, each connection keeping its slot until ``capacity`` newer ones came.
+
+    The evicted peer is told why (REFUSED): an app reconnects with backoff and
+    resends the frames not acknowledged, which the viewer de-duplicates, so it
+    loses nothing. Times are monotonic seconds passed in by the caller.
+    """
+
+    def __init__(self, idle_after: float = IDLE_EVICT_AFTER) -> None:
+        self.idle_after = idle_after
+        self._slots: dict[PeerSlot, None] = {}
+        """Held peers in the order they came (oldest first)."""
+        self.buffered = 0
+        """Bytes of unfinished frames held for all peers together."""
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __iter__(self) -> Iterator[PeerSlot]:
+        return iter(list(self._slots))
+
+    def admit(self, slot: PeerSlot, now: float, capacity: int) -> PeerSlot | None:
+        """Hold ``slot``; return the peer evicted for it (its ``evicted`` says why), or None."""
+        victim = None
+        if self._slots and len(self._slots) >= capacity:
+            victim, reason = self.choose(now, capacity)
+            victim.evicted = reason
+            self.remove(victim)
+        self._slots[slot] = None
+        slot.buffered = 0
+        return victim
+
+    def choose(self, now: float, capacity: int) -> tuple[PeerSlot, str]:
+        """The peer that makes room for a new one, and the reason it is told."""
+        full = f"too many connections (the viewer takes {capacity} at once): closed to make room for a new one"
+        idle = min(self._slots, key=lambda s: s.last_received)
+        idle_for = now - idle.last_received
+        if idle_for >= self.idle_after:
+            return idle, f"{full}, as the one idle longest ({idle_for:.1f}s without a byte)"
+        counts = Counter(s.host for s in self._slots)
+        host, held = counts.most_common(1)[0]
+        oldest = next(s for s in self._slots if s.host == host)
+        return oldest, (
+            f"{full}, as the oldest ({now - oldest.connected_at:.1f}s) of the {held} from {host}, "
+            f"the address holding the most; none was idle for {self.idle_after:g}s"
+        )
+
+    def received(self, slot: PeerSlot, now: float, buffered: int) -> None:
+        """``slot`` received bytes at ``now`` and holds ``buffered`` of an unfinished frame."""
+        slot.last_received = now
+        if slot in self._slots:
+            self.buffered += buffered - slot.buffered
+            slot.buffered = buffered
+
+    def remove(self, slot: PeerSlot) -> None:
+        """``slot`` no longer holds a place (closed, refused or evicted); idempotent."""
+        if self._slots.pop(slot, False) is None:
+            self.buffered -= slot.buffered
+        slot.buffered = 0
 
 
 class WebFanout:
@@ -493,45 +637,6 @@ class WebFanout:
             records = [m for m in messages if isinstance(m, Record)]
             if records:
                 web.push_records(info.recording_id, records, info.pid)
-
-
-def snapshot_records(
-    store: RecordingStore, limit: int = SNAPSHOT_RECORDS
-) -> list[tuple[RecordingInfo, list[Record]]]:
-    """The records of the newest stored frames, at most ``limit`` in all, oldest first.
-
-    Whole frames only, newest first until the next one would pass ``limit``; runs
-    of consecutive frames of one stream are decoded together. A frame that does
-    not decode (never expected: frames are checked on the way in) ends its run.
-    """
-    chosen: list[StoredFrame] = []
-    total = 0
-    for frame in store.newest_frames():
-        if total + frame.records > limit:
-            break
-        total += frame.records
-        chosen.append(frame)
-    chosen.reverse()
-    out: list[tuple[RecordingInfo, list[Record]]] = []
-    start = 0
-    while start < len(chosen):
-        key = chosen[start].key
-        end = start
-        while end < len(chosen) and chosen[end].key == key:
-            end += 1
-        info = store.stream(key).info
-        decoder = StreamDecoder("<snapshot>")
-        decoder.feed(HEADER + b"".join(f.raw for f in chosen[start:end]))
-        records: list[Record] = []
-        try:
-            for frame in decoder.frames():
-                records.extend(m for m in decoder.decode_payload(frame) if isinstance(m, Record))
-        except RecordingError:
-            pass
-        if records:
-            out.append((info, records))
-        start = end
-    return out
 
 
 def can_open_browser(wanted: bool, env: Mapping[str, str] | None = None) -> bool:
@@ -658,6 +763,21 @@ def format_address(address: object) -> str:
 def peer_name(address: object) -> str:
     """How report lines name a peer: ``127.0.0.1:5555``."""
     return format_address(address) if address else "<unknown peer>"
+
+
+def peer_host(address: object) -> str:
+    """A peer's address without its port: ``127.0.0.1`` (connections are shared per host)."""
+    if isinstance(address, tuple) and address:
+        return str(address[0])
+    return "<unknown peer>"
+
+
+def fd_limit() -> str:
+    """`` (RLIMIT_NOFILE N)``: what a report of running out of descriptors adds ("" if unknown)."""
+    if resource is None:
+        return ""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return f" (RLIMIT_NOFILE {soft})" if soft != resource.RLIM_INFINITY else ""
 
 
 def unreadable_source(path: str) -> str | None:

@@ -26,7 +26,9 @@ Security decisions
   - bound beyond loopback: ``Origin`` must be present and equal ``http://`` +
     the request's ``Host``; the access token (below) is what keeps other pages out.
 
-  A refused handshake gets ``403 Forbidden``.
+  A refused handshake gets ``403 Forbidden``. A request with two ``Host`` or two
+  ``Origin`` headers is ambiguous (which one would the check have read?): ``400
+  Bad Request`` and one line.
 - **Token.** Bound beyond loopback (or with ``require_token=True``), the page
   (``/`` and ``/index.html``) and ``/ws`` require ``?token=`` equal to a random
   ``secrets.token_urlsafe(24)`` (compared in constant time); a warning with the
@@ -41,6 +43,13 @@ Security decisions
 - **Paths.** Only ``GET`` of files directly named under ``static/``: a path with a
   ``..`` or ``.`` segment, a backslash, a NUL, a hidden name, or that resolves
   outside the folder, is ``404 Not Found``, like a missing file.
+- **Connections before the request.** At most ``max_opening`` (:data:`MAX_OPENING`)
+  connections may be waiting to send their HTTP request; one more closes the oldest
+  of them at once (a browser sends its request as soon as it connects, so the
+  oldest is the slowest), and each has ``open_timeout`` (:data:`OPEN_TIMEOUT`) for
+  its request and the handshake. A flood of slow connections thus holds a bounded
+  number of descriptors and cannot keep a page out for long. Connections closed at
+  the cap, and refused requests, are reported one line per burst, never a traceback.
 """
 
 from __future__ import annotations
@@ -58,10 +67,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Sequence, 
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..format import Record
+from .bursts import BurstReport
 from .feed import DEFAULT_MAX_BATCHES, DEFAULT_MAX_BYTES, FeedClient, StreamSummary, to_json
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server, ServerConnection
+    from websockets.datastructures import Headers
     from websockets.http11 import Request, Response
 
 log = logging.getLogger(__name__)
@@ -130,6 +141,15 @@ MAX_CLIENTS = 32
 capped (``max_bytes``), this bounds what the feed holds for all of them."""
 MAX_QUEUED_REQUESTS = 4
 """Messages from one page buffered before websockets stops reading it."""
+MAX_OPENING = 64
+"""Most connections waiting to send their HTTP request; one more closes the oldest."""
+OPEN_TIMEOUT = 5.0
+"""Seconds a connection has to send its request and finish the handshake."""
+ACCEPT_BACKLOG = 32
+"""The listening socket's backlog, which is also how many connections asyncio accepts
+at once: under a flood, at most a few times this many wait to be closed at the cap."""
+SINGLE_HEADERS = ("Host", "Origin")
+"""Headers the checks read: a request with two of one of them is refused (400)."""
 
 
 def is_loopback(host: str | None) -> bool:
@@ -185,6 +205,9 @@ class WebServer:
         max_batches: int = DEFAULT_MAX_BATCHES,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_clients: int = MAX_CLIENTS,
+        max_opening: int = MAX_OPENING,
+        open_timeout: float = OPEN_TIMEOUT,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -197,8 +220,16 @@ class WebServer:
         self.max_batches = max_batches
         self.max_bytes = max_bytes
         self.max_clients = max_clients
+        self.max_opening = max_opening
+        self.open_timeout = open_timeout
+        self.report = report if report is not None else log.warning
+        """Where the server's one-line reports go (the viewer's standard error)."""
         self.server: Server | None = None
         self._clients: set[_Client] = set()
+        self._opening: dict[ServerConnection, float] = {}
+        """Connections that have not sent their request yet, oldest first, with when they came."""
+        self._closed_at_cap = BurstReport()
+        self._bad_requests = BurstReport()
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -215,6 +246,9 @@ class WebServer:
             server_header=None,
             max_size=MAX_REQUEST_SIZE,
             max_queue=MAX_QUEUED_REQUESTS,
+            open_timeout=self.open_timeout,
+            create_connection=_counted_connection(self),
+            backlog=ACCEPT_BACKLOG,
             logger=_WEBSOCKETS_LOG,
         )
         self.port = self.server.sockets[0].getsockname()[1]
@@ -241,6 +275,32 @@ class WebServer:
     def clients(self) -> int:
         """WebSocket clients connected now."""
         return len(self._clients)
+
+    @property
+    def opening(self) -> int:
+        """Connections that have not sent their HTTP request yet."""
+        return len(self._opening)
+
+    # --- connections before their request --------------------------------------------
+
+    def _connection_opened(self, connection: ServerConnection) -> None:
+        """A new connection: counted until its request arrives; at the cap, the oldest goes."""
+        now = asyncio.get_running_loop().time()
+        if len(self._opening) >= self.max_opening:
+            oldest, since = next(iter(self._opening.items()))
+            del self._opening[oldest]
+            oldest.transport.abort()
+            if self._closed_at_cap.note(now):
+                self.report(
+                    f"web UI: {self.max_opening} connections were waiting to send their request; "
+                    f"closed the oldest ({now - since:.1f}s, from {_peer(oldest)}) to take a new one "
+                    f"(one line per burst){self._closed_at_cap.suffix()}"
+                )
+        self._opening[connection] = now
+
+    def _connection_done_opening(self, connection: ServerConnection) -> None:
+        """Its request arrived, or it closed: no longer counted as opening."""
+        self._opening.pop(connection, None)
 
     # --- pushing ----------------------------------------------------------------------
 
@@ -319,11 +379,29 @@ class WebServer:
     # --- HTTP ---------------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Answer plain HTTP, refuse what the checks refuse; None lets ``/ws`` go on to the handshake.
+
+        Never raises (websockets would log a traceback and answer a 500 without our
+        headers): an unexpected error is one line and a 500.
+        """
+        try:
+            return self._answer_request(connection, request)
+        except Exception as error:  # a bug must cost one request, not a traceback per request
+            self._refused_request(connection, f"500: internal error: {error!r}")
+            return connection.respond(500, "Internal Server Error\n")
+
+    def _answer_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        for name in SINGLE_HEADERS:
+            count = len(request.headers.get_all(name))
+            if count > 1:
+                self._refused_request(connection, f"400: {count} {name} headers")
+                return connection.respond(400, f"Bad Request: more than one {name} header.\n")
         url = urlsplit(request.path)
-        if self.loopback and not self._loopback_host(request.headers.get("Host")):
+        host = _single(request.headers, "Host")
+        if self.loopback and not self._loopback_host(host):
             return connection.respond(403, "Forbidden: unexpected Host.\n")
         if url.path == WS_PATH:
-            if not self._origin_allowed(request.headers.get("Origin"), request.headers.get("Host")):
+            if not self._origin_allowed(_single(request.headers, "Origin"), host):
                 return connection.respond(403, "Forbidden: this page's origin may not read the feed.\n")
             if not self._token_ok(url.query):
                 return connection.respond(403, "Forbidden: access token missing or wrong.\n")
@@ -337,16 +415,26 @@ class WebServer:
         file = self._static_file("/index.html" if url.path == "/" else url.path)
         if file is None:
             return connection.respond(404, "Not Found\n")
+        try:
+            body = file.read_bytes()
+        except OSError as error:  # e.g. out of file descriptors under a flood
+            self._refused_request(connection, f"503: cannot read {file.name}: {error.strerror or error}")
+            return connection.respond(503, "Service Unavailable: try again.\n")
         response = connection.respond(200, "")
-        body = file.read_bytes()
         _set_header(response, "Content-Type", CONTENT_TYPES.get(file.suffix, "application/octet-stream"))
         _set_header(response, "Content-Length", str(len(body)))
         return dataclasses.replace(response, body=body)
 
+    def _refused_request(self, connection: ServerConnection, what: str) -> None:
+        """One line for a request answered with an error status (one per burst)."""
+        if self._bad_requests.note(asyncio.get_running_loop().time()):
+            self.report(f"web UI: answered {_peer(connection)} with {what} (one line per burst)"
+                        f"{self._bad_requests.suffix()}")
+
     def _process_response(
         self, connection: ServerConnection, request: Request, response: Response
     ) -> None:
-        host = request.headers.get("Host")
+        host = _single(request.headers, "Host")
         valid = host is not None and _HOST_HEADER.fullmatch(host) is not None
         if valid and self.loopback:
             valid = self._loopback_host(host)
@@ -391,14 +479,55 @@ class WebServer:
         return file
 
 
+def _single(headers: Headers, name: str) -> str | None:
+    """The value of header ``name`` if the request has exactly one, else None."""
+    values = headers.get_all(name)
+    return values[0] if len(values) == 1 else None
+
+
+def _peer(connection: ServerConnection) -> str:
+    """``127.0.0.1:5555`` for report lines."""
+    try:
+        address = connection.remote_address
+    except Exception:  # the transport is gone
+        return "<unknown peer>"
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = str(address[0])
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+    return "<unknown peer>"
+
+
+def _counted_connection(web: WebServer) -> Callable[..., ServerConnection]:
+    """websockets' ``create_connection``: its ServerConnection, counted by ``web`` until the
+    request arrives (see :meth:`WebServer._connection_opened`)."""
+    from websockets.asyncio.server import ServerConnection
+    from websockets.http11 import Request
+
+    class CountedConnection(ServerConnection):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            web._connection_opened(self)
+
+        def process_event(self, event: object) -> None:
+            if self.request is None and isinstance(event, Request):
+                web._connection_done_opening(self)
+            super().process_event(event)  # type: ignore[arg-type]
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            web._connection_done_opening(self)
+            super().connection_lost(exc)
+
+    return CountedConnection
+
+
 async def serve_web(
     host: str, port: int, feed_source: FeedSource | None = None, **options: object
 ) -> WebServer:
     """Start a :class:`WebServer` on ``host:port`` (0: any free port) and return it.
 
     ``options`` go to :class:`WebServer` (``requests``, ``require_token``, ``token``,
-    ``static_dir``, ``max_batches``, ``max_bytes``, ``max_clients``). Close it with ``await
-    server.close()``.
+    ``static_dir``, ``max_batches``, ``max_bytes``, ``max_clients``, ``max_opening``,
+    ``open_timeout``, ``report``). Close it with ``await server.close()``.
     """
     server = WebServer(host, port, feed_source, **options)  # type: ignore[arg-type]
     await server.start()
