@@ -90,18 +90,22 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
     what it returns; the structured fields are kept beside it as they are.
     """
     if formatter is not None:
-        return _formatted(record, formatter)
-    state = record.__dict__.copy()
-    msg = state["msg"]
-    args = state["args"]
-    if msg.__class__ is not str or record.__class__ is not _LOG_RECORD:
-        return _general(record, state)
-    # The common record, inline (this is the app's cost of a record): LogRecord's
-    # getMessage(), then what _capture_fields does, extras checked from the end.
-    try:
-        message = msg % args if args else msg
-    except Exception as error:
-        message = _unformattable(record, error)
+        message = _formatted(record, formatter)
+        state = record.__dict__.copy()  # after format(): it may have cached exc_text
+        msg, args = state["msg"], state["args"]
+    else:
+        state = record.__dict__.copy()
+        msg, args = state["msg"], state["args"]
+        if msg.__class__ is str and record.__class__ is _LOG_RECORD:
+            # LogRecord.getMessage() inlined: a subclass may override it, so only here.
+            try:
+                message = msg % args if args else msg
+            except Exception as error:
+                message = _unformattable(record, error)
+        else:
+            message = _message_of(record, msg)
+    if msg.__class__ is not str:
+        state["msg"] = _template(msg)
     if args:
         if args.__class__ is tuple:
             for arg in args:
@@ -111,7 +115,7 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
         else:
             state["args"] = _snapshot(args)
     extras = len(state) - _STANDARD_COUNT
-    if extras > 0:
+    if extras > 0:  # the extras are the last attributes: checked from the end
         scalars = _SCALARS
         values = reversed(state.values())
         while extras:
@@ -125,52 +129,23 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
     return state
 
 
-def _general(record: logging.LogRecord, state: Captured) -> Captured:
-    """:func:`capture` for a message that is not a plain ``str`` or a LogRecord subclass."""
-    if isinstance(state["msg"], dict):
-        message = ""
-    else:
-        try:
-            message = record.getMessage()
-        except Exception as error:
-            message = _unformattable(record, error)
-    _capture_fields(state)
-    state[MESSAGE_KEY] = message
-    return state
-
-
-def _formatted(record: logging.LogRecord, formatter: logging.Formatter) -> Captured:
-    """:func:`capture` with the message rendered by ``formatter``."""
+def _formatted(record: logging.LogRecord, formatter: logging.Formatter) -> str:
+    """The message as ``formatter`` renders ``record`` (capped), or why it could not."""
     try:
-        message = truncate_text(safe_str(formatter.format(record)))
+        return truncate_text(safe_str(formatter.format(record)))
     except Exception as error:
-        message = _unformattable(record, error)
-    state = record.__dict__.copy()  # after format(): it may cache exc_text
-    _capture_fields(state)
-    state[MESSAGE_KEY] = message
-    return state
+        return _unformattable(record, error)
 
 
-def _capture_fields(state: Captured) -> None:
-    """Template, args, extras and the exception of ``state`` as values that cannot change."""
-    msg = state["msg"]
-    if msg.__class__ is not str:
-        state["msg"] = _template(msg)
-    args = state["args"]
-    if args:
-        if args.__class__ is tuple:
-            for arg in args:
-                if arg.__class__ not in _SCALARS:
-                    state["args"] = _snapshot(args)
-                    break
-        else:
-            state["args"] = _snapshot(args)
-    if len(state) > _STANDARD_COUNT and not _SCALARS.issuperset(
-        map(type, islice(state.values(), _STANDARD_COUNT, None))
-    ):
-        _plain_extras(state)
-    if state["exc_info"] or state["exc_text"]:
-        state["exc_info"] = exception_info(state)
+def _message_of(record: logging.LogRecord, msg: Any) -> str:
+    """The message of a record whose ``msg`` is not a plain ``str`` (or of a subclass):
+    none for a ``dict`` (its items become extras), else ``getMessage()``."""
+    if isinstance(msg, dict):
+        return ""
+    try:
+        return record.getMessage()
+    except Exception as error:
+        return _unformattable(record, error)
 
 
 def _plain_extras(state: Captured) -> None:
