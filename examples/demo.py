@@ -4,13 +4,17 @@ Run it, then read the recording:
 
     python examples/demo.py && rerun-logging print demo.rrd
 
-``RERUN_LOGGING_SINK`` overrides where it goes (e.g. ``stdout`` to pipe it).
+``RERUN_LOGGING_SINK`` overrides where it goes; with ``stdout``, standard output is the
+recording, so the demo's own words go to standard error:
+
+    RERUN_LOGGING_SINK=stdout python examples/demo.py | rerun-logging print -
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import sys
 
 from rerun_logging import RerunHandler
 
@@ -40,7 +44,8 @@ def main() -> None:
         log.exception("order 21 failed", extra={"order_id": 21, "sku": "missing-sku"})
     logging.shutdown()
     stats = handler.stats
-    print(f"wrote {stats.written} records to demo.rrd (dropped {stats.dropped})")
+    where = ", ".join(sink.name for sink in stats.sinks)
+    print(f"wrote {stats.written} records to {where} (dropped {stats.dropped})", file=sys.stderr)
 
 
 if __name__ == "__main__":

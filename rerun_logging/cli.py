@@ -54,11 +54,20 @@ from .reader import (
 )
 from .render import dropped_fields, dropped_line, json_fields, stream_fields, stream_line, text_line
 from .spec import DEFAULT_WEB_PORT
+from .wording import counted
 
 PROG = "rerun-logging"
 COMMANDS = ("print", "verify", "viewer", "run")
 READ_COMMANDS = ("print", "verify", "run")
 """The subcommands that are not the viewer."""
+COMMANDS_HELP = f"""commands:
+  {PROG} [viewer] [FILE ...]   the viewer (the default command): TCP streams and files
+  {PROG} print FILE|-          print a recording as text lines, or JSON lines (--json)
+  {PROG} verify FILE|-         check a recording: version, counts, clean end
+  {PROG} run -- PROGRAM ...    run a Python program with its logging recorded
+
+'{PROG} COMMAND --help' tells more about each."""
+"""Every subcommand, for the top-level ``--help`` (the viewer's, as no command is the viewer)."""
 
 EXIT_OK = 0
 EXIT_BAD_RECORDING = 1
@@ -156,10 +165,10 @@ def build_viewer_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The viewer's parser (no subcommand, or ``viewer``)."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="The rerun-logging viewer: receives the streams of apps logging with "
+        description="The rerun-logging viewer: receives the streams of apps logging with\n"
         "RerunHandler (connect and spawn sinks) over TCP, and loads recording files.",
-        epilog=f"Other commands: '{PROG} print FILE' prints a recording, '{PROG} verify "
-        f"FILE' checks one. Exit status 3: the port is taken (another viewer runs there).",
+        epilog=COMMANDS_HELP + "\n\nExit status 3: the port is taken (another viewer runs there).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     add_viewer_options(parser)
@@ -494,7 +503,7 @@ def report_lines(report: VerifyReport) -> list[str]:
             lines.append(f"  recording: {recording_text(rec)}")
     for damage in report.damage:
         lines.append(f"  damage at byte {damage.offset}: {damage.error.reason}; skipped "
-                     f"{damage.skipped} bytes to the stream header at byte {damage.resumed_at}")
+                     f"{counted(damage.skipped, 'byte')} to the stream header at byte {damage.resumed_at}")
     lines.append(f"  records: {report.records}")
     lines.append(f"  dropped: {report.dropped}")
     lines.append(f"  end: {end_status(report)}")
@@ -510,8 +519,8 @@ def stream_summary(stream: StreamReport) -> str:
     """One stream of a verify report: who wrote it, its counts, whether it ended."""
     version = ".".join(map(str, stream.version))
     end = "END seen" if stream.ended else "no END"
-    return (f"{recording_text(stream.recording)}, format {version}: {stream.records} records, "
-            f"{stream.dropped} dropped, {end}")
+    return (f"{recording_text(stream.recording)}, format {version}: "
+            f"{counted(stream.records, 'record')}, {stream.dropped} dropped, {end}")
 
 
 def end_status(report: VerifyReport) -> str:
@@ -519,8 +528,8 @@ def end_status(report: VerifyReport) -> str:
     error = report.error
     if error is None:
         if report.damage:
-            return (f"damaged ({len(report.damage)} span{'s' if len(report.damage) != 1 else ''} "
-                    "skipped, see above); the streams after the damage were read")
+            return (f"damaged ({counted(len(report.damage), 'span')} skipped, see above); "
+                    "the streams after the damage were read")
         if report.ended:
             return "clean (END seen)" if len(report.streams) < 2 else "clean (END seen in every stream)"
         if len(report.streams) > 1:
@@ -564,7 +573,7 @@ def describe(error: RecordingError) -> str:
 def describe_damage(damage: Damage) -> str:
     """One line for damage that a later stream header ended: what, where, how much skipped."""
     return (f"{damage.error.source}: damaged at byte {damage.offset}: {damage.error.reason}; "
-            f"skipped {damage.skipped} bytes to the next stream, read on from byte {damage.resumed_at}")
+            f"skipped {counted(damage.skipped, 'byte')} to the next stream, read on from byte {damage.resumed_at}")
 
 
 def cannot_read(source: str, error: OSError) -> str:

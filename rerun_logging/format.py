@@ -1014,16 +1014,7 @@ class StreamDecoder:
         if kind == KIND_RECORDS:
             return list(decode_records(body))
         if kind == KIND_INFO:
-            info = RecordingInfo(
-                application_id=body["app"],
-                recording_id=body["rec"],
-                start_time_ns=body["start"],
-                host=body["host"],
-                pid=body["pid"],
-                python_version=body["python"],
-                package_version=body["version"],
-                entity_prefix=body.get("prefix", ""),
-            )
+            info = decode_info(body)
             if self._awaiting_info:
                 self._enter(info)
             self.info = info
@@ -1124,6 +1115,36 @@ def _column(body: dict[str, Any], key: str, allowed: set[type], count: int | Non
     if count is not None and len(column) != count:
         raise ValueError("RECORDS columns differ in length")
     return column
+
+
+_INFO_FIELDS = (
+    ("app", "application_id", str), ("rec", "recording_id", str), ("start", "start_time_ns", int),
+    ("host", "host", str), ("pid", "pid", int), ("python", "python_version", str),
+    ("version", "package_version", str),
+)
+"""The INFO keys, the :class:`RecordingInfo` field each fills, and the type it must have."""
+
+
+def decode_info(body: dict[str, Any]) -> RecordingInfo:
+    """The :class:`RecordingInfo` of an INFO body; ValueError naming a field missing or mistyped.
+
+    Every field has the type its annotation says (ints are never bools), so readers
+    can print, hash and JSON-encode it whatever a peer sent. ``prefix`` is optional.
+    """
+    fields: dict[str, Any] = {}
+    for key, name, kind in _INFO_FIELDS:
+        if key not in body:
+            raise ValueError(f"INFO field {key!r} ({name}) is missing")
+        fields[name] = _info_field(body[key], key, name, kind)
+    if "prefix" in body:
+        fields["entity_prefix"] = _info_field(body["prefix"], "prefix", "entity_prefix", str)
+    return RecordingInfo(**fields)
+
+
+def _info_field(value: Any, key: str, name: str, kind: type) -> Any:
+    if type(value) is not kind:
+        raise ValueError(f"INFO field {key!r} ({name}) is a {type(value).__name__}, not a {kind.__name__}")
+    return value
 
 
 def decode_records(body: dict[str, Any]) -> list[Record]:

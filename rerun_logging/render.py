@@ -17,17 +17,29 @@ from __future__ import annotations
 import logging
 import math
 import re
+import reprlib
 import time
 from typing import Any
 
 from pythonjsonlogger.defaults import bytes_default
 
-from .format import Dropped, Record, RecordingInfo, safe_repr, safe_str
+from .format import (
+    MAX_FIELD_CHARS, TRUNCATION_MARK, Dropped, Record, RecordingInfo, safe_repr, safe_str,
+)
 
 LEVEL_WIDTH = 5
 """Level names are padded to this width (``INFO `` lines up with ``ERROR``)."""
 INDENT = "    "
 """Prefix of traceback and stack lines under their record."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of lists and maps :func:`json_value` keeps as JSON (the viewer's feed
+keeps as many); deeper values become text behind :data:`TOO_DEEP_MARK`."""
+TOO_DEEP_MARK = "…[nested deeper than {} levels] "
+"""What starts the text of a value nested too deep for JSON."""
+_SHALLOW_REPR = reprlib.Repr()
+_SHALLOW_REPR.maxlevel = 8
+_SHALLOW_REPR.maxlist = _SHALLOW_REPR.maxtuple = _SHALLOW_REPR.maxdict = 100
+_SHALLOW_REPR.maxstring = _SHALLOW_REPR.maxother = 1000
 
 _RESET = "\x1b[0m"
 _LEVEL_COLORS = (
@@ -186,22 +198,41 @@ def dropped_fields(dropped: Dropped) -> dict[str, Any]:
     return {"dropped": dropped.count, "reason": dropped.reason}
 
 
-def json_value(value: Any) -> Any:
+def json_value(value: Any, _depth: int = 0) -> Any:
     """``value`` as ``json.dumps`` with python-json-logger's ``JsonEncoder`` would write it.
 
     A decoded extra holds only msgpack types: bytes become URL-safe base64 text
     (``pythonjsonlogger.defaults.bytes_default``), tuples lists, dict keys text;
     anything else unexpected becomes its ``str``, as the encoder's fallback does.
+    Lists and maps nested deeper than :data:`MAX_JSON_DEPTH` become their ``repr``
+    behind :data:`TOO_DEEP_MARK` (a peer may send 1,000 levels; ``json.dumps`` would
+    hit the recursion limit), so this never raises.
     """
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, (bytes, bytearray)):
         return bytes_default(value)
+    if isinstance(value, (dict, list, tuple)) and _depth >= MAX_JSON_DEPTH:
+        return too_deep_text(value)
     if isinstance(value, dict):
-        return {json_key(k): json_value(v) for k, v in value.items()}
+        return {json_key(k): json_value(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
+        return [json_value(v, _depth + 1) for v in value]
     return safe_str(value)
+
+
+def too_deep_text(value: Any) -> str:
+    """A list or map nested too deep for JSON, as marked text (its ``repr``, capped).
+
+    A value too deep even for ``repr`` shows its first levels (``[[[...]]]``).
+    """
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = _SHALLOW_REPR.repr(value)
+    if len(text) > MAX_FIELD_CHARS:
+        text = text[:MAX_FIELD_CHARS] + TRUNCATION_MARK.format(len(text) - MAX_FIELD_CHARS)
+    return TOO_DEEP_MARK.format(MAX_JSON_DEPTH) + text
 
 
 def json_key(key: Any) -> str:

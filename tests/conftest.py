@@ -77,13 +77,37 @@ def feed_of(page_url: str) -> tuple[str, str]:
     return origin.replace("http://", "ws://") + "/ws" + (f"?{query}" if query else ""), origin
 
 
+_TEST_PORTS: set[int] = set()
+"""Every port :func:`free_port` handed out: a viewer that a spawn sink starts there logs
+to ``<tempdir>/rerun-logging-viewer-PORT.log``, removed at the end of the session."""
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        port = int(sock.getsockname()[1])
+    _TEST_PORTS.add(port)
+    return port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_spawned_viewer_logs() -> Iterator[None]:
+    """After the session: the logs of viewers spawned on the tests' ports (ours only; other
+    users' files and other ports are left alone, so a concurrent session keeps its own)."""
+    yield
+    from rerun_logging.sinks.spawn import viewer_log_path
+
+    for port in _TEST_PORTS:
+        first = Path(viewer_log_path(port))
+        for log in [first, *first.parent.glob(f"rerun-logging-viewer-{port}-*.log")]:
+            try:
+                if log.lstat().st_uid == os.getuid():
+                    log.unlink()
+            except OSError:
+                pass
 
 
 def viewer_pids(port: int) -> list[int]:

@@ -626,3 +626,44 @@ def test_a_torn_run_then_an_appended_run(tmp_path: Path) -> None:
         "message 0", "message 1", "after the crash"]
     (line,) = printed.stderr.splitlines()
     assert str(path) in line and f"damaged at byte {offset}" in line and "skipped" in line
+
+
+# --- issue 11, item 13 ----------------------------------------------------------------------
+
+
+def test_top_level_help_lists_every_command() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("viewer", "print", "verify", "run"):
+        assert re.search(rf"^  rerun-logging (\[)?{command}\b", result.stdout, re.MULTILINE), result.stdout
+
+
+def test_the_demo_on_the_stdout_sink_pipes_into_print(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, str(Path(rerun_logging.__file__).parent.parent / "examples" / "demo.py")],
+        cwd=tmp_path, env=cli_env(RERUN_LOGGING_SINK="stdout"), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    reader = subprocess.run(
+        [sys.executable, "-m", "rerun_logging", "print", "-"], stdin=demo.stdout,
+        capture_output=True, text=True, env=cli_env(), timeout=TIMEOUT,
+    )
+    assert demo.stdout is not None and demo.stderr is not None
+    demo.stdout.close()
+    said = demo.stderr.read().decode()
+    demo.stderr.close()
+    assert demo.wait(timeout=TIMEOUT) == 0, said
+    assert reader.returncode == 0, reader.stderr
+    assert len(record_lines(reader.stdout)) == 23 and "order 21 failed" in reader.stdout
+    assert said == "wrote 23 records to stdout (dropped 0)\n"
+    assert not (tmp_path / "demo.rrd").exists()
+
+
+def test_verify_counts_in_words(tmp_path: Path) -> None:
+    path = tmp_path / "two.rrd"
+    other = RecordingInfo(**{**INFO.__dict__, "recording_id": "rec-other"})
+    path.write_bytes(encode_stream(INFO, [make_record(0), End()])
+                     + encode_stream(other, [make_record(0), make_record(1), End()]))
+    result = run_cli("verify", str(path))
+    assert ": 1 record, 0 dropped, END seen" in result.stdout, result.stdout
+    assert ": 2 records, 0 dropped, END seen" in result.stdout, result.stdout

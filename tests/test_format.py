@@ -1011,3 +1011,40 @@ def test_a_header_is_never_read_as_a_frame() -> None:
     assert struct.unpack("<I", MAGIC[:4])[0] > MAX_FRAME_SIZE
     with pytest.raises(ValueError, match="stream header"):
         StreamDecoder(SOURCE, max_frame_size=struct.unpack("<I", MAGIC[:4])[0])
+
+
+# --- INFO fields are type-checked -----------------------------------------------------------
+
+INFO_BODY = {"app": "app", "rec": "rec", "start": 1, "host": "h", "pid": 7, "python": "3.11",
+             "version": "0.1", "prefix": "svc"}
+BAD_INFO_FIELDS = {
+    "app": b"app", "rec": 5, "start": "1", "host": None, "pid": True, "python": 3.11,
+    "version": ["0.1"], "prefix": b"svc",
+}
+
+
+def info_stream(body: dict[str, Any]) -> bytes:
+    return format.HEADER + raw_frame(format.packb([format.KIND_INFO, body]))
+
+
+@pytest.mark.parametrize("key", sorted(BAD_INFO_FIELDS))
+def test_an_info_field_of_the_wrong_type_is_a_corrupt_frame_naming_it(key: str) -> None:
+    read, error = decode_until_error(info_stream({**INFO_BODY, key: BAD_INFO_FIELDS[key]}))
+    assert type(error) is CorruptFrame and read == []
+    assert f"INFO field {key!r}" in error.reason and "not a" in error.reason, error.reason
+    assert error.offset == format.HEADER_SIZE
+
+
+@pytest.mark.parametrize("key", sorted(set(INFO_BODY) - {"prefix"}))
+def test_a_missing_info_field_is_a_corrupt_frame_naming_it(key: str) -> None:
+    body = {k: v for k, v in INFO_BODY.items() if k != key}
+    read, error = decode_until_error(info_stream(body))
+    assert type(error) is CorruptFrame and f"INFO field {key!r}" in error.reason, error.reason
+
+
+def test_the_info_prefix_is_optional_and_unknown_keys_are_skipped() -> None:
+    body = {k: v for k, v in INFO_BODY.items() if k != "prefix"}
+    messages, decoder = decode(info_stream({**body, "later": [1, 2]}))
+    decoder.close()
+    assert messages == [RecordingInfo("app", "rec", 1, "h", 7, "3.11", "0.1", "")]
+    assert format.decode_info(INFO_BODY).entity_prefix == "svc"

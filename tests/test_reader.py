@@ -322,3 +322,13 @@ def test_follow_stops_when_the_last_process_has_ended_every_stream() -> None:
     batches = list(reader.read_stream(stream, "s", follow=True, sleep=lambda _: None))  # type: ignore[arg-type]
     assert [type(m).__name__ for m in flatten(iter(batches))].count("End") == 2
     assert stream.chunks == [b"never read"]
+
+
+def test_an_info_with_a_mistyped_field_is_a_corrupt_frame_for_every_reader(tmp_path: Path) -> None:
+    bad = RecordingInfo(b"app", "rec", 1, "h", 1, "3.11", "0.1")  # type: ignore[arg-type]
+    path = tmp_path / "bad.rrd"
+    path.write_bytes(encode_stream(bad, [make_record(0), End()]))
+    with pytest.raises(CorruptFrame, match=r"INFO field 'app' \(application_id\) is a bytes"):
+        list(reader.read_messages(str(path)))
+    report = reader.verify(str(path))
+    assert report.corrupt and report.records == 0 and report.recordings == ()

@@ -179,7 +179,7 @@ def test_another_handler_of_the_same_process_is_not_a_duplicate(tmp_path: Path) 
         (stream_header(make_info()) + b"\x05\x00\x00\x00\x00\x00\x00\x00\x00abcde", "checksum"),
         (HEADER + encode_frame(format.packb([format.KIND_INFO, {
             "app": "a", "rec": "r", "start": 1, "host": "h", "pid": [1, 2],
-            "python": "3", "version": "0"}])), "INFO field pid is a list"),
+            "python": "3", "version": "0"}])), "INFO field 'pid' (pid) is a list"),
     ],
 )
 def test_ingest_refuses_bad_input_with_one_line(tmp_path: Path, data: bytes, says: str) -> None:

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 START_TIMEOUT = 10.0
 """How long the handler's thread waits for the server to listen."""
+CHILD_PORT_TEXT = "child processes stream to"
+"""How the server's report names its loopback TCP port. That line is not printed: the
+app's children find the port in their environment, and the user needs only the URL."""
 
 _child_ports: dict[str, tuple[int, socket.socket]] = {}
 """Loopback sockets bound for the serve sinks of this process, by spec, with the pid
@@ -99,7 +102,7 @@ class ServeSink(Sink):
         super().start(header)
         from ..viewer.thread import ViewerThread
 
-        self.server = ViewerThread(self.viewer_config(), self._say, f"this process ({os.getpid()})")
+        self.server = ViewerThread(self.viewer_config(), self._report, f"this process ({os.getpid()})")
         try:
             self.server.start(START_TIMEOUT)
             self.server.feed(header)
@@ -119,8 +122,13 @@ class ServeSink(Sink):
             web_bind=self.host, web_port=self.port,
             memory_limit=self.memory_limit, open_browser=self.open_browser,
             web_port_hint="records are kept in memory only (serve on another port: serve:HOST:PORT)",
-            listening="child processes stream to",
+            listening=CHILD_PORT_TEXT,
         )
+
+    def _report(self, text: str) -> None:
+        """A line of the server's report, said unless it is the children's TCP port."""
+        if not text.startswith(CHILD_PORT_TEXT):
+            self._say(text)
 
     def _write(self, data: bytes) -> None:
         if self.server is None:

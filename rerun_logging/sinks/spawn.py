@@ -7,16 +7,25 @@ its output in ``<tempdir>/rerun-logging-viewer-<port>.log``. Two apps spawning a
 once both start one; the second cannot bind the port and exits, and both apps
 connect to the first. Whatever answers must greet like a viewer: a port held by
 something else is reported and records stay in the bounded backlog.
+
+The temporary directory is shared with other users, so the log is opened with
+``O_NOFOLLOW`` (a planted symlink is not followed), created ``0600``, and used
+only when it is a regular file of ours with one link; otherwise (and said in one
+line) the viewer logs to a fresh ``rerun-logging-viewer-<port>-XXXX.log`` made
+with ``O_EXCL``, or, when even that fails, nowhere.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import time
+from typing import Callable
 
 from ..spec import ENV_VAR
 from .tcp import ConnectSink
@@ -24,21 +33,83 @@ from .tcp import ConnectSink
 SPAWN_TIMEOUT = 10.0
 """How long to wait for a spawned viewer to accept connections."""
 
-_spawned: list[subprocess.Popen[bytes]] = []
+class SpawnedViewer(subprocess.Popen):  # type: ignore[type-arg]
+    """A viewer process this process started, and the file it logs to."""
+
+    log_path: str = os.devnull
+
+
+_spawned: list[SpawnedViewer] = []
 """Viewers this process started (kept so they are not reaped as garbage)."""
 
 
 def viewer_log_path(port: int) -> str:
-    """Where a spawned viewer's output goes."""
+    """Where a spawned viewer's output goes (unless that file is unsafe: see :func:`open_viewer_log`)."""
     return os.path.join(tempfile.gettempdir(), f"rerun-logging-viewer-{port}.log")
 
 
-def spawn_viewer(host: str, port: int) -> subprocess.Popen[bytes]:
-    """Start a detached viewer listening on ``host:port``; returns at once."""
+def _say(text: str) -> None:
+    sys.stderr.write(f"rerun-logging: spawn: {text}\n")
+    sys.stderr.flush()
+
+
+def open_viewer_log(port: int, say: Callable[[str], None] = _say) -> tuple[int, str]:
+    """The descriptor the viewer on ``port`` logs to, and its path (``os.devnull`` for none).
+
+    :func:`viewer_log_path` is opened for appending without following a link and
+    created ``0600``; a file there that is not a regular file of ours with one link
+    (made by someone else, or a hard link) is left alone, and the log goes to a
+    fresh file instead. Each fallback is said through ``say``. Never raises.
+    """
+    path = viewer_log_path(port)
+    flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
+             | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as error:
+        problem = error.strerror or str(error)
+        if getattr(os, "O_NOFOLLOW", 0) and error.errno == errno.ELOOP:
+            problem = "it is a symbolic link"
+    else:
+        problem = _unsafe_log(fd)
+        if problem is None:
+            os.set_blocking(fd, True)
+            return fd, path
+        os.close(fd)
+    try:
+        fd, fresh = tempfile.mkstemp(prefix=f"rerun-logging-viewer-{port}-", suffix=".log")
+    except OSError as error:
+        say(f"not logging the viewer to {path} ({problem}) nor to a fresh file "
+            f"({error.strerror or error}); its output is discarded")
+        return os.open(os.devnull, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)), os.devnull
+    say(f"not logging the viewer to {path} ({problem}); it logs to {fresh}")
+    return fd, fresh
+
+
+def _unsafe_log(fd: int) -> str | None:
+    """Why the opened log file is not ours to append to, or None."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return f"it belongs to user {info.st_uid}"
+    if info.st_nlink != 1:
+        return f"it has {info.st_nlink} links"
+    if info.st_mode & 0o077:
+        os.fchmod(fd, 0o600)  # ours, from an older version: keep others out from now on
+    return None
+
+
+def spawn_viewer(host: str, port: int, say: Callable[[str], None] = _say) -> SpawnedViewer:
+    """Start a detached viewer listening on ``host:port``; returns at once.
+
+    Its output goes where :func:`open_viewer_log` says (``log_path``).
+    """
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
     command = [sys.executable, "-m", "rerun_logging", "viewer", "--bind", host, "--port", str(port)]
-    with open(viewer_log_path(port), "ab") as log:
-        process = subprocess.Popen(
+    log, log_path = open_viewer_log(port, say)
+    try:
+        process = SpawnedViewer(
             command,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -47,6 +118,9 @@ def spawn_viewer(host: str, port: int) -> subprocess.Popen[bytes]:
             start_new_session=True,
             close_fds=True,
         )
+    finally:
+        os.close(log)
+    process.log_path = log_path
     _spawned.append(process)
     return process
 
@@ -59,7 +133,7 @@ class SpawnSink(ConnectSink):
     def __init__(self, *args: object, spawn_timeout: float = SPAWN_TIMEOUT, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.spawn_timeout = spawn_timeout
-        self.spawned: subprocess.Popen[bytes] | None = None
+        self.spawned: SpawnedViewer | None = None
 
     def _open_connection(self) -> socket.socket:
         try:
@@ -67,8 +141,13 @@ class SpawnSink(ConnectSink):
         except ConnectionRefusedError:
             if self.spawned is not None:
                 raise
-        self.spawned = spawn_viewer(self.host, self.port)
+        self.spawned = spawn_viewer(self.host, self.port, self._say)
         return self._wait_for_viewer()
+
+    @property
+    def log_path(self) -> str:
+        """Where the viewer this sink spawned logs (where it would log, before it spawned one)."""
+        return self.spawned.log_path if self.spawned is not None else viewer_log_path(self.port)
 
     def _wait_for_viewer(self) -> socket.socket:
         deadline = time.monotonic() + self.spawn_timeout
@@ -79,13 +158,13 @@ class SpawnSink(ConnectSink):
                 if self.spawned is not None and self.spawned.poll() is not None:
                     raise ConnectionRefusedError(
                         f"the viewer spawned on {self.host}:{self.port} exited with status "
-                        f"{self.spawned.returncode} (see {viewer_log_path(self.port)})"
+                        f"{self.spawned.returncode} (see {self.log_path})"
                     ) from None
                 if time.monotonic() >= deadline:
                     raise ConnectionRefusedError(
                         f"the viewer spawned on {self.host}:{self.port} did not accept "
                         f"connections within {self.spawn_timeout:g}s (see "
-                        f"{viewer_log_path(self.port)})"
+                        f"{self.log_path})"
                     ) from None
                 time.sleep(0.05)
 

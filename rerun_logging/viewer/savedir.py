@@ -11,7 +11,11 @@ characters, never empty, never starting with a dot) and every file is created wi
 ``O_EXCL`` and reopened with ``O_NOFOLLOW``: whatever an application id says, and
 whatever is already in the directory, nothing is written outside ``DIR`` or
 through a link. A name already taken (a file of an earlier viewer run, another
-handler of the same process) gets ``-2``, ``-3``, ... before ``.rrd``.
+handler of the same process) gets ``-2``, ``-3``, ... before ``.rrd``. A file
+reopened (its stream reconnected) must still be the one created: the same inode,
+a regular file with one link. Anything else swapped in for it (a hard link to
+another file, a FIFO) is refused with one line and the stream is no longer saved;
+its frames are counted as not saved and said when the stream ends.
 
 Writes are buffered per stream and written by :meth:`SaveDir.flush` (the ingest
 calls it once per chunk it processed); a file is fsynced and closed on the
@@ -24,10 +28,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat as _stat
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..format import HEADER, RecordingInfo
+from ..wording import binary_size, counted
 from .store import StreamKey
 
 MAX_NAME_CHARS = 64
@@ -64,6 +70,16 @@ class SavedStream:
     size: int = 0
     pending: list[bytes] = field(default_factory=list)
     failed: bool = False
+    identity: tuple[int, int] | None = None
+    """``(st_dev, st_ino)`` of the file created: a reopen must find the same one."""
+    unsaved_frames: int = 0
+    """Frames of the stream not written (after the file was given up)."""
+    unsaved_bytes: int = 0
+    told_unsaved: bool = False
+
+
+class UnsafeFile(OSError):
+    """The file at a stream's path is no longer the one created (a link swapped in)."""
 
 
 class SaveDir:
@@ -84,7 +100,8 @@ class SaveDir:
             self.files[key] = SavedStream(self._path(stream_file_name(info)), failed=True)
             self.report(f"cannot save {info.application_id}[{info.pid}]: {_describe(error)}")
             return
-        saved = SavedStream(path, fd)
+        stat = os.fstat(fd)
+        saved = SavedStream(path, fd, identity=(stat.st_dev, stat.st_ino))
         self.files[key] = saved
         saved.pending.append(HEADER + info_frame)
         self._write(saved)
@@ -92,7 +109,12 @@ class SaveDir:
     def append(self, key: StreamKey, raw: bytes) -> None:
         """Queue one frame of ``key`` for the next :meth:`flush`."""
         saved = self.files.get(key)
-        if saved is not None and not saved.failed:
+        if saved is None:
+            return
+        if saved.failed:
+            saved.unsaved_frames += 1
+            saved.unsaved_bytes += len(raw)
+        else:
             saved.pending.append(raw)
 
     def flush(self) -> None:
@@ -107,6 +129,7 @@ class SaveDir:
         if saved is not None:
             self._write(saved)
             self._close(saved, sync=True)
+            self._tell_unsaved(saved)
 
     def release(self, key: StreamKey) -> None:
         """The stream's source went away: write and close (a reconnect reopens it)."""
@@ -120,6 +143,7 @@ class SaveDir:
         for saved in self.files.values():
             self._write(saved)
             self._close(saved, sync=True)
+            self._tell_unsaved(saved)
 
     @property
     def paths(self) -> list[str]:
@@ -145,16 +169,33 @@ class SaveDir:
         raise FileExistsError(f"{MAX_COLLISIONS} files named like {stream_file_name(info)} exist")
 
     def _reopen(self, saved: SavedStream) -> None:
-        flags = (os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        """Open the stream's file again, only if it is still the file created.
+
+        ``O_NOFOLLOW`` refuses a symlink, ``O_NONBLOCK`` a FIFO with no reader (it
+        would block the viewer); a hard link or any other file swapped in is caught
+        by its inode and link count, and closed unwritten (raises :class:`UnsafeFile`).
+        """
+        flags = (os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
                  | getattr(os, "O_NOFOLLOW", 0))
-        saved.fd = os.open(saved.path, flags)
-        saved.size = os.fstat(saved.fd).st_size
+        fd = os.open(saved.path, flags)
+        try:
+            stat = os.fstat(fd)
+            problem = _not_ours(stat, saved.identity)
+            if problem:
+                raise UnsafeFile(f"{problem}; refusing to write it")
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        saved.fd = fd
+        saved.size = stat.st_size
 
     def _write(self, saved: SavedStream) -> None:
         if saved.failed or not saved.pending:
             saved.pending.clear()
             return
-        data = b"".join(saved.pending)
+        frames = list(saved.pending)
+        data = b"".join(frames)
         saved.pending.clear()
         try:
             if saved.fd is None:
@@ -164,6 +205,8 @@ class SaveDir:
             while view:
                 view = view[os.write(saved.fd, view):]
         except OSError as error:
+            saved.unsaved_frames += len(frames)
+            saved.unsaved_bytes += len(data)
             self._give_up(saved, error)
             return
         saved.size += len(data)
@@ -179,6 +222,13 @@ class SaveDir:
             self._close(saved, sync=False)
         self.report(f"cannot save to {saved.path}: {_describe(error)}; that file stops here")
 
+    def _tell_unsaved(self, saved: SavedStream) -> None:
+        """Once, when the stream of a given-up file ends: how much of it was not saved."""
+        if saved.unsaved_frames and not saved.told_unsaved:
+            saved.told_unsaved = True
+            self.report(f"{saved.path}: {counted(saved.unsaved_frames, 'frame')} "
+                        f"({binary_size(saved.unsaved_bytes)}) of its stream not saved")
+
     def _close(self, saved: SavedStream, *, sync: bool) -> None:
         if saved.fd is None:
             return
@@ -190,6 +240,17 @@ class SaveDir:
             pass
         finally:
             os.close(fd)
+
+
+def _not_ours(stat: os.stat_result, identity: tuple[int, int] | None) -> str | None:
+    """Why the file opened at a stream's path is not the one created, or None."""
+    if not _stat.S_ISREG(stat.st_mode):
+        return "not a regular file"
+    if stat.st_nlink != 1:
+        return f"the file has {stat.st_nlink} links (a hard link was made to it or put in its place)"
+    if identity is not None and (stat.st_dev, stat.st_ino) != identity:
+        return "another file was put in its place"
+    return None
 
 
 def _describe(error: OSError) -> str:
