@@ -33,6 +33,7 @@ from typing import Any, Sequence
 
 from . import exits, family, format, threads
 from ._version import __version__
+from .wording import counted
 from .capture import Captured, capture, record_columns
 from .format import RecordingInfo
 from .sinks import MemorySink, Sink, SinkOptions, SinkStats, before_start, open_sink, prepare
@@ -424,7 +425,7 @@ class RerunHandler(logging.Handler):
                 sys.stderr.write(
                     f"rerun-logging: {self.application_id}: gave up after {waited:.1f}s "
                     f"(flush_timeout {self.flush_timeout:g}s): "
-                    f"{lost} records not delivered to {', '.join(map(str, self.sinks))}\n"
+                    f"{counted(lost, 'record')} not delivered to {', '.join(map(str, self.sinks))}\n"
                 )
         finally:
             _live_handlers.discard(self)
@@ -442,7 +443,7 @@ class RerunHandler(logging.Handler):
             lost = self._undelivered()
             sys.stderr.write(
                 f"rerun-logging: {self.application_id}: interrupted while waiting in {where}(): "
-                f"{lost} records not delivered to {', '.join(map(str, self.sinks))}\n"
+                f"{counted(lost, 'record')} not delivered to {', '.join(map(str, self.sinks))}\n"
             )
         except Exception:
             pass

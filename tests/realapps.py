@@ -300,10 +300,19 @@ class App:
 
     def __init__(self, argv: Sequence[str], *, cwd: Path, env: dict[str, str]) -> None:
         self.argv = list(argv)
-        self.process = subprocess.Popen(
-            self.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True,
-        )
+        # A terminal of its own (a pty as the session's controlling terminal, its group in
+        # the foreground), so that a signal to the whole group is what a terminal's Ctrl-C
+        # is: ``rerun-logging run`` then knows the program got it too, as in a real shell.
+        self._terminal, slave = os.openpty()
+        terminal = os.ttyname(slave)
+        try:
+            self.process = subprocess.Popen(
+                self.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                preexec_fn=lambda: os.close(os.open(terminal, os.O_RDWR)),
+            )
+        finally:
+            os.close(slave)
         assert self.process.stdout is not None and self.process.stderr is not None
         self.out, self.err = Lines(self.process.stdout), Lines(self.process.stderr)
 
@@ -360,6 +369,9 @@ class App:
                     stream.close()
                 except (OSError, ValueError):
                     pass
+        if self._terminal >= 0:
+            os.close(self._terminal)
+            self._terminal = -1
 
 
 def _state(pid: int) -> str:

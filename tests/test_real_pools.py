@@ -156,7 +156,7 @@ def test_fork_right_after_the_first_record(tmp_path: Path, sink: str) -> None:
             assert_clean_ends([stream], result["stderr"])
         elif sink == "connect-dead":
             # nothing can be recorded; both processes give up within flush_timeout, saying so
-            assert result["stderr"].count("1 records not delivered") == 2, result["stderr"]
+            assert result["stderr"].count("1 record not delivered") == 2, result["stderr"]
         elif sink == "serve":
             served = result["served"]
             assert served == {str(result["parent"]): ["parent before the fork"],
