@@ -91,10 +91,10 @@ APP = textwrap.dedent("""
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs (root can mount one here), or ``/dev/full`` where it cannot."""
+    """A 256 KiB tmpfs, full within seconds at any load (root can mount one here), or ``/dev/full`` where it cannot."""
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
                           capture_output=True)
     if done.returncode != 0:
         yield Path("/dev/full")
