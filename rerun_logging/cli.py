@@ -6,9 +6,10 @@ Subcommands::
     rerun-logging print FILE|-       records as text lines, or JSON lines (--json)
     rerun-logging verify FILE        check a recording: version, counts, clean end
     rerun-logging run -- PROGRAM     run a Python program with its logging recorded
+    rerun-logging stop [--port PORT] stop the viewer on a TCP port (default 9876)
     rerun-logging --version
 
-Anything that is not ``print``, ``verify`` or ``run`` starts the viewer: no arguments,
+Anything that is not ``print``, ``verify``, ``run`` or ``stop`` starts the viewer: no arguments,
 ``viewer``, options, or recording files (``-`` is standard input). A file whose
 name looks like a mistyped command (``prnt``) is still a file when it exists;
 when it does not, the error says which command was probably meant.
@@ -17,7 +18,10 @@ Exit status: 0 success; 1 a recording that is torn, corrupt or not a recording
 (everything readable before the fault is printed first; damage that a later run's
 header ends is reported on stderr and reading goes on to that run); 2 a usage error or a
 file that cannot be opened; 3 the viewer's port is taken (another viewer runs
-there: the one that lost the race exits); 130 interrupted (except while
+there: the one that lost the race exits; a default port that is taken while the
+viewer opens files, and a taken default web port, give way to free ports instead,
+said once); ``stop``: 0 stopped, 1 nothing stopped (no viewer there, or the
+process recorded there is not a viewer); 130 interrupted (except while
 following, where Ctrl-C is the normal way to stop, and exits 0). A closed pipe
 (``| head``) ends the command quietly with 0. Errors are one line on stderr that
 names the file.
@@ -57,14 +61,15 @@ from .spec import DEFAULT_WEB_PORT
 from .wording import counted
 
 PROG = "rerun-logging"
-COMMANDS = ("print", "verify", "viewer", "run")
-READ_COMMANDS = ("print", "verify", "run")
+COMMANDS = ("print", "verify", "viewer", "run", "stop")
+READ_COMMANDS = ("print", "verify", "run", "stop")
 """The subcommands that are not the viewer."""
 COMMANDS_HELP = f"""commands:
   {PROG} [viewer] [FILE ...]   the viewer (the default command): TCP streams and files
   {PROG} print FILE|-          print a recording as text lines, or JSON lines (--json)
   {PROG} verify FILE|-         check a recording: version, counts, clean end
   {PROG} run -- PROGRAM ...    run a Python program with its logging recorded
+  {PROG} stop [--port PORT]    stop the viewer on a TCP port (a spawned one keeps running)
 
 '{PROG} COMMAND --help' tells more about each."""
 """Every subcommand, for the top-level ``--help`` (the viewer's, as no command is the viewer)."""
@@ -73,7 +78,10 @@ EXIT_OK = 0
 EXIT_BAD_RECORDING = 1
 EXIT_USAGE = 2
 EXIT_PORT_TAKEN = 3
+EXIT_NOT_STOPPED = 1
 EXIT_INTERRUPTED = 130
+STOP_TIMEOUT = 10.0
+"""How long ``stop`` waits for the viewer to exit after SIGTERM."""
 
 
 WEB_PORT_ENV_VAR = "RERUN_LOGGING_WEB_PORT"
@@ -142,20 +150,30 @@ def mistyped_command(args: Sequence[str]) -> str | None:
 
 
 def run_viewer(options: argparse.Namespace) -> int:
-    """Start the viewer with the parsed ``options``; returns when it stops."""
-    from .viewer.server import ViewerConfig, run
+    """Start the viewer with the parsed ``options``; returns when it stops.
 
+    Ports the user did not name may give way to free ones when taken (said once):
+    the web port always, the TCP port when the viewer opens files (so that
+    ``rerun-logging FILE`` works while another viewer runs). A port named with
+    ``--port`` or ``--web-port`` is kept, and a taken one is an error as before.
+    """
+    from .viewer.server import DEFAULT_PORT, ViewerConfig, run
+
+    port_given, web_port_given = options.port is not None, options.web_port is not None
     config = ViewerConfig(
         sources=tuple(options.files),
         bind=options.bind,
-        port=options.port,
+        port=options.port if port_given else DEFAULT_PORT,
+        port_fallback=not port_given and bool(options.files),
+        web_port=options.web_port if web_port_given else _default_web_port(),
+        web_port_fallback=not web_port_given,
+        state_file=True,
         save_dir=options.save_dir,
         print_records=options.print_records,
         color=options.color,
         memory_limit=options.memory_limit,
         handshake_timeout=options.handshake_timeout,
         frame_timeout=options.frame_timeout,
-        web_port=options.web_port,
         open_browser=options.open_browser,
     )
     return run(config)
@@ -167,7 +185,9 @@ def build_viewer_parser(prog: str = PROG) -> argparse.ArgumentParser:
         prog=prog,
         description="The rerun-logging viewer: receives the streams of apps logging with\n"
         "RerunHandler (connect and spawn sinks) over TCP, and loads recording files.",
-        epilog=COMMANDS_HELP + "\n\nExit status 3: the port is taken (another viewer runs there).",
+        epilog=COMMANDS_HELP + "\n\nExit status 3: the port named by --port is taken (another "
+        "viewer runs there). Ports not named fall back to free ones when taken: the web UI's "
+        "always, the TCP port when FILEs are given (said once).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -183,8 +203,9 @@ def add_viewer_options(parser: argparse.ArgumentParser) -> None:
                         help="recording files to load, or - for standard input")
     parser.add_argument("--bind", metavar="HOST", default=server.DEFAULT_BIND,
                         help="address to listen on (default %(default)s: this machine only)")
-    parser.add_argument("--port", type=parse_port, default=server.DEFAULT_PORT,
-                        help="TCP port for app streams (default %(default)s; 0 picks a free one)")
+    parser.add_argument("--port", type=parse_port, default=None,
+                        help=f"TCP port for app streams (default {server.DEFAULT_PORT}; with "
+                        "FILEs, a free one when it is taken; 0 picks a free one)")
     parser.add_argument("--save-dir", metavar="DIR",
                         help="save every stream as DIR/APP-RECORDING-PID.rrd (created if missing)")
     parser.add_argument("--print", dest="print_records", action="store_true",
@@ -202,9 +223,9 @@ def add_viewer_options(parser: argparse.ArgumentParser) -> None:
                         default=server.DEFAULT_FRAME_TIMEOUT,
                         help="time a frame that has started has to complete (default %(default)g); "
                         "between frames there is no timeout")
-    parser.add_argument("--web-port", type=parse_port, default=_default_web_port(),
-                        help="port of the web UI on --bind (default %(default)s, or "
-                        f"${WEB_PORT_ENV_VAR}; 0: any free port)")
+    parser.add_argument("--web-port", type=parse_port, default=None,
+                        help=f"port of the web UI on --bind (default {DEFAULT_WEB_PORT}, or "
+                        f"${WEB_PORT_ENV_VAR}, or a free one when that is taken; 0: any free port)")
     parser.add_argument("--no-browser", dest="open_browser", action="store_false",
                         help="do not open a browser on the web UI (never opened when CI is "
                         "set or there is no display)")
@@ -301,6 +322,18 @@ def build_parser() -> argparse.ArgumentParser:
     program.add_argument("command", metavar="PROGRAM", nargs=argparse.REMAINDER,
                          help="the program and its arguments, after --")
     program.set_defaults(run=run_program)
+
+    stop = commands.add_parser(
+        "stop", help="stop the viewer listening on a TCP port",
+        description="Stop the viewer whose TCP port is PORT (default 9876), such as the one a "
+        "spawn sink started and left running: it finishes its saved files and exits. Only a "
+        "viewer of this user that wrote its state file is signalled.",
+        epilog="Exit status: 0 stopped; 1 nothing stopped (no viewer on that port, or the "
+        "process recorded there is not a viewer).",
+    )
+    stop.add_argument("--port", type=parse_port, default=None,
+                      help="the viewer's TCP port (default 9876)")
+    stop.set_defaults(run=run_stop)
     return parser
 
 
@@ -554,6 +587,70 @@ def run_program(options: argparse.Namespace) -> int:
         command = command[1:]
     return run(command, sink=options.sink, application_id=options.app_id,
                level=options.level, top_only=options.top_only)
+
+
+# --- stop ---------------------------------------------------------------------------
+
+
+def run_stop(options: argparse.Namespace) -> int:
+    """``rerun-logging stop``: SIGTERM to the viewer recorded on the port, once checked.
+
+    The pid comes from the viewer's state file (:mod:`.viewer.state`, this user's
+    only) and is signalled only when its command line is the rerun-logging viewer;
+    then ``stop`` waits (bounded) until it exited.
+    """
+    import signal
+    import time
+
+    from .viewer.server import DEFAULT_PORT
+    from .viewer.state import is_viewer_process, read_state, state_path
+
+    port = DEFAULT_PORT if options.port is None else options.port
+    state = read_state(port)
+    if state is None:
+        _error(f"stop: no viewer of yours is recorded on port {port} (no {state_path(port)})")
+        return EXIT_NOT_STOPPED
+    verdict = is_viewer_process(state.pid)
+    if verdict is False and not _alive(state.pid):
+        state.remove()  # left by a viewer that was killed
+        _error(f"stop: the viewer recorded on port {port} (pid {state.pid}) is not running")
+        return EXIT_NOT_STOPPED
+    if not verdict:
+        why = "is not a rerun-logging viewer" if verdict is False else "cannot be checked"
+        _error(f"stop: not stopping pid {state.pid}, recorded on port {port}: it {why}")
+        return EXIT_NOT_STOPPED
+    try:
+        os.kill(state.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        _error(f"stop: the viewer recorded on port {port} (pid {state.pid}) is not running")
+        return EXIT_NOT_STOPPED
+    except OSError as error:
+        _error(f"stop: cannot signal pid {state.pid}: {error.strerror or error}")
+        return EXIT_NOT_STOPPED
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _alive(state.pid) and is_viewer_process(state.pid):
+        if time.monotonic() >= deadline:
+            _error(f"stop: the viewer on port {port} (pid {state.pid}) did not exit within "
+                   f"{STOP_TIMEOUT:g}s")
+            return EXIT_NOT_STOPPED
+        time.sleep(0.05)
+    sys.stderr.write(f"{PROG}: stopped the viewer on {state.tcp} (pid {state.pid})\n")
+    return EXIT_OK
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (and is not a zombie, where that can be told)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as source:
+            return source.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 # --- messages -----------------------------------------------------------------------

@@ -50,8 +50,8 @@ def script_add_args(parser: argparse.ArgumentParser) -> None:
                             f"(default {DEFAULT_HOST}:{DEFAULT_TCP_PORT})")
     modes.add_argument("--serve", action="store_true",
                        help=f"serve the web viewer from this script at --url (default "
-                            f"{DEFAULT_HOST}:{DEFAULT_WEB_PORT}); it keeps serving after the "
-                            "script ends, until Ctrl-C")
+                            f"{DEFAULT_HOST}:{DEFAULT_WEB_PORT}, or a free port when that is "
+                            "taken); it keeps serving after the script ends, until Ctrl-C")
     modes.add_argument("--save", metavar="PATH",
                        help="stream into a recording file; open it with `rerun-logging PATH`")
     modes.add_argument("--stdout", action="store_true",
@@ -113,18 +113,25 @@ def script_teardown(args: argparse.Namespace, wait: threading.Event | None = Non
     """Flush and close what :func:`script_setup` attached.
 
     With ``--serve`` it first keeps serving, saying so, until Ctrl-C (or until
-    ``wait`` is set), so the page can still be read after the script's work.
+    ``wait`` is set), so the page can still be read after the script's work; when
+    the page is not served (its port was named and is taken: said when the server
+    started), it says so and returns without waiting.
     """
     installed, _installed[:] = _installed[:], []
     if getattr(args, "serve", False):
         urls = [h.url for _, h in installed if h.url]
-        where = f" on {', '.join(urls)}" if urls else ""
-        sys.stderr.write(f"rerun-logging: serving the web viewer{where}; press Ctrl-C to stop\n")
-        sys.stderr.flush()
-        try:
-            (wait or threading.Event()).wait()
-        except KeyboardInterrupt:
-            sys.stderr.write("rerun-logging: Ctrl-C received, stopping\n")
+        if not urls:
+            sys.stderr.write("rerun-logging: the web viewer is not served (see above); "
+                             "not waiting\n")
+            sys.stderr.flush()
+        else:
+            sys.stderr.write(f"rerun-logging: serving the web viewer on {', '.join(urls)}; "
+                             "press Ctrl-C to stop\n")
+            sys.stderr.flush()
+            try:
+                (wait or threading.Event()).wait()
+            except KeyboardInterrupt:
+                sys.stderr.write("rerun-logging: Ctrl-C received, stopping\n")
     for target, handler in installed:
         target.removeHandler(handler)
         handler.close()

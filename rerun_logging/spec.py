@@ -6,8 +6,11 @@ Pure: parsing only, nothing is opened here. The grammar (also in the README)::
     one      := "off" | "memory" | "stdout" | "save:" PATH
               | ("connect" | "spawn" | "serve") [":" HOST ":" PORT]
 
-PORT 0 (any free port) is allowed for ``serve`` only; the URL it prints names the port.
     HOST     := a name, an IPv4 address, or an IPv6 address in brackets ("[::1]")
+
+PORT 0 (any free port) is allowed for ``serve`` only; the URL it prints names the port.
+A ``serve`` without an address uses 127.0.0.1:9090 and, when 9090 is taken, a free
+port (said once); a port written in the spec is kept (:attr:`SinkSpec.port_given`).
 
 ``off`` stands alone and turns the handler into a no-op. A PATH that contains a comma
 cannot be written in a comma-separated string: pass a list (dictConfig, ``set_sink``)
@@ -20,7 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 from ._version import __version__
@@ -50,6 +53,12 @@ class SinkSpec:
     path: str | None = None
     host: str | None = None
     port: int | None = None
+    port_given: bool = field(default=True, compare=False, repr=False)
+    """Whether the port was written in the spec (``serve:HOST:PORT``) rather than
+    defaulted (``serve``). A defaulted port that is taken falls back to a free one
+    where the mode allows it (``serve``); a given one is kept, and its failure said.
+    Not part of equality or of ``str()``: ``serve`` and ``serve:127.0.0.1:9090`` name
+    the same sink."""
 
     def __str__(self) -> str:
         if self.mode == "save":
@@ -98,7 +107,7 @@ def parse_one(text: str) -> SinkSpec:
     if mode in NETWORK_MODES:
         default_port = DEFAULT_WEB_PORT if mode == "serve" else DEFAULT_TCP_PORT
         if not sep:
-            return SinkSpec(mode, host=DEFAULT_HOST, port=default_port)
+            return SinkSpec(mode, host=DEFAULT_HOST, port=default_port, port_given=False)
         host, port = _host_port(text, rest, allow_any=mode == "serve")
         return SinkSpec(mode, host=host, port=port)
     if sep:

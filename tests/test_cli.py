@@ -667,3 +667,127 @@ def test_verify_counts_in_words(tmp_path: Path) -> None:
     result = run_cli("verify", str(path))
     assert ": 1 record, 0 dropped, END seen" in result.stdout, result.stdout
     assert ": 2 records, 0 dropped, END seen" in result.stdout, result.stdout
+
+
+# --- ports that are taken, spawn's viewer, stop ----------------------------------------------
+
+
+def test_a_file_opens_while_another_viewer_holds_the_default_ports(tmp_path: Path) -> None:
+    from .conftest import ViewerProcess
+
+    recording = write_stream(tmp_path / "demo.rrd", [make_record(1), make_record(2)])
+    other = ViewerProcess("--no-browser")
+    opener = None
+    try:
+        web_line = other.wait_for("web UI on")
+        held_web = int(re.search(r":(\d+)/", web_line).group(1))  # type: ignore[union-attr]
+        # The defaults this viewer would take are the other viewer's ports.
+        code = ("import sys; from rerun_logging.viewer import server; "
+                f"server.DEFAULT_PORT = {other.port}; from rerun_logging import cli; "
+                f"sys.exit(cli.main([{str(recording)!r}, '--no-browser']))")
+        opener = subprocess.Popen(
+            [sys.executable, "-c", code], env=cli_env(RERUN_LOGGING_WEB_PORT=str(held_web)),
+            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        assert opener.stderr is not None
+        err = Lines(opener.stderr)
+        (tcp_line,) = err.wait_for(f"port {other.port} is taken")
+        used = int(tcp_line.rsplit("using port ", 1)[1].split()[0])
+        assert used != other.port
+        err.wait_for("demo.rrd: loaded")
+        (web,) = err.wait_for(f"port {held_web} is taken; web UI on ")
+        url = web.split("web UI on ", 1)[1].strip()
+        assert f":{held_web}/" not in url
+        import urllib.request
+
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as page:
+            assert page.status == 200
+        assert len(err.matching("is taken")) == 2  # each said once
+        opener.terminate()
+        assert opener.wait(TIMEOUT) == 0
+    finally:
+        if opener is not None:
+            stop(opener)
+        other.stop()
+
+
+def test_a_named_port_that_is_taken_still_exits_3() -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "rerun_logging", "--port", str(port), "--no-browser"],
+            env=cli_env(), capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+    assert done.returncode == 3 and "address is in use" in done.stderr
+
+
+def _viewer_state_dir(tmp_path: Path) -> Path:
+    return tmp_path / f"rerun-logging-{os.getuid()}"
+
+
+def test_spawn_says_where_its_viewer_is_once_and_stop_stops_it(tmp_path: Path) -> None:
+    import urllib.request
+
+    from .conftest import free_port, run_python, viewer_pids
+
+    port = free_port()
+    env = {"TMPDIR": str(tmp_path), "CI": "1"}
+    app = (f"import logging, rerun_logging; h = rerun_logging.RerunHandler('spawn:127.0.0.1:{port}'); "
+           "logging.getLogger().addHandler(h); logging.getLogger('a').warning('hi'); h.close()")
+    try:
+        first = run_python(app, env=env)
+        assert first.returncode == 0, first.stderr
+        lines = [line for line in first.stderr.splitlines() if "started a viewer" in line]
+        assert len(lines) == 1, first.stderr
+        assert "keeps running after this app exits" in lines[0]
+        assert f"`rerun-logging stop --port {port}`" in lines[0]
+        url = re.search(r"its page is (http://\S+);", lines[0]).group(1)  # type: ignore[union-attr]
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as page:
+            assert page.status == 200
+        (pid,) = viewer_pids(port)
+
+        again = run_python(app, env=env)  # the viewer runs already: nothing new is said
+        assert again.returncode == 0 and "started a viewer" not in again.stderr, again.stderr
+
+        stopped = subprocess.run(
+            [sys.executable, "-m", "rerun_logging", "stop", "--port", str(port)],
+            env=cli_env(**env), capture_output=True, text=True, timeout=TIMEOUT * 2,
+        )
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"stopped the viewer on 127.0.0.1:{port} (pid {pid})" in stopped.stderr
+        assert viewer_pids(port) == []  # stop returns once it exited
+        assert not (_viewer_state_dir(tmp_path) / f"viewer-{port}.json").exists()
+    finally:
+        for leftover in viewer_pids(port):
+            os.kill(leftover, 9)
+
+
+def test_stop_refuses_a_pid_that_is_not_a_viewer(tmp_path: Path) -> None:
+    from .conftest import free_port
+
+    port = free_port()
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        folder = _viewer_state_dir(tmp_path)
+        folder.mkdir(mode=0o700)
+        (folder / f"viewer-{port}.json").write_text(json.dumps(
+            {"pid": bystander.pid, "tcp": f"127.0.0.1:{port}", "url": None}))
+        done = subprocess.run(
+            [sys.executable, "-m", "rerun_logging", "stop", "--port", str(port)],
+            env=cli_env(TMPDIR=str(tmp_path)), capture_output=True, text=True, timeout=TIMEOUT,
+        )
+        assert done.returncode == 1
+        assert f"not stopping pid {bystander.pid}" in done.stderr
+        assert "is not a rerun-logging viewer" in done.stderr
+        assert bystander.poll() is None
+        nothing = subprocess.run(
+            [sys.executable, "-m", "rerun_logging", "stop", "--port", str(free_port())],
+            env=cli_env(TMPDIR=str(tmp_path)), capture_output=True, text=True, timeout=TIMEOUT,
+        )
+        assert nothing.returncode == 1 and "no viewer of yours is recorded" in nothing.stderr
+    finally:
+        stop(bystander)

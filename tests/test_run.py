@@ -442,18 +442,49 @@ def test_missing_program_and_bad_sink(tmp_path: Path) -> None:
     assert bad.stderr.count("\n") == 1
 
 
-def test_serve_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+def test_serve_on_a_named_port_that_is_taken_still_runs_the_program(tmp_path: Path) -> None:
     import socket
 
+    program = ("import logging; log = logging.getLogger('shop'); "
+               "[log.warning('order %d', n) for n in range(3)]; print('ran')")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = run(["--sink", f"serve:127.0.0.1:{port}", "--", "python", "-c", "print('no')"],
+        done = run(["--sink", f"serve:127.0.0.1:{port}", "--", "python", "-c", program],
                    cwd=tmp_path)
-    assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == (f"rerun-logging run: cannot serve: cannot listen on 127.0.0.1:{port}: "
-                           "the address is in use\n")
+    assert (done.returncode, done.stdout) == (0, "ran\n"), done.stderr
+    (said,) = [line for line in done.stderr.splitlines() if "cannot serve" in line]
+    assert said.startswith(f"rerun-logging run: cannot serve the web viewer: cannot listen on "
+                           f"127.0.0.1:{port}: the address is in use; running the program anyway")
+    (counted,) = [line for line in done.stderr.splitlines() if "not served" in line]
+    assert "3 records" in counted  # the program's records reached the runner
+
+
+def test_serve_on_a_taken_default_port_serves_on_a_free_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    from rerun_logging import spec
+    from rerun_logging.instrument import runner
+
+    monkeypatch.setenv("CI", "1")
+    for name in [n for n in os.environ if n.startswith("RERUN_LOGGING_") and n != "RERUN_LOGGING_WEB_PORT"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PYTHONPATH", child_env()["PYTHONPATH"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(spec, "DEFAULT_WEB_PORT", port)  # what "serve" defaults to
+        status = runner.run(["python", "-c", "import logging; logging.warning('hi'); print('ran')"],
+                            sink="serve")
+    out, err = capfd.readouterr()
+    assert (status, out) == (0, "ran\n"), err
+    (said,) = [line for line in err.splitlines() if "is taken" in line]
+    assert f"port {port} is taken; web UI on http://127.0.0.1:" in said
+    assert "cannot serve" not in err
 
 
 def test_death_by_signal_is_128_plus_n(tmp_path: Path) -> None:

@@ -173,3 +173,17 @@ def test_serve_keeps_serving_after_the_work_until_ctrl_c(tmp_path: Path) -> None
         if app.poll() is None:
             app.kill()
         app.stderr.close()
+
+
+def test_serve_on_a_named_port_that_is_taken_does_not_block(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_quickstart("--serve", "--url", f"127.0.0.1:{port}", "--count", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "the web viewer is not served (see above); not waiting" in result.stderr
+    assert "press Ctrl-C" not in result.stderr

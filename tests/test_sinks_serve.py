@@ -203,3 +203,31 @@ def test_forked_children_stream_into_the_parents_page(served: tuple[RerunHandler
         child_logger.removeHandler(handler)
     assert messages_of(batches) == [f"child {i}" for i in range(50)]
     assert {b["pid"] for b in batches} == {process.pid}
+
+
+def test_a_taken_default_port_gives_way_to_a_free_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], logger: logging.Logger,
+) -> None:
+    import urllib.request
+
+    from rerun_logging import spec
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        monkeypatch.setattr(spec, "DEFAULT_WEB_PORT", taken)  # what "serve" defaults to
+        handler = RerunHandler("serve", application_id="fallback", open_browser=False)
+        logger.addHandler(handler)
+        try:
+            logger.info("hello")
+            assert handler.flush()
+            url = handler.url
+            assert url and url.startswith("http://127.0.0.1:") and f":{taken}/" not in url
+            said = [line for line in capsys.readouterr().err.splitlines() if "is taken" in line]
+            assert len(said) == 1 and said[0].endswith(f"port {taken} is taken; web UI on {url}")
+            with urllib.request.urlopen(url, timeout=TIMEOUT) as page:
+                assert page.status == 200
+        finally:
+            logger.removeHandler(handler)
+            handler.close()

@@ -54,3 +54,13 @@ def test_none_is_memory_and_lists_keep_commas() -> None:
 def test_errors_name_the_value(text: str, message: str) -> None:
     with pytest.raises(SinkSpecError, match=message.replace("[", r"\[").replace("(", r"\(")):
         parse_sinks(text)
+
+
+def test_a_defaulted_port_is_told_apart_without_changing_equality_or_text() -> None:
+    (default,) = parse_sinks("serve")
+    (given,) = parse_sinks("serve:127.0.0.1:9090")
+    assert not default.port_given and given.port_given
+    assert default == given and hash(default) == hash(given)
+    assert str(default) == str(given) == "serve:127.0.0.1:9090"
+    assert SinkSpec("serve", host="127.0.0.1", port=9090).port_given  # built by hand: as written
+    assert not parse_sinks("spawn")[0].port_given and parse_sinks("spawn:h:1")[0].port_given

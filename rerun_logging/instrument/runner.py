@@ -21,7 +21,12 @@ them itself and the runner ignores them; when the runner is not in the terminal'
 foreground group (no terminal, a test, a supervisor signalling the runner's pid)
 it forwards them. SIGTERM is always forwarded.
 
-With ``serve``, the runner runs the viewer (see the package docstring).
+With ``serve``, the runner runs the viewer (see the package docstring). The
+program always runs: a defaulted web port (``serve``, 9090) that is taken gives way
+to a free one (said in the line with the URL); a port named in ``serve:HOST:PORT``
+that is taken is said once, and the program runs anyway, streaming to the runner,
+which counts its records when it ends; when even the runner's loopback port cannot
+listen, the program runs with its records in memory.
 """
 
 from __future__ import annotations
@@ -155,6 +160,8 @@ def check_sink(text: str | None) -> list[str]:
         if spec.mode == "save":
             assert spec.path is not None
             out.append(f"save:{os.path.abspath(spec.path)}")
+        elif spec.mode == "serve" and not spec.port_given:
+            out.append("serve")  # its default port may give way to a free one (RunServer)
         else:
             out.append(str(spec))
     return out
@@ -187,7 +194,7 @@ def _run(
     signals: Signals,
 ) -> int:
     server: RunServer | None = None
-    serving = [s for s in sinks if s.startswith("serve:")]
+    serving = [s for s in sinks if s == "serve" or s.startswith("serve:")]
     if serving:
         if len(serving) > 1:
             say(f"only one serve sink per run: {', '.join(serving)}")
@@ -196,10 +203,16 @@ def _run(
         try:
             port = server.start()
         except OSError as error:
-            say(f"cannot serve: {error}")
+            say(f"cannot serve: {error}; running the program with its records in memory only")
             server.stop()
-            return EXIT_USAGE
-        sinks = [f"connect:127.0.0.1:{port}" if s == serving[0] else s for s in sinks]
+            server, replacement = None, "memory"
+        else:
+            replacement = f"connect:127.0.0.1:{port}"
+            if server.url is None:
+                say(f"cannot serve the web viewer: {server.web_error}; running the program "
+                    "anyway (its records are counted here when it ends; serve on another port: "
+                    "--sink serve:HOST:PORT)")
+        sinks = [replacement if s == serving[0] else s for s in sinks]
     try:
         if signals.received is not None:  # stopped before the program started
             return 128 + signals.received
@@ -336,27 +349,37 @@ class RunServer:
         assert parsed.host is not None and parsed.port is not None
         self.host, self.port = parsed.host, parsed.port
         self.url: str | None = None
-        self._web_error: str | None = None
+        """The page's URL once it serves; None when the web UI could not listen."""
+        self.web_error: str | None = None
+        """Why the web UI could not listen, then."""
         config = ViewerConfig(
             bind="127.0.0.1", port=0, web_bind=self.host, web_port=self.port,
+            web_port_fallback=not parsed.port_given,
             web_port_hint="choose another port: --sink serve:HOST:PORT",
         )
         self._server = ViewerThread(config, self._report, None)
 
     def start(self) -> int:
-        """Listen; the loopback TCP port the run's processes connect to (OSError if not)."""
+        """Listen; the loopback TCP port the run's processes connect to (OSError if not).
+
+        A web UI that cannot listen is no error: :attr:`url` stays None and
+        :attr:`web_error` says why (the run goes on; its records are counted at the end).
+        """
         self._server.start(SERVER_START_TIMEOUT)
         port = self._server.tcp_port
         if port is None:
             raise OSError(f"the viewer could not start (status {self._server.status})")
-        if self._server.url is None:
-            raise OSError(self._web_error or f"the web UI could not listen on {self.host}:{self.port}")
         self.url = self._server.url
+        if self.url is None and self.web_error is None:
+            self.web_error = f"the web UI could not listen on {self.host}:{self.port}"
         return port
 
     def _report(self, text: str) -> None:
-        if text.startswith("web UI not started: "):  # start() says it, as the reason to stop
-            self._web_error = text[len("web UI not started: "):].split("; ")[0]
+        if text.startswith("web UI not started: "):  # the runner says it, once, with what it does
+            self.web_error = text[len("web UI not started: "):].split("; ")[0]
+            return
+        if text.startswith("stopped: ") and self.url is None and self.web_error is not None:
+            say(f"not served (no page): {text[len('stopped: '):]}")
             return
         quiet = text.startswith(("listening on", "stopped:")) or text.endswith(_QUIET)
         if quiet or "disconnected: ended cleanly" in text:

@@ -38,6 +38,7 @@ _VIEWER = (
     "rerun_logging.viewer.web",
     "rerun_logging.viewer.feed",
     "rerun_logging.viewer.export",
+    "rerun_logging.viewer.state",
     "websockets.asyncio.server",
     "websockets.http11",
     "websockets.exceptions",
@@ -107,7 +108,8 @@ def open_sink(spec: SinkSpec, options: SinkOptions) -> Sink:
         port = family.ancestor_server(str(spec))
         if port is not None:
             return ConnectSink("127.0.0.1", port, options.buffer_size, backoff)
-        return ServeSink(spec.host, spec.port, options.buffer_size, backoff, options.open_browser)
+        return ServeSink(spec.host, spec.port, options.buffer_size, backoff, options.open_browser,
+                         port_given=spec.port_given)
     if spec.mode in ("connect", "spawn"):
         # Each imported by prepare() for its own mode: a lookup here, never an import.
         if spec.mode == "spawn":

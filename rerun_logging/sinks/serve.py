@@ -14,7 +14,10 @@ thread may still be starting.
 
 The server starts with the stream (the handler's first record), prints the page's
 URL and opens a browser where one can be shown (never with ``CI`` set, never
-without a display). It holds at most the handler's ``buffer_size`` bytes of
+without a display). A defaulted port (``serve``, 9090) that is taken, by a viewer
+that a spawn left running for instance, gives way to a free port, said in the line
+that gives the URL; a port written in the spec (``serve:HOST:PORT``) is kept, and
+when it is taken the app goes on without the page, said once. It holds at most the handler's ``buffer_size`` bytes of
 frames, evicting the oldest, and lives until the handler closes, normally at the
 app's exit.
 """
@@ -85,10 +88,13 @@ class ServeSink(Sink):
 
     def __init__(
         self, host: str, port: int, memory_limit: int, backoff: Backoff, open_browser: bool = True,
+        port_given: bool = True,
     ) -> None:
         super().__init__()
         self.host = host
         self.port = port
+        self.port_given = port_given
+        """False for a defaulted port (``serve``): taken, it gives way to a free one."""
         self.name = str(SinkSpec("serve", host=host, port=port))
         self.memory_limit = memory_limit
         self.backoff = backoff
@@ -119,7 +125,7 @@ class ServeSink(Sink):
 
         return ViewerConfig(
             bind="127.0.0.1", port=0, tcp_socket=_take_child_port(self.name),
-            web_bind=self.host, web_port=self.port,
+            web_bind=self.host, web_port=self.port, web_port_fallback=not self.port_given,
             memory_limit=self.memory_limit, open_browser=self.open_browser,
             web_port_hint="records are kept in memory only (serve on another port: serve:HOST:PORT)",
             listening=CHILD_PORT_TEXT,

@@ -13,6 +13,12 @@ The temporary directory is shared with other users, so the log is opened with
 only when it is a regular file of ours with one link; otherwise (and said in one
 line) the viewer logs to a fresh ``rerun-logging-viewer-<port>-XXXX.log`` made
 with ``O_EXCL``, or, when even that fails, nowhere.
+
+When it started a viewer, the sink says so once on stderr: the page's URL (read
+from the viewer's state file, :mod:`rerun_logging.viewer.state`, waiting at most
+:data:`ANNOUNCE_TIMEOUT`), that the viewer keeps running after the app exits, and
+that ``rerun-logging stop`` stops it. Connecting to a viewer that already ran says
+nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +33,16 @@ import tempfile
 import time
 from typing import Callable
 
-from ..spec import ENV_VAR
-from .tcp import ConnectSink
+from ..spec import DEFAULT_TCP_PORT, ENV_VAR
+from ..viewer.state import read_state
+from .tcp import ConnectSink, NotAViewer
 
+STARTING_RETRY = 0.2
+"""Seconds between attempts while a viewer may still be starting (see SpawnSink)."""
 SPAWN_TIMEOUT = 10.0
 """How long to wait for a spawned viewer to accept connections."""
+ANNOUNCE_TIMEOUT = 3.0
+"""How long to wait, once connected, for the spawned viewer's state file (its URL)."""
 
 class SpawnedViewer(subprocess.Popen):  # type: ignore[type-arg]
     """A viewer process this process started, and the file it logs to."""
@@ -134,6 +145,20 @@ class SpawnSink(ConnectSink):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.spawn_timeout = spawn_timeout
         self.spawned: SpawnedViewer | None = None
+        self._starting_until: float | None = None
+
+    def _connect_failed(self, now: float, error: OSError) -> None:
+        """As a connect sink, but a port that accepts and does not greet yet is tried again
+        every ``STARTING_RETRY`` seconds, not with a growing backoff, for ``spawn_timeout``
+        after the first such failure: a viewer that this app, its parent or another app
+        just spawned listens before its loop greets, and will answer soon."""
+        super()._connect_failed(now, error)
+        if not (isinstance(error, NotAViewer) and error.silent):
+            return
+        if self._starting_until is None:
+            self._starting_until = now + self.spawn_timeout
+        if now < self._starting_until:
+            self.backoff.next_attempt = min(self.backoff.next_attempt, now + STARTING_RETRY)
 
     def _open_connection(self) -> socket.socket:
         try:
@@ -142,7 +167,28 @@ class SpawnSink(ConnectSink):
             if self.spawned is not None:
                 raise
         self.spawned = spawn_viewer(self.host, self.port, self._say)
-        return self._wait_for_viewer()
+        sock = self._wait_for_viewer()
+        self._announce()
+        return sock
+
+    def _announce(self) -> None:
+        """Say once where the spawned viewer's page is, that it stays, how to stop it."""
+        deadline = time.monotonic() + ANNOUNCE_TIMEOUT
+        where = f"its page's address is in its log, {self.log_path}"
+        while True:
+            state = read_state(self.port)
+            # Ours, or (ours lost a race and exited) the one that runs there.
+            if state is not None and self.spawned is not None and (
+                    state.pid == self.spawned.pid or self.spawned.poll() is not None):
+                where = f"its page is {state.url}" if state.url else \
+                    f"it serves no page (see {self.log_path})"
+                break
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        stop = "rerun-logging stop" + ("" if self.port == DEFAULT_TCP_PORT else f" --port {self.port}")
+        self._say(f"started a viewer: {where}; it keeps running after this app exits "
+                  f"(stop it with `{stop}`)")
 
     @property
     def log_path(self) -> str:

@@ -28,7 +28,14 @@ from .base import Sink
 
 
 class NotAViewer(ConnectionError):
-    """Something that is not a rerun-logging viewer answered on the address."""
+    """Something that is not a rerun-logging viewer answered on the address.
+
+    ``silent``: it accepted the connection and said nothing in time (a viewer still
+    starting does that too: it listens before its loop greets)."""
+
+    def __init__(self, text: str, silent: bool = False) -> None:
+        super().__init__(text)
+        self.silent = silent
 
 
 class ConnectSink(Sink):
@@ -145,7 +152,7 @@ class ConnectSink(Sink):
         try:
             hello = _recv_exactly(sock, len(format.VIEWER_HELLO), self.connect_timeout)
             if not _speaks_our_major(hello):
-                raise NotAViewer(self._not_a_viewer(hello))
+                raise NotAViewer(self._not_a_viewer(hello), silent=not hello)
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except BaseException:

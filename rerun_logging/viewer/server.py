@@ -19,7 +19,9 @@ only moves bytes between them and the outside world:
   and their records pushed live, with the recordings list whenever it changes; with
   no web client nothing is decoded for it. A client that joins gets a snapshot:
   the recordings list and the records of the most recent stored frames, at most
-  :data:`SNAPSHOT_RECORDS` records. A web port that is taken costs the web UI only;
+  :data:`SNAPSHOT_RECORDS` records. A web port that is taken costs the web UI only
+  (a default port that is taken gives way to a free one, said once:
+  :attr:`ViewerConfig.web_port_fallback`);
 - SIGINT/SIGTERM: stop accepting, close every source, finish and fsync saved
   files, log a summary line, exit 0.
 
@@ -57,6 +59,7 @@ from .store import DEFAULT_MEMORY_LIMIT, RecordingStore
 
 if TYPE_CHECKING:
     from .feed import FeedClient
+    from .state import ViewerState
     from .web import WebServer
 
 PREFIX = "rerun-logging viewer"
@@ -126,6 +129,16 @@ class ViewerConfig:
     tcp_socket: socket.socket | None = None
     """A TCP socket already listening, used instead of binding ``bind:port`` (the serve
     sink binds its port for child processes before its server thread starts)."""
+    port_fallback: bool = False
+    """A taken ``port`` (a default the user did not name) gives way to a free port,
+    said in one line, instead of exit status 3 (``rerun-logging FILE`` while another
+    viewer runs)."""
+    web_port_fallback: bool = False
+    """A taken ``web_port`` (a default the user did not name) gives way to a free
+    port, said in one line, instead of running without the web UI."""
+    state_file: bool = False
+    """Write the state file (:mod:`.state`: pid, TCP address, page URL) that
+    ``rerun-logging stop`` and the spawn sink read; removed at shutdown."""
 
     @property
     def web_address(self) -> str:
@@ -193,7 +206,7 @@ class Viewer:
             return EXIT_USAGE
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         try:
-            sock = self.config.tcp_socket or listening_socket(self.config.bind, self.config.port)
+            sock = self.config.tcp_socket or self._listen_tcp()
         except OSError as error:
             return self._cannot_listen(error)
         server = self.tcp_server = await asyncio.start_server(
@@ -204,12 +217,44 @@ class Viewer:
         self.report(f"{self.config.listening} {self.address}")
         if self.config.web:
             await self._start_web()
+        state = self._write_state(sock)
         for path in self.config.sources:
             self._spawn(self._load_source(path))
         self.ready.set()
-        await self._stop.wait()
-        await self._shutdown(server)
+        try:
+            await self._stop.wait()
+            await self._shutdown(server)
+        finally:
+            if state is not None:
+                state.remove()
         return EXIT_OK
+
+    def _listen_tcp(self) -> socket.socket:
+        """The TCP socket on ``bind:port``; a free port instead when the default is taken
+        and ``port_fallback`` allows it (said once)."""
+        try:
+            return listening_socket(self.config.bind, self.config.port)
+        except OSError as error:
+            if not (self.config.port_fallback and self.config.port and error.errno == errno.EADDRINUSE):
+                raise
+        sock = listening_socket(self.config.bind, 0)
+        self.report(f"port {self.config.port} is taken (another viewer probably runs there); "
+                    f"using port {sock.getsockname()[1]} instead")
+        return sock
+
+    def _write_state(self, sock: socket.socket) -> ViewerState | None:
+        """Write the state file when asked to; None when not asked or it cannot be written."""
+        if not self.config.state_file:
+            return None
+        from .state import ViewerState
+
+        state = ViewerState(os.getpid(), format_address(sock.getsockname()),
+                            self.web.url if self.web is not None else None)
+        problem = state.write()
+        if problem is not None:
+            self.report(f"no state file ({problem}); `rerun-logging stop` cannot find this viewer")
+            return None
+        return state
 
     def stop(self) -> None:
         """Ask the viewer to shut down (what SIGINT and SIGTERM do)."""
@@ -450,15 +495,29 @@ class Viewer:
     # --- the web UI -------------------------------------------------------------------
 
     async def _start_web(self) -> None:
-        """Start the web UI beside the TCP server; a failure costs the web UI only."""
+        """Start the web UI beside the TCP server; a failure costs the web UI only.
+
+        A taken default port (``web_port_fallback``) gives way to a free port: the one
+        line that gives the URL names the port that was taken.
+        """
         from .web import serve_web
 
         where = format_address((self.config.web_address, self.config.web_port))
+        port = self.config.web_port
         try:
-            self.web = await serve_web(
-                self.config.web_address, self.config.web_port, self._web_snapshot,
-                requests=self._web_request, report=self.report,
-            )
+            try:
+                self.web = await serve_web(
+                    self.config.web_address, port, self._web_snapshot,
+                    requests=self._web_request, report=self.report,
+                )
+            except OSError as error:
+                if not (error.errno == errno.EADDRINUSE and port and self.config.web_port_fallback):
+                    raise
+                port = 0
+                self.web = await serve_web(
+                    self.config.web_address, port, self._web_snapshot,
+                    requests=self._web_request, report=self.report,
+                )
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 reason = "the address is in use"
@@ -468,7 +527,10 @@ class Viewer:
                         f"{self.config.web_port_hint}")
             return
         url = self.web.url
-        self.report(f"web UI on {url}")
+        if port != self.config.web_port:
+            self.report(f"port {self.config.web_port} is taken; web UI on {url}")
+        else:
+            self.report(f"web UI on {url}")
         if can_open_browser(self.config.open_browser):
             threading.Thread(target=_open_browser, args=(url,), name="open browser",
                              daemon=True).start()
