@@ -437,7 +437,14 @@ def _capped_extras(extras: dict[str, Any] | None) -> dict[str, Any] | None:
             return extras
     except (ValueError, TypeError, OverflowError, UnicodeError):
         pass
-    clean: dict[str, Any] = {}
+    return fit_extras(extras)
+
+
+def fit_extras(extras: dict[Any, Any]) -> dict[Any, Any]:
+    """``extras`` within the caps: each entry sanitized, entries kept in order while the
+    packed total fits MAX_EXTRAS_BYTES, then a ``rerun.truncated`` note saying how many
+    were left out. The one rule for writers (the handler) and readers (the viewer)."""
+    clean: dict[Any, Any] = {}
     size = 0
     items = list(extras.items())
     for index, (key, value) in enumerate(items):

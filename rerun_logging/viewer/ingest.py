@@ -76,6 +76,7 @@ from ..format import (
     TruncatedStream,
     ack_message,
     encode_frame,
+    fit_extras,
     info_message,
     packb,
     peek_frame,
@@ -560,7 +561,7 @@ def bounded_record(record: Record) -> Record:
             truncate_text(exc.type), truncate_text(exc.value), truncate_text(exc.traceback)
         )
     if record.extras and _size_over(record.extras, MAX_FIELD_CHARS):
-        extras = _bounded_extras(record.extras)
+        extras = fit_extras(record.extras)
         if extras != record.extras:
             changes["extras"] = extras
     if record.args and _size_over(record.args, MAX_FIELD_CHARS):
@@ -590,25 +591,6 @@ def _size_over(value: Any, budget: int) -> bool:
         if size > budget:
             return True
     return False
-
-
-def _bounded_extras(extras: dict[Any, Any]) -> dict[Any, Any]:
-    """Extras cut the handler's way: each text cut, entries kept while they fit MAX_EXTRAS_BYTES."""
-    clean: dict[Any, Any] = {}
-    size = 0
-    items = list(extras.items())
-    for index, (key, value) in enumerate(items):
-        entry = sanitize({key: value})
-        entry_size = len(packb(entry))
-        if size + entry_size > MAX_EXTRAS_BYTES:
-            clean["rerun.truncated"] = (
-                f"{len(items) - index} of {len(items)} extras left out: "
-                f"record over {MAX_EXTRAS_BYTES} bytes"
-            )
-            break
-        clean.update(entry)
-        size += entry_size
-    return clean
 
 
 def _bounded_args(args: tuple[Any, ...] | dict[Any, Any]) -> tuple[Any, ...] | dict[Any, Any]:
