@@ -35,18 +35,20 @@ import pythonjsonlogger.json  # noqa: F401  (format.plain_value's encoder: impor
 from pythonjsonlogger.core import RESERVED_ATTRS as _JSON_LOGGER_RESERVED
 
 from .format import (
-    MAX_FIELD_CHARS,
     ExceptionInfo,
     _hashable_keys,
     _unpack_all,
     delta_encode,
     entity_path_for,
+    deferrable_template,
     pack_args,
+    pack_args_exactly,
     packb,
     safe_repr,
     sanitize,
     safe_str,
     truncate_text,
+    unformattable,
 )
 
 RESERVED_ATTRS: frozenset[str] = frozenset(_JSON_LOGGER_RESERVED) | {"taskName"}
@@ -88,6 +90,12 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
 
     With a ``formatter`` (the handler's, as every stdlib handler has), the message is
     what it returns; the structured fields are kept beside it as they are.
+
+    A plain ``LogRecord`` whose ``msg`` is a ``str`` and whose args are immutable
+    scalars gets no message (None): its template and args are kept, and the reader
+    renders ``msg % args`` (``format.render_message``), the text the app would have
+    seen. Rendering is most of what a message costs, and the record is smaller. The
+    flusher renders the few that readers may not (see :func:`record_columns`).
     """
     if formatter is not None:
         message = _formatted(record, formatter)
@@ -96,32 +104,32 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
     else:
         state = record.__dict__.copy()
         msg, args = state["msg"], state["args"]
-        if msg.__class__ is str and record.__class__ is _LOG_RECORD:
-            # LogRecord.getMessage() inlined: a subclass may override it, so only here.
-            try:
-                message = msg % args if args else msg
-            except Exception as error:
-                message = _unformattable(record, error)
-        else:
-            message = _message_of(record, msg)
+        # A subclass may override getMessage(): only a plain LogRecord's is deferred.
+        message = None if msg.__class__ is str and record.__class__ is _LOG_RECORD else (
+            _message_of(record, msg)
+        )
     if msg.__class__ is not str:
         state["msg"] = _template(msg)
     if args:
-        if args.__class__ is tuple:
+        plain = args.__class__ is tuple
+        if plain:
             for arg in args:
                 if arg.__class__ not in _SCALARS:
-                    state["args"] = _snapshot(args)
+                    plain = False
                     break
-        else:
+        if not plain:  # rendered now, from the objects as they are at log time
+            if message is None:
+                message = _render(msg, args)
             state["args"] = _snapshot(args)
     extras = len(state) - _STANDARD_COUNT
     if extras > 0:  # the extras are the last attributes: checked from the end
         scalars = _SCALARS
-        values = reversed(state.values())
-        while extras:
-            extras -= 1
-            if next(values).__class__ not in scalars:
+        for value in reversed(state.values()):
+            if value.__class__ not in scalars:
                 _plain_extras(state)
+                break
+            extras -= 1
+            if not extras:
                 break
     if state["exc_info"] or state["exc_text"]:
         state["exc_info"] = exception_info(state)
@@ -129,23 +137,31 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
     return state
 
 
+def _render(msg: str, args: Any) -> str:
+    """``msg % args`` as ``LogRecord.getMessage`` makes it (capped), or why it could not."""
+    try:
+        return truncate_text(msg % args if args else msg)
+    except Exception as error:
+        return unformattable(msg, args, error)
+
+
 def _formatted(record: logging.LogRecord, formatter: logging.Formatter) -> str:
     """The message as ``formatter`` renders ``record`` (capped), or why it could not."""
     try:
         return truncate_text(safe_str(formatter.format(record)))
     except Exception as error:
-        return _unformattable(record, error)
+        return unformattable(record.msg, record.args, error)
 
 
 def _message_of(record: logging.LogRecord, msg: Any) -> str:
     """The message of a record whose ``msg`` is not a plain ``str`` (or of a subclass):
-    none for a ``dict`` (its items become extras), else ``getMessage()``."""
+    none for a ``dict`` (its items become extras), else ``getMessage()`` (capped)."""
     if isinstance(msg, dict):
         return ""
     try:
-        return record.getMessage()
+        return truncate_text(safe_str(record.getMessage()))
     except Exception as error:
-        return _unformattable(record, error)
+        return unformattable(record.msg, record.args, error)
 
 
 def _plain_extras(state: Captured) -> None:
@@ -208,13 +224,6 @@ def _snapshot(args: Any) -> Any:
         return (safe_repr(args),)
 
 
-def _unformattable(record: logging.LogRecord, error: Exception) -> str:
-    return truncate_text(
-        f"<message could not be formatted: {type(error).__name__}: {error}> "
-        f"msg={safe_repr(record.msg)} args={safe_repr(record.args)}"
-    )
-
-
 def exception_info(state: logging.LogRecord | dict[str, Any]) -> ExceptionInfo | None:
     """A record's exception as text (type, value, traceback), or None.
 
@@ -270,7 +279,7 @@ def record_columns(
     if set(map(type, map(_MSG, keys))) != {str}:
         dict_msgs = [row for row, key in enumerate(keys) if isinstance(key[3], dict)]
         keys = [_plain_template(key) for key in keys]
-    site_index, ctx_index, sites, ctxs = _intern_keys(keys, entity_prefix)
+    site_index, ctx_index, sites, ctxs, deferrable = _intern_keys(keys, entity_prefix)
     times = list(map(int, map(mul, created, repeat(1e9))))
     columns = {
         "seq": [first_seq, *repeat(1, len(states) - 1)],
@@ -279,13 +288,32 @@ def record_columns(
         "site": site_index,
         "ctxs": ctxs,
         "ctx": ctx_index,
-        "msg": _capped(messages),
+        "msg": messages,
         "exc": [[row, e.type, e.value, e.traceback] for row, e in _present(excs)],
         "stack": [[row, truncate_text(text)] for row, text in _present(stacks)],
     }
+    exact = True
     if any(args):
-        columns["args"] = pack_args(args)
+        packed = pack_args_exactly(args)
+        exact = packed is not None
+        columns["args"] = packed if packed is not None else pack_args(args)
+    if not (exact and all(deferrable)) and None in messages:
+        columns["msg"] = _rendered_where_needed(states, messages, site_index, deferrable, exact)
     return columns, _extras(states, dict_msgs)
+
+
+def _rendered_where_needed(
+    states: Sequence[Captured], messages: list[str | None], site_index: list[int],
+    deferrable: list[bool], args_exact: bool,
+) -> list[str | None]:
+    """``messages`` with the deferred ones rendered where a reader could not render
+    them as the app would have: a template that ``format.deferrable_template``
+    refuses (too long, a ``*`` width), or args that did not pack as they are."""
+    return [
+        _render(state["msg"], state["args"])
+        if message is None and not (args_exact and deferrable[site]) else message
+        for state, message, site in zip(states, messages, site_index)
+    ]
 
 
 def _plain_template(key: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -295,8 +323,9 @@ def _plain_template(key: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _intern_keys(
     keys: list[tuple[Any, ...]], entity_prefix: str
-) -> tuple[list[int], list[int], list[list[Any]], list[list[Any]]]:
-    """Per-row site and context indexes, and the two tables, from combined keys.
+) -> tuple[list[int], list[int], list[list[Any]], list[list[Any]], list[bool]]:
+    """Per-row site and context indexes, the two tables, and per site whether readers
+    may render its messages (``format.deferrable_template``), from combined keys.
 
     Records come in runs from one call site and thread, so only the first key of
     each run is interned (found with one C-level comparison of neighbours); the
@@ -308,6 +337,7 @@ def _intern_keys(
     combos: dict[tuple[Any, ...], tuple[int, int]] = dict.fromkeys(heads)  # type: ignore[assignment]
     sites: dict[tuple[Any, ...], int] = {}
     ctxs: dict[tuple[Any, ...], int] = {}
+    deferrable: list[bool] = []
     for key in combos:
         name, level, level_name, template, path, line, function = key[:7]
         if template is not None:
@@ -317,24 +347,21 @@ def _intern_keys(
             template, path, line, function,
         )
         ctx = key[7:] if _HAS_TASK_NAME else (*key[7:], None)
-        combos[key] = (sites.setdefault(site, len(sites)), ctxs.setdefault(ctx, len(ctxs)))
+        if site not in sites:
+            sites[site] = len(sites)
+            deferrable.append(deferrable_template(key[3]))
+        combos[key] = (sites[site], ctxs.setdefault(ctx, len(ctxs)))
     head_sites, head_ctxs = zip(*map(combos.__getitem__, heads))
     lengths = list(map(sub, [*starts[1:], count], starts))
     site_index = list(chain.from_iterable(map(repeat, head_sites, lengths)))
     ctx_index = list(chain.from_iterable(map(repeat, head_ctxs, lengths)))
-    return site_index, ctx_index, [list(s) for s in sites], [list(c) for c in ctxs]
+    return site_index, ctx_index, [list(s) for s in sites], [list(c) for c in ctxs], deferrable
 
 
 def _present(column: Sequence[Any]) -> list[tuple[int, Any]]:
     """``(row, value)`` for the rows of a sparse column that hold a value."""
     rows = list(compress(range(len(column)), column))
     return [(row, column[row]) for row in rows]
-
-
-def _capped(messages: Sequence[str]) -> list[str]:
-    if max(map(len, messages)) <= MAX_FIELD_CHARS:
-        return list(messages)
-    return [truncate_text(m) for m in messages]
 
 
 def _extras(
@@ -347,11 +374,12 @@ def _extras(
     ``dict_msgs`` are the rows whose ``msg`` is a dict: its items come first, then
     the record's own extras, which win on a clash (as in ``JsonFormatter``).
     """
-    count = _STANDARD_COUNT + 1  # the attributes, then the extras, then MESSAGE_KEY
-    extras = [
-        dict(islice(s.items(), count - 1, len(s) - 1)) if len(s) > count else None
-        for s in states
-    ]
+    # The attributes, then the extras, then MESSAGE_KEY: one C-level pass (a record
+    # without extras gets an empty dict, which packs as small as None).
+    ends = map(sub, map(len, states), repeat(1))
+    extras: list[dict[str, Any] | None] = list(
+        map(dict, map(islice, map(dict.items, states), repeat(_STANDARD_COUNT), ends))
+    )
     seen_keys = set().union(*filter(None, extras))
     if not RESERVED_ATTRS.isdisjoint(seen_keys) or any(_private(k) for k in seen_keys):
         extras = [

@@ -36,7 +36,12 @@ thread/process details in a ``ctxs`` table, times and sequence numbers are delta
 and the frame is deflated. That is what keeps a typical record under 20 bytes.
 
 Versions: 1.1 added the ``args`` column (the arguments of a ``%``-style message);
-a 1.0 reader skips it, a 1.1 reader reads 1.0 streams without it.
+a 1.0 reader skips it, a 1.1 reader reads 1.0 streams without it. 1.2 lets a row of
+the ``msg`` column be nil: the message is then its site's template with the row's
+``args`` applied (``template % args``), rendered by the reader
+(:func:`render_message`). Writers leave a message out only where that gives exactly
+the text the application would have seen (see :func:`deferrable_template`), so
+readers render and writers do not: a 1.1 reader refuses those frames.
 
 Exceptions (all are also ``ValueError``)::
 
@@ -55,6 +60,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -66,7 +72,7 @@ MAGIC = b"\x89RLG\r\n\x1a\n"
 """Our magic. PNG-style: a high byte and CR LF catch text-mode mangling."""
 RERUN_SDK_MAGIC = b"RRF"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1
+FORMAT_MINOR = 2
 HEADER = MAGIC + bytes((FORMAT_MAJOR, FORMAT_MINOR))
 HEADER_SIZE = len(HEADER)
 
@@ -368,6 +374,68 @@ def _sanitize_key(key: Any) -> Any:
     return truncate_text(safe_repr(key))
 
 
+_CONVERSION = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.?)")
+MAX_DEFERRED_CONVERSIONS = 64
+"""Most ``%`` conversions a template may hold for its records to be rendered by readers."""
+MAX_DEFERRED_WIDTH = 99
+"""Widest field width or precision a template may ask for, for the same reason."""
+
+
+def deferrable_template(template: Any) -> bool:
+    """Whether readers may render the messages of ``template`` from their args.
+
+    The rule that bounds a reader's work per byte received: a ``str`` template within
+    MAX_FIELD_CHARS, with at most MAX_DEFERRED_CONVERSIONS conversions, no ``*``
+    width or precision and none above MAX_DEFERRED_WIDTH. Then a rendered message is
+    at most a few times the size of its template and args, so a crafted template
+    (``%999999999d``) cannot make a reader build a huge string. Writers render any
+    other message themselves.
+    """
+    if type(template) is not str or len(template) > MAX_FIELD_CHARS:
+        return False
+    if "%" not in template:
+        return True
+    specs = _CONVERSION.findall(template)
+    if len(specs) > MAX_DEFERRED_CONVERSIONS:
+        return False
+    for width, precision, _ in specs:
+        for number in (width, precision):
+            if number == "*" or (number and int(number) > MAX_DEFERRED_WIDTH):
+                return False
+    return True
+
+
+def render_message(template: str | None, args: Any) -> str:
+    """The message of a record stored without one: ``template % args``, as
+    ``LogRecord.getMessage`` makes it (capped at MAX_FIELD_CHARS); never raises.
+
+    A template that :func:`deferrable_template` refuses (only a crafted stream has
+    one) is not rendered: the text says so and shows the template and args.
+    """
+    if template is None:
+        return ""
+    if not args:
+        return template
+    if not deferrable_template(template):
+        return truncate_text(
+            f"<message not rendered: its template is not one a writer defers> "
+            f"msg={safe_repr(template)} args={safe_repr(args)}"
+        )
+    try:
+        return truncate_text(template % args)
+    except Exception as error:
+        return unformattable(template, args, error)
+
+
+def unformattable(msg: Any, args: Any, error: Exception) -> str:
+    """The message of a record whose ``msg % args`` raised ``error``: what went wrong,
+    with the template and args (capped)."""
+    return truncate_text(
+        f"<message could not be formatted: {type(error).__name__}: {error}> "
+        f"msg={safe_repr(msg)} args={safe_repr(args)}"
+    )
+
+
 def safe_repr(value: Any) -> str:
     """``repr(value)``, or a placeholder naming the type when ``__repr__`` raises."""
     try:
@@ -406,13 +474,22 @@ class Packed(bytes):
 
 def pack_args(args: Sequence[tuple[Any, ...] | dict[Any, Any] | None]) -> Packed:
     """The packed ``args`` column, each row packable and within the caps (like extras)."""
+    exact = pack_args_exactly(args)
+    if exact is not None:
+        return exact
+    return Packed(packb([_capped_args(a) for a in args]))
+
+
+def pack_args_exactly(args: Sequence[tuple[Any, ...] | dict[Any, Any] | None]) -> Packed | None:
+    """The packed ``args`` column when every row reads back as it is (nothing capped or
+    made plain), else None: only then may a writer leave messages for readers to render."""
     try:
         packed = packb(list(args))
         if len(packed) <= MAX_FIELD_CHARS:
             return Packed(packed)
     except (ValueError, TypeError, OverflowError, UnicodeError):
         pass
-    return Packed(packb([_capped_args(a) for a in args]))
+    return None
 
 
 def _capped_args(args: tuple[Any, ...] | dict[Any, Any] | None) -> Any:
@@ -733,13 +810,14 @@ class StreamDecoder:
 
     def __init__(
         self, source: str = "<stream>", max_frame_size: int = MAX_FRAME_SIZE,
-        magic: bytes = MAGIC, resync: bool = False,
+        magic: bytes = MAGIC, resync: bool = False, max_payload_size: int = MAX_PAYLOAD_SIZE,
     ) -> None:
         if max_frame_size >= _frame_size_of(magic):
             raise ValueError(f"max_frame_size {max_frame_size} would read a stream header as a frame")
         self.source = source
         self.magic = magic
         self.max_frame_size = max_frame_size
+        self.max_payload_size = max_payload_size
         self.resync = resync
         self.version: tuple[int, int] | None = None
         self.info: RecordingInfo | None = None
@@ -929,11 +1007,11 @@ class StreamDecoder:
             return bytes(payload)
         inflater = zlib.decompressobj()
         try:
-            data = inflater.decompress(payload, MAX_PAYLOAD_SIZE)
+            data = inflater.decompress(payload, self.max_payload_size)
         except zlib.error as error:
             raise self._fail(CorruptFrame, f"payload does not inflate: {error}") from None
         if inflater.unconsumed_tail:
-            raise self._fail(CorruptFrame, f"payload inflates beyond {MAX_PAYLOAD_SIZE} bytes")
+            raise self._fail(CorruptFrame, f"payload inflates beyond {self.max_payload_size} bytes")
         if not inflater.eof:
             raise self._fail(CorruptFrame, "deflated payload ends early")
         return data
@@ -1168,7 +1246,7 @@ def decode_records(body: dict[str, Any]) -> list[Record]:
     times = delta_decode(_column(body, "time", {int}, count))
     sites = _typed_rows(body["sites"], _SITE_TYPES, "site")
     ctxs = _typed_rows(body["ctxs"], _CTX_TYPES, "context")
-    messages = _column(body, "msg", {str}, count)
+    messages = _column(body, "msg", {str, _NONE}, count)
     extras = _column(body, "extra", {dict, _NONE}, count) if body.get("extra") else [None] * count
     args = _column(body, "args", {list, dict, _NONE}, count) if body.get("args") else [None] * count
     excs = {
@@ -1178,6 +1256,8 @@ def decode_records(body: dict[str, Any]) -> list[Record]:
     stacks = {row: text for row, text in _typed_rows(body.get("stack", []), (int, str), "stack")}
     site_rows = _column(body, "site", {int}, count)
     ctx_rows = _column(body, "ctx", {int}, count)
+    if None in messages:
+        messages = _rendered(messages, site_rows, [site[4] for site in sites], args)
     site_fields = [dict(zip(_SITE_FIELDS, site)) for site in sites]
     ctx_fields = [dict(zip(_CTX_FIELDS, ctx)) for ctx in ctxs]
     none = None
@@ -1191,6 +1271,31 @@ def decode_records(body: dict[str, Any]) -> list[Record]:
             zip(seqs, times, site_rows, ctx_rows, messages, extras, args)
         )
     ]
+
+
+def _rendered(
+    messages: list[str | None], site_rows: list[int], templates: list[Any], args: list[Any]
+) -> list[str]:
+    """``messages`` with each nil row rendered from its site's template and its args.
+
+    Whether a template may be rendered is decided once per site, not per record."""
+    renderable = [deferrable_template(t) for t in templates]
+    return [
+        message if message is not None
+        else _render_deferred(templates[site], arg) if renderable[site]
+        else render_message(templates[site], _args(arg))
+        for message, site, arg in zip(messages, site_rows, args)
+    ]
+
+
+def _render_deferred(template: str, arg: Any) -> str:
+    """:func:`render_message` for a template known to be deferrable."""
+    if not arg:
+        return template
+    try:
+        return truncate_text(template % (tuple(arg) if isinstance(arg, list) else arg))
+    except Exception as error:
+        return unformattable(template, _args(arg), error)
 
 
 _SITE_FIELDS = ("logger", "entity_path", "level", "level_name", "template", "path", "line", "function")

@@ -29,6 +29,7 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Sequence
 
 from . import exits, family, format, threads
@@ -625,13 +626,12 @@ class RerunHandler(logging.Handler):
         queue = self._queue
         if not queue:
             return
-        pop = queue.popleft
+        popped = iter(queue.popleft, None)  # a C-level loop; IndexError when empty
         while queue:
             batch: list[Captured] = []
             with self._state_lock:
                 try:
-                    for _ in range(min(len(queue), self.batch_size)):
-                        batch.append(pop())
+                    batch.extend(islice(popped, min(len(queue), self.batch_size)))
                 except IndexError:
                     pass
                 self._taken += len(batch)

@@ -82,6 +82,12 @@ _TEST_PORTS: set[int] = set()
 to ``<tempdir>/rerun-logging-viewer-PORT.log``, removed at the end of the session."""
 
 
+def cleaned_up(port: int) -> int:
+    """``port`` (bound by a test itself), its spawned viewer's log removed at the end."""
+    _TEST_PORTS.add(port)
+    return port
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket

@@ -685,3 +685,59 @@ def test_an_exc_text_already_set_is_the_traceback(logger: logging.Logger, collec
     assert first.exception is not None and second.exception is not None
     assert (first.exception.type, first.exception.value, first.exception.traceback) == ("KeyError", "'k'", "")
     assert second.exception.traceback == "cached traceback text"
+
+
+# --- messages left for readers to render ----------------------------------------------
+
+
+class OwnMessage(logging.LogRecord):
+    def getMessage(self) -> str:  # noqa: N802 (logging's name)
+        return "own: " + super().getMessage()
+
+
+def raw_messages(captured: list[Captured]) -> list[str | None]:
+    """The ``msg`` column as written: None where readers render ``template % args``."""
+    columns, _ = record_columns(captured, 0)
+    return columns["msg"]
+
+
+def test_plain_messages_are_left_for_readers_and_read_back_as_get_message(
+    logger: logging.Logger, collected: Collecting
+) -> None:
+    logger.info("n=%d user=%s ratio=%.2f", 5, "ann", 0.5)
+    logger.info("no args, 100%")
+    handle_directly(collected, logger, "%d items", "x")  # the app's mistake: the reader says what
+    assert raw_messages(collected.captured) == [None, None, None]
+    records = read_back(collected.captured)
+    assert [r.message for r in records[:2]] == ["n=5 user=ann ratio=0.50", "no args, 100%"]
+    assert records[2].message.startswith("<message could not be formatted: TypeError")
+
+
+def test_messages_readers_could_not_render_exactly_are_written(
+    logger: logging.Logger, collected: Collecting
+) -> None:
+    """Each way a reader's ``template % args`` could differ from the app's, or cost a
+    reader more than its bytes: the writer renders those itself."""
+    long_template = "x" * (MAX_FIELD_CHARS + 1) + " %s"
+    cases = [
+        ("a list arg %s", (["changed", "later"],)),  # rendered at log time, then plain
+        ("%*d", (3, 7)),  # a width readers refuse
+        (long_template, ("y",)),  # truncated in the site table
+        ("big %s", ("z" * (MAX_FIELD_CHARS + 1),)),  # args capped in the column
+        ("n=%(n)d", ({"n": 1},)),  # mapping args
+    ]
+    for template, args in cases:
+        handle_directly(collected, logger, template, *args)
+    factory = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(OwnMessage)
+    try:
+        handle_directly(collected, logger, "sub %s", "class")
+    finally:
+        logging.setLogRecordFactory(factory)
+    expected = [r.getMessage() for r in collected.records]
+    written = raw_messages(collected.captured)
+    assert None not in written
+    records = read_back(collected.captured)
+    for record, message in zip(records, expected):
+        assert record.message == format.truncate_text(message)
+    assert records[-1].message == "own: sub class"

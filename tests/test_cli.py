@@ -25,7 +25,7 @@ import pytest
 from pythonjsonlogger.json import JsonFormatter
 
 import rerun_logging
-from rerun_logging import render
+from rerun_logging import format, render
 from rerun_logging.format import (
     Dropped,
     End,
@@ -485,7 +485,7 @@ def test_verify_clean(app_recording: Path) -> None:
     result = run_cli("verify", str(app_recording))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "format 1.1" in out and "cli-app" in out and f"pid {os.getpid()}" in out
+    assert f"format 1.{format.FORMAT_MINOR}" in out and "cli-app" in out and f"pid {os.getpid()}" in out
     assert "records: 3" in out and "dropped: 0" in out and "clean" in out
 
 

@@ -9,6 +9,7 @@ asking the decoder, so the tests have an oracle of their own.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import random
 import struct
@@ -45,6 +46,7 @@ from rerun_logging.format import (
 )
 
 DATA = Path(__file__).resolve().parent / "data"
+CURRENT = (format.FORMAT_MAJOR, format.FORMAT_MINOR)
 SOURCE = "test-source.rrd"
 
 INFO = RecordingInfo(
@@ -228,7 +230,7 @@ def test_every_record_field_round_trips() -> None:
     assert_same(messages, [INFO, *SMALL_STREAM_MESSAGES])
     assert messages[1] == FULL
     assert messages[2].extras == {} and messages[2].template is None and messages[2].thread is None
-    assert decoder.version == (format.FORMAT_MAJOR, format.FORMAT_MINOR) == (1, 1)
+    assert decoder.version == (format.FORMAT_MAJOR, format.FORMAT_MINOR) == (1, 2)
     assert decoder.info == INFO
     assert decoder.ended
     assert decoder.records == 3
@@ -510,7 +512,7 @@ def test_a_newer_major_version_is_refused_naming_both_versions() -> None:
     assert read == []
     assert type(error) is UnsupportedVersion
     assert error.offset == 0
-    assert "2.0" in str(error) and "1.1" in str(error)
+    assert "2.0" in str(error) and f"1.{format.FORMAT_MINOR}" in str(error)
 
 
 def test_an_older_unknown_major_version_is_refused() -> None:
@@ -825,6 +827,65 @@ def test_golden_v1_1_reads_forever() -> None:
     assert records[0].logger == "uvicorn.access" and records[0].line == 476
 
 
+def test_golden_v1_2_reads_forever() -> None:
+    """Version 1.2 lets ``msg`` rows be nil: the reader renders them from template and args."""
+    data = (DATA / "golden-v1.2.rrd").read_bytes()
+    read, decoder = decode(data)
+    decoder.close()
+    assert decoder.version == (1, 2) and decoder.ended and decoder.records == 4
+    records = [m for m in read if isinstance(m, Record)]
+    assert [r.message for r in records] == [
+        '127.0.0.1:5000 - "GET /items/1 HTTP/1.1" 200',
+        "ann did 3 things",
+        "plain 100%",
+        "<message could not be formatted: TypeError: %d format: a real number is required, "
+        "not str> msg='%d items' args=('x',)",
+    ]
+    assert records[3].template == "%d items" and records[3].args == ("x",)
+
+
+@pytest.mark.parametrize("template, args, expected", [
+    ("n=%d", (5,), "n=5"),
+    ("%s|%r|%5.2f|%-4s|%x|%%", ("a", "b", 3.14159, "z", 255), "a|'b'| 3.14|z   |ff|%"),
+    ("100% plain", None, "100% plain"),
+    ("%(a)s and %(b)d", {"a": "x", "b": 2}, "x and 2"),
+    ("%d", (True,), "1"),
+    ("%s %s", (None, 1.5), "None 1.5"),
+])
+def test_render_message_gives_what_get_message_gives(template: str, args: Any, expected: str) -> None:
+    assert format.render_message(template, args) == expected
+    assert format.deferrable_template(template)
+    record = logging.LogRecord("n", 20, "p", 1, template, args, None)
+    assert record.getMessage() == expected
+
+
+@pytest.mark.parametrize("template", [
+    "%999999999d", "%*d", "%.*f", "%0100d", "%s" * (format.MAX_DEFERRED_CONVERSIONS + 1),
+    "x" * (format.MAX_FIELD_CHARS + 1), b"%s", None,
+])
+def test_a_template_that_could_make_a_reader_build_a_huge_string_is_never_rendered(
+    template: Any,
+) -> None:
+    """A crafted stream names such a template with a nil message: the reader says so, small."""
+    assert not format.deferrable_template(template)
+    if isinstance(template, str):
+        text = format.render_message(template, (10**9, 1))
+        assert text.startswith("<message not rendered") and len(text) <= format.MAX_FIELD_CHARS + 64
+
+
+def test_a_crafted_nil_message_with_a_huge_width_reads_as_a_short_note() -> None:
+    record = Record(seq=0, time_ns=1, message="", template="%999999999d", args=(1,),
+                    level=20, level_name="INFO", logger="x", entity_path="x",
+                    path="p", line=1, function="f")
+    columns, extras = format.columns_for([record])
+    columns["msg"] = [None]
+    data = HEADER + format.encode_frame(format.info_message(INFO))
+    data += format.encode_frame(format.records_message(columns, format.pack_extras(extras)))
+    read, decoder = decode(data)
+    (decoded,) = [m for m in read if isinstance(m, Record)]
+    assert decoded.message.startswith("<message not rendered") and len(decoded.message) < 200
+
+
 # --- several streams in one file ----------------------------------------------------
 
 SECOND = RecordingInfo(
@@ -862,7 +923,7 @@ def test_a_header_after_frames_starts_the_next_stream() -> None:
     assert decoder.headers == 2 and decoder.info == SECOND and decoder.ended
     assert list(decoder.streams) == [format.stream_id(INFO), format.stream_id(SECOND)]
     assert [(s.index, s.ended, s.version) for s in decoder.streams.values()] == [
-        (0, True, (1, 1)), (1, True, (1, 1))]
+        (0, True, CURRENT), (1, True, CURRENT)]
 
 
 def test_every_split_of_a_two_stream_file_decodes_the_same() -> None:
@@ -999,7 +1060,7 @@ def test_with_resync_a_single_stream_fails_as_before(name: str) -> None:
 
 
 def test_golden_files_read_the_same_with_resync() -> None:
-    for name in ("golden-v1.0.rrd", "golden-v1.1.rrd"):
+    for name in ("golden-v1.0.rrd", "golden-v1.1.rrd", "golden-v1.2.rrd"):
         data = (DATA / name).read_bytes()
         plain, _ = decode(data)
         read, decoder = resync_decode(data, *range(1, len(data), 61))

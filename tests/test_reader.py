@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from rerun_logging import reader
+from rerun_logging import format, reader
 from rerun_logging.format import (
     KIND_RECORDS,
     ChecksumMismatch,
@@ -197,7 +197,7 @@ def test_verify_clean_file(tmp_path: Path) -> None:
         encode_stream(INFO, [make_record(0), Dropped(5, "a"), make_record(1), Dropped(2, "b"), End()])
     )
     report = reader.verify(str(path))
-    assert report.version == (1, 1)
+    assert report.version == (format.FORMAT_MAJOR, format.FORMAT_MINOR)
     assert report.recordings == (reader.RecordingSummary("reader-test", "rec-1", 4242, "testhost"),)
     assert (report.records, report.dropped) == (2, 7)
     assert report.ended and report.clean and not report.torn and not report.corrupt

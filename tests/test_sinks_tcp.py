@@ -20,7 +20,7 @@ import pytest
 from rerun_logging import Record, RerunHandler, format
 from rerun_logging.sinks import spawn
 
-from .conftest import ViewerProcess, child_env, free_port, read_messages, viewer_pids
+from .conftest import ViewerProcess, child_env, cleaned_up, free_port, read_messages, viewer_pids
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ class PlainServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen()
-        self.port = self.sock.getsockname()[1]
+        self.port = cleaned_up(self.sock.getsockname()[1])
         self.greeting = greeting
         self.accepted: list[socket.socket] = []
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -355,7 +355,7 @@ def test_close_of_a_silent_spawn_handler_starts_nothing(spawn_port: int) -> None
 def test_a_spawned_viewer_that_cannot_start_is_reported_at_once(logger: logging.Logger, capfd: pytest.CaptureFixture[str]) -> None:
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused, binding fails
-    port = holder.getsockname()[1]
+    port = cleaned_up(holder.getsockname()[1])
     try:
         handler = RerunHandler(f"spawn:127.0.0.1:{port}", flush_timeout=0.5)
         logger.addHandler(handler)

@@ -173,7 +173,7 @@ def test_another_handler_of_the_same_process_is_not_a_duplicate(tmp_path: Path) 
     ("data", "says"),
     [
         (b"GET / HTTP/1.1\r\n\r\n", "not a rerun-logging recording"),
-        (MAGIC + bytes((2, 0)), "written with format version 2.0; this reader supports 1.1"),
+        (MAGIC + bytes((2, 0)), f"written with format version 2.0; this reader supports 1.{format.FORMAT_MINOR}"),
         (HEADER + struct.pack("<IBI", 1 << 30, 0, 0), "frame declares 1073741824 bytes"),
         (HEADER + encode_frame(end_message()), "the first frame must hold one INFO message"),
         (stream_header(make_info()) + b"\x05\x00\x00\x00\x00\x00\x00\x00\x00abcde", "checksum"),
@@ -500,7 +500,7 @@ def hostile_stalled_frame(client: Client) -> None:
 HOSTILE = {
     "garbage": (hostile_garbage, "refused", "not a rerun-logging recording"),
     "wrong magic": (hostile_wrong_magic, "refused", "not a rerun-logging recording"),
-    "newer version": (hostile_newer_version, "refused", "format version 2.0; this reader supports 1.1"),
+    "newer version": (hostile_newer_version, "refused", f"format version 2.0; this reader supports 1.{format.FORMAT_MINOR}"),
     "huge frame": (hostile_huge_frame, "refused", "frame declares 4294967295 bytes, the limit is"),
     "flipped bit": (hostile_flipped_bit, "refused", "frame checksum does not match"),
     "torn frame": (hostile_torn_frame, "disconnected", "torn tail at byte"),

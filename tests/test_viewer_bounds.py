@@ -25,13 +25,15 @@ import pytest
 from websockets.asyncio.client import connect
 
 from rerun_logging.format import (
-    CODEC_ZLIB, FRAME_HEAD_SIZE, HEADER, MAX_FIELD_CHARS, TRUNCATION_MARK, Record, RecordingInfo,
+    CODEC_ZLIB, FRAME_HEAD_SIZE, HEADER, MAX_FIELD_CHARS, TARGET_PAYLOAD_SIZE, TRUNCATION_MARK, Record, RecordingInfo,
     Refused, StreamDecoder, columns_for, encode_frame, packb, records_message, encode_records, end_message, info_message, stream_header,
 )
 from rerun_logging.viewer.feed import (
     FeedClient, StreamSummary, newest_records, queue_snapshot, stream_summaries,
 )
-from rerun_logging.viewer.ingest import MAX_INFO_CHARS, StreamIngest, bounded_info
+from rerun_logging.viewer.ingest import (
+    MAX_INFO_CHARS, MAX_PEER_PAYLOAD_SIZE, StreamIngest, bounded_info,
+)
 from rerun_logging.viewer.store import RecordingStore
 
 from .test_viewer import TIMEOUT, Client, Viewer, start_viewer
@@ -91,18 +93,37 @@ class Printer:
 
 
 def test_a_deflate_bomb_is_refused_before_it_is_stored() -> None:
-    store = RecordingStore()
-    ingest = StreamIngest("tcp peer", store)
+    """From a peer, inflating stops at MAX_PEER_PAYLOAD_SIZE (the bomb's CPU is bounded);
+    from a file, the frame is refused by its record count once inflated."""
     bomb = bomb_frame()
     assert len(bomb) < 100_000
+    from_file = StreamIngest("a file", RecordingStore(), network=False)
+    from_file.feed(stream_header(info("bomb")) + frame(0, 3) + bomb)
+    assert from_file.error is not None
+    assert "inflates to" in from_file.error.reason and "for 1 record" in from_file.error.reason
+    store = RecordingStore()
+    ingest = StreamIngest("tcp peer", store)
     replies = ingest.feed(stream_header(info("bomb")) + frame(0, 3) + bomb)
     assert ingest.finished and ingest.error is not None
-    assert "inflates to" in ingest.error.reason and "for 1 record" in ingest.error.reason
+    assert f"payload inflates beyond {MAX_PEER_PAYLOAD_SIZE} bytes" in ingest.error.reason
     answers = StreamDecoder("replies")
     answers.feed(HEADER + b"".join(replies))
     assert isinstance(list(answers.messages())[-1], Refused)
     (stream,) = store.streams()
     assert stream.records == 3 and len(stream.frames) == 1  # the frames before it stay
+
+
+def test_the_largest_frame_a_handler_writes_is_taken_from_a_peer() -> None:
+    """The handler splits batches past TARGET_PAYLOAD_SIZE: a frame just under it, of
+    records at the field caps, is far inside the peer's inflate limit."""
+    text = "\u4e16" * MAX_FIELD_CHARS  # 3 bytes a character: the caps at their heaviest
+    count = TARGET_PAYLOAD_SIZE // (len(text.encode()) + 64)
+    payload = encode_records([record(i, message=text) for i in range(count)])
+    assert TARGET_PAYLOAD_SIZE * 0.9 < len(payload) <= TARGET_PAYLOAD_SIZE
+    store = RecordingStore()
+    ingest = StreamIngest("tcp peer", store)
+    ingest.feed(stream_header(info("big")) + deflated_frame(payload))
+    assert ingest.error is None and ingest.records == count
 
 
 def test_an_info_is_capped_in_size_and_in_its_fields() -> None:
@@ -327,7 +348,7 @@ def test_bombs_beside_an_honest_app(start_viewer: Callable[..., Viewer]) -> None
     sent = 0
     try:
         for n in range(24):
-            assert "inflates to" in send_bomb(viewer.port, n)
+            assert f"inflates beyond {MAX_PEER_PAYLOAD_SIZE}" in send_bomb(viewer.port, n)
             honest.send(frame(sent, 100))
             sent += 100
             honest.wait_ack(n + 1)

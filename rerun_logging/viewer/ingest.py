@@ -30,7 +30,9 @@ handler bounds what it writes (``MAX_FIELD_CHARS``, ``MAX_EXTRAS_BYTES``):
   kept for the stream is then re-encoded from the cut fields;
 - a frame inflates to at most :func:`payload_limit` of its record count (what
   the handler can write for that many records): a deflate bomb (one record of
-  60 MiB in 61 KB) is refused before anything is stored or decoded;
+  60 MiB in 61 KB) is refused before anything is stored or decoded; from a
+  network peer, inflating stops at :data:`MAX_PEER_PAYLOAD_SIZE` whatever the
+  count, so a bomb costs at most that much inflating;
 - every record decoded for ``--print`` or the web feed passes
   :func:`bounded_messages`: a text field past ``MAX_FIELD_CHARS`` is cut (head and
   tail kept, marked ``…[truncated N chars]`` as the handler marks it), extras
@@ -62,6 +64,8 @@ from ..format import (
     MAX_EXTRAS_BYTES,
     MAX_FIELD_CHARS,
     MAX_FRAME_SIZE,
+    MAX_PAYLOAD_SIZE,
+    TARGET_PAYLOAD_SIZE,
     CorruptFrame,
     Damage,
     Dropped,
@@ -101,6 +105,11 @@ come to about 1.8 MiB at four bytes a character."""
 FRAME_PAYLOAD_SLACK = 1024 * 1024
 """Inflated payload bytes a frame may take beyond its records' share (its sites
 and contexts tables, DROPPED and END messages)."""
+MAX_PEER_PAYLOAD_SIZE = max(TARGET_PAYLOAD_SIZE, MAX_RECORD_PAYLOAD) + FRAME_PAYLOAD_SLACK
+"""Most bytes a frame from a network peer may inflate to, whatever its record count:
+writers split a batch whose payload passes TARGET_PAYLOAD_SIZE (a single record is
+smaller), so an honest frame never comes near. The decoder stops inflating there,
+which bounds the CPU a deflate bomb costs (the per-record check comes after)."""
 
 
 class RecordPrinter(Protocol):
@@ -173,7 +182,10 @@ class StreamIngest:
         """Records decoded from this source whose fields were cut to the caps."""
         self.error: RecordingError | None = None
         self.finished = False
-        self._decoder = StreamDecoder(source, max_frame_size=max_frame_size, resync=not network)
+        self._decoder = StreamDecoder(
+            source, max_frame_size=max_frame_size, resync=not network,
+            max_payload_size=MAX_PEER_PAYLOAD_SIZE if network else MAX_PAYLOAD_SIZE,
+        )
         self._streams: dict[StreamKey, FedStream] = {}
         self._current: FedStream | None = None
         self._headers = 0
