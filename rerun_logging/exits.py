@@ -12,7 +12,10 @@ callback they all call (close every live handler, within its ``flush_timeout``):
   process still dies of it (exit status ``-SIGTERM``), as a supervisor expects.
   Servers that install their own handler for a while and then restore the previous
   one and re-raise (uvicorn does exactly that) restore ours, so their last lines
-  (shutdown complete, process finished) are kept.
+  (shutdown complete, process finished) are kept. A signal that arrives while the
+  main thread is inside a handler's close (a pool worker closing at exit when
+  ``Pool.terminate()`` sends SIGTERM) waits for that close to end: dying in the
+  middle of it would lose what it was writing.
 - **A multiprocessing child** (fork, spawn or forkserver) leaves through
   ``os._exit`` after ``threading._shutdown``; :func:`close_at_child_exit` hooks that
   (the hook ``concurrent.futures`` relies on too).
@@ -52,6 +55,9 @@ TERMINATING_SIGNALS = tuple(
 
 _close_all: Callable[[], None] | None = None
 _installed = False
+_closing = 0
+"""Closes in progress on the main thread (see :class:`closing`)."""
+_pending_signal: int | None = None
 _exiting = False
 
 
@@ -75,8 +81,37 @@ def install_signal_handlers(close_all: Callable[[], None]) -> None:
             pass
 
 
+class closing:
+    """Marks a handler's close in progress on this thread (a context manager).
+
+    A terminating signal that arrives on the main thread while one of its closes
+    waits (a multiprocessing worker closing at exit when ``Pool.terminate()``
+    sends SIGTERM) must not kill the process in the middle of it: the signal waits
+    for the close to end (it is bounded by ``flush_timeout``), then the remaining
+    handlers close and the process dies of the signal as before.
+    """
+
+    def __enter__(self) -> None:
+        global _closing
+        if threading.current_thread() is threading.main_thread():
+            _closing += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _closing, _pending_signal
+        if threading.current_thread() is not threading.main_thread():
+            return
+        _closing -= 1
+        if _closing == 0 and _pending_signal is not None:
+            signum, _pending_signal = _pending_signal, None
+            _on_terminating_signal(signum, None)
+
+
 def _on_terminating_signal(signum: int, frame: Any) -> None:
     """Close the handlers, then die of ``signum`` as the default action would have."""
+    global _pending_signal
+    if _closing:  # it interrupted a close on this thread: that close re-raises it
+        _pending_signal = signum
+        return
     try:
         if _close_all is not None:
             _close_all()

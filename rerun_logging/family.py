@@ -26,8 +26,6 @@ import os
 import uuid
 from typing import Any, Iterable
 
-from .spec import SinkSpec
-
 RECORDING_ID_ENV_VAR = "RERUN_LOGGING_RECORDING_ID"
 SAVED_AT_ENV_VAR = "RERUN_LOGGING_SAVED_AT"
 SERVED_AT_ENV_VAR = "RERUN_LOGGING_SERVED_AT"
@@ -45,23 +43,22 @@ def recording_id() -> str:
     return _recording_id
 
 
-def announce_files(specs: Iterable[SinkSpec]) -> None:
-    """Tell processes started from now on which files this process saves into.
+def announce_files(paths: Iterable[str]) -> None:
+    """Tell processes started from now on that this process saves into ``paths``.
 
     Called when a handler is configured, on the app's thread, so that a worker
     started right after knows, not only once the flusher opened the file.
     """
-    for spec in specs:
-        if spec.mode == "save" and spec.path:
-            _claim(SAVED_AT_ENV_VAR, os.path.abspath(spec.path), os.getpid())
+    for path in paths:
+        _claim(SAVED_AT_ENV_VAR, os.path.abspath(path), os.getpid())
 
 
-def withdraw_files(specs: Iterable[SinkSpec]) -> None:
-    """Take back this process's claims on the files of ``specs`` (children will not know)."""
+def withdraw_files(paths: Iterable[str]) -> None:
+    """Take back this process's claims on ``paths`` (children will not know of them)."""
     claims = _claims(SAVED_AT_ENV_VAR)
-    for spec in specs:
-        if spec.mode == "save" and spec.path and claims.get(os.path.abspath(spec.path)) == os.getpid():
-            del claims[os.path.abspath(spec.path)]
+    for path in map(os.path.abspath, paths):
+        if claims.get(path) == os.getpid():
+            del claims[path]
     if claims:
         os.environ[SAVED_AT_ENV_VAR] = json.dumps(claims)
     else:

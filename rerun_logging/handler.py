@@ -37,8 +37,10 @@ from ._version import __version__
 from .wording import counted
 from .capture import Captured, capture, record_columns
 from .format import RecordingInfo
-from .sinks import MemorySink, Sink, SinkOptions, SinkStats, before_start, open_sink, prepare
-from .spec import OFF, SinkConfig, SinkSpec, check_available, env_sinks, parse_sinks
+from .sinks import (
+    Sink, SinkOptions, SinkStats, before_start, open_sink, prepare, saved_files, writes_here,
+)
+from .spec import OFF, SinkConfig, SinkSpec, env_sinks, parse_sinks
 
 RECORDING_ID_ENV_VAR = family.RECORDING_ID_ENV_VAR
 _HANDLE_RETURNS_RECORD = sys.version_info >= (3, 12)
@@ -142,7 +144,6 @@ class RerunHandler(logging.Handler):
         # Every argument is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown: a handler that failed to build is never flushed.
         configured = parse_sinks(sink)
-        check_available(configured)
         self.configured_sinks = configured
         self.application_id = application_id or _default_application_id()
         self.recording_id = recording_id or default_recording_id()
@@ -163,7 +164,7 @@ class RerunHandler(logging.Handler):
         prepare(specs)
         super().__init__(level)
         self._specs = specs
-        family.announce_files(self._specs)
+        family.announce_files(saved_files(self._specs))
         self._accepting = self._specs != (OFF,)
         if self._accepting:
             exits.install_signal_handlers(_close_all_for_exit)
@@ -336,14 +337,13 @@ class RerunHandler(logging.Handler):
         bad or unavailable spec; waits at most ``flush_timeout`` for the switch.
         """
         specs = parse_sinks(sink)
-        check_available(specs)
         if self._closed:
             raise ValueError("set_sink() on a closed RerunHandler")
         prepare(specs)
         if specs != (OFF,):
             exits.install_signal_handlers(_close_all_for_exit)
         self._accepting = specs != (OFF,)
-        family.announce_files(specs)
+        family.announce_files(saved_files(specs))
         if self._thread is None:
             self._specs = specs
             return
@@ -402,13 +402,17 @@ class RerunHandler(logging.Handler):
                 return
             self._closed = True
             self._accepting = False
+        with exits.closing():  # a terminating signal meanwhile waits for this close
+            self._close()
+
+    def _close(self) -> None:
         wait = 0.0 if self._interrupted else 0.2 if self._stalled else self.flush_timeout
         started = time.monotonic()
         self._close_deadline = started + max(wait - 0.1, 0.05)
         try:
             thread = self._thread
             if thread is None:
-                if not self._forked and any(s.mode in ("save", "stdout") for s in self._specs):
+                if not self._forked and writes_here(self._specs):
                     self._finish()
             else:
                 with self._state_lock:
@@ -488,7 +492,7 @@ class RerunHandler(logging.Handler):
             taken, refused = self._taken, self._refused
             pending = len(self._queue)
         sinks = list(self._sinks)
-        buffered = sum(s.buffered_records for s in sinks if isinstance(s, MemorySink))
+        buffered = sum(s.buffered_records for s in sinks)
         sink_stats = tuple(s.stats() for s in sinks)
         worst = max(sink_stats, key=lambda s: s.dropped, default=None)
         if worst is not None and worst.dropped:
@@ -596,7 +600,7 @@ class RerunHandler(logging.Handler):
     def _switch_sinks(self, specs: tuple[SinkSpec, ...]) -> None:
         old = self._sinks
         new = self._start_sinks(self._make_sinks(specs))
-        for buffer in (s for s in old if isinstance(s, MemorySink)):
+        for buffer in old:
             evicted, frames = buffer.take()
             if evicted:
                 drop = format.encode_frame(

@@ -3,10 +3,15 @@
 Pure: parsing only, nothing is opened here. The grammar (also in the README)::
 
     spec     := one ("," one)*
-    one      := "off" | "memory" | "stdout" | "save:" PATH
-              | ("connect" | "spawn" | "serve") [":" HOST ":" PORT]
+    one      := NAME [":" ARGUMENT]
 
     HOST     := a name, an IPv4 address, or an IPv6 address in brackets ("[::1]")
+
+Which names exist and what argument each takes (nothing, a PATH, or HOST:PORT with
+a default) is each mode's own business: :class:`rerun_logging.sinks.mode.Mode`,
+registered in :data:`rerun_logging.sinks.MODES`. Today::
+
+    off | memory | stdout | save:PATH | (connect | spawn | serve) [":" HOST ":" PORT]
 
 PORT 0 (any free port) is allowed for ``serve`` only; the URL it prints names the port.
 A ``serve`` without an address uses 127.0.0.1:9090 and, when 9090 is taken, a free
@@ -24,20 +29,12 @@ import functools
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Sequence, Union
-
-from ._version import __version__
+from typing import Any, Sequence, Union
 
 ENV_VAR = "RERUN_LOGGING_SINK"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_TCP_PORT = 9876
 DEFAULT_WEB_PORT = 9090
-NETWORK_MODES = ("connect", "spawn", "serve")
-MODES = ("off", "memory", "stdout", "save", *NETWORK_MODES)
-AVAILABLE_MODES = MODES
-"""Modes this version can open (all of them)."""
-GRAMMAR = "off, memory, stdout, save:PATH, connect[:HOST:PORT], spawn[:HOST:PORT], serve[:HOST:PORT]"
-
 SinkConfig = Union[str, Sequence[str], None]
 
 
@@ -61,17 +58,12 @@ class SinkSpec:
     the same sink."""
 
     def __str__(self) -> str:
-        if self.mode == "save":
-            return f"save:{self.path}"
-        if self.mode in NETWORK_MODES:
-            host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        if self.path is not None:
+            return f"{self.mode}:{self.path}"
+        if self.host is not None:
+            host = f"[{self.host}]" if ":" in self.host else self.host
             return f"{self.mode}:{host}:{self.port}"
         return self.mode
-
-    @property
-    def available(self) -> bool:
-        """Whether this version can open the sink."""
-        return self.mode in AVAILABLE_MODES
 
 
 MEMORY = SinkSpec("memory")
@@ -87,36 +79,39 @@ def parse_sinks(config: SinkConfig) -> tuple[SinkSpec, ...]:
     else:
         parts = [str(p).strip() for p in config]
     if not parts:
-        raise SinkSpecError(f"empty sink specification {config!r}; expected {GRAMMAR}")
+        raise SinkSpecError(f"empty sink specification {config!r}; expected {grammar()}")
     specs = tuple(parse_one(p) for p in parts)
-    if OFF in specs and len(specs) > 1:
-        raise SinkSpecError(f"'off' cannot be combined with other sinks in {config!r}")
+    if len(specs) > 1:
+        for spec in specs:
+            if _modes()[spec.mode].alone:
+                raise SinkSpecError(f"{str(spec)!r} cannot be combined with other sinks in {config!r}")
     return specs
 
 
 def parse_one(text: str) -> SinkSpec:
     """Parse one sink, e.g. ``save:logs/app.rrd`` or ``connect:[::1]:9876``."""
-    mode, sep, rest = text.partition(":")
-    mode = mode.strip().lower()
-    if mode not in MODES:
-        raise SinkSpecError(f"unknown sink {text!r}; expected one of {GRAMMAR}")
-    if mode == "save":
-        if not rest.strip():
-            raise SinkSpecError(f"sink {text!r} needs a path: save:PATH")
-        return SinkSpec("save", path=rest.strip())
-    if mode in NETWORK_MODES:
-        default_port = DEFAULT_WEB_PORT if mode == "serve" else DEFAULT_TCP_PORT
-        if not sep:
-            return SinkSpec(mode, host=DEFAULT_HOST, port=default_port, port_given=False)
-        host, port = _host_port(text, rest, allow_any=mode == "serve")
-        return SinkSpec(mode, host=host, port=port)
-    if sep:
-        raise SinkSpecError(f"sink {mode!r} takes no argument, got {text!r}")
-    return SinkSpec(mode)
+    name, sep, rest = text.partition(":")
+    mode = _modes().get(name.strip().lower())
+    if mode is None:
+        raise SinkSpecError(f"unknown sink {text!r}; expected one of {grammar()}")
+    return mode.parse(text, rest if sep else None)
 
 
-def _host_port(text: str, rest: str, allow_any: bool = False) -> tuple[str, int]:
-    """HOST and PORT of ``rest``; port 0 (any free port) only when ``allow_any`` (serve)."""
+def grammar() -> str:
+    """Every mode as it is written: ``off, memory, ..., save:PATH, connect[:HOST:PORT]...``."""
+    return ", ".join(mode.grammar for mode in _modes().values())
+
+
+def _modes() -> dict[str, Any]:
+    # The registry imports every sink module, and each of them imports this module:
+    # looked up when parsing (on the app's thread), not when this module loads.
+    from .sinks import MODES
+
+    return MODES
+
+
+def host_port(text: str, rest: str, allow_any: bool = False) -> tuple[str, int]:
+    """HOST and PORT of ``rest``; port 0 (any free port) only when ``allow_any``."""
     if rest.startswith("["):
         host, bracket, tail = rest[1:].partition("]")
         if not bracket or not tail.startswith(":"):
@@ -137,16 +132,6 @@ def _host_port(text: str, rest: str, allow_any: bool = False) -> tuple[str, int]
     return host, port
 
 
-def check_available(specs: Sequence[SinkSpec]) -> None:
-    """Raise SinkSpecError naming any sink this version cannot open yet."""
-    missing = [str(s) for s in specs if not s.available]
-    if missing:
-        raise SinkSpecError(
-            f"sink {', '.join(missing)} is not available in rerun-logging {__version__} "
-            f"yet; available now: {', '.join(AVAILABLE_MODES)}"
-        )
-
-
 def env_sinks() -> tuple[SinkSpec, ...] | None:
     """The sinks ``RERUN_LOGGING_SINK`` asks for, or None when unset or bad."""
     return _parse_env(os.environ.get(ENV_VAR))
@@ -159,7 +144,6 @@ def _parse_env(value: str | None) -> tuple[SinkSpec, ...] | None:
         return None
     try:
         specs = parse_sinks(value)
-        check_available(specs)
     except SinkSpecError as error:
         sys.stderr.write(
             f"rerun-logging: ignoring {ENV_VAR}={value!r}: {error}; "

@@ -263,3 +263,44 @@ def test_the_give_up_line_counts_every_wait(tmp_path: Path) -> None:
     (line,) = [line for line in stderr.splitlines() if "gave up after" in line]
     waited = float(line.split("gave up after ")[1].split("s")[0])
     assert waited >= 1.0, line  # flush's full second is in it
+
+
+def test_a_sigterm_during_a_close_waits_for_it_then_kills(tmp_path: Path) -> None:
+    """``Pool.terminate()`` sends SIGTERM while a worker already closes its handlers at
+    exit: the close ends (bounded by ``flush_timeout``), then the process dies of it."""
+    import socket
+
+    silent = socket.socket()  # accepts (backlog) and never answers: the close waits
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    path = tmp_path / "term.rrd"
+    try:
+        process, lines = start(
+            """
+            import os, threading
+            handler2 = rerun_logging.RerunHandler(sys.argv[2], application_id="exits", flush_timeout=1.5)
+            log.addHandler(handler2)
+            for i in range(5):
+                log.info("record %d", i)
+            def terminate():
+                while not handler2._closed:
+                    time.sleep(0.01)
+                time.sleep(0.2)  # inside handler2's close, which waits for its silent peer
+                os.kill(os.getpid(), signal.SIGTERM)
+            threading.Thread(target=terminate).start()
+            handler.close()
+            print("closing", flush=True)
+            handler2.close()
+            print("closed", flush=True)
+            time.sleep(30)
+            """,
+            f"save:{path}", f"connect:127.0.0.1:{silent.getsockname()[1]}",
+        )
+        lines.wait_for("closing", timeout=TIMEOUT)
+        status = finish(process)
+        lines.wait_for("gave up after", timeout=TIMEOUT)  # handler2's close ended
+    finally:
+        silent.close()
+    assert status == -signal.SIGTERM  # then the signal killed it, before "closed"
+    assert not lines.matching("closed")
+    assert messages_of(path) == ([f"record {i}" for i in range(5)], True)

@@ -466,8 +466,8 @@ def test_serve_on_a_taken_default_port_serves_on_a_free_one(
 ) -> None:
     import socket
 
-    from rerun_logging import spec
     from rerun_logging.instrument import runner
+    from rerun_logging.sinks import MODES
 
     monkeypatch.setenv("CI", "1")
     for name in [n for n in os.environ if n.startswith("RERUN_LOGGING_") and n != "RERUN_LOGGING_WEB_PORT"]:
@@ -477,7 +477,7 @@ def test_serve_on_a_taken_default_port_serves_on_a_free_one(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        monkeypatch.setattr(spec, "DEFAULT_WEB_PORT", port)  # what "serve" defaults to
+        monkeypatch.setattr(MODES["serve"], "default_port", port)  # what "serve" defaults to
         status = runner.run(["python", "-c", "import logging; logging.warning('hi'); print('ran')"],
                             sink="serve")
     out, err = capfd.readouterr()

@@ -210,13 +210,13 @@ def test_a_taken_default_port_gives_way_to_a_free_one(
 ) -> None:
     import urllib.request
 
-    from rerun_logging import spec
+    from rerun_logging.sinks import MODES
 
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        monkeypatch.setattr(spec, "DEFAULT_WEB_PORT", taken)  # what "serve" defaults to
+        monkeypatch.setattr(MODES["serve"], "default_port", taken)  # what "serve" defaults to
         handler = RerunHandler("serve", application_id="fallback", open_browser=False)
         logger.addHandler(handler)
         try:

@@ -158,7 +158,7 @@ def test_soak_under_faults(tmp_path: Path, small_disk: Path) -> None:
         for app in apps:
             out, err = app.communicate(timeout=SECONDS + FLUSH_TIMEOUT + 60)
             assert app.returncode == 0, err
-            results.append(json.loads(out))
+            results.append({**json.loads(out), "stderr": err})
     finally:
         for app in apps:
             if app.poll() is None:
@@ -191,9 +191,13 @@ def check_app(result: dict[str, Any], held: set[int]) -> None:
     connect = result["sinks"][0]
     assert connect["name"].startswith("connect:")
     reached = result["emitted"] - result["dropped"]  # what the flusher took from the queue
-    assert connect["pending"] == 0
-    assert connect["written"] + connect["dropped"] == reached
-    assert len(held) == connect["written"], "the viewer holds exactly what was acknowledged"
+    # Exact accounting. A close is bounded by flush_timeout: on a loaded machine the last
+    # acknowledgements may not arrive by then, and what is still unacknowledged is said.
+    assert connect["written"] + connect["dropped"] + connect["pending"] == reached
+    assert connect["written"] <= len(held) <= connect["written"] + connect["pending"], (
+        "the viewer holds what it acknowledged, and at most what was still in flight")
+    if connect["pending"]:
+        assert "not delivered to" in result["stderr"], result["stderr"]
     assert result["emitted"] > 10_000
     assert result["maxrss_mb"] < RSS_BOUND_MB
     assert result["fds_after"] == result["fds_before"]

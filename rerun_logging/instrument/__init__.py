@@ -144,12 +144,13 @@ class RunConfig:
 def process_sinks(sink: list[str], top: bool) -> list[str]:
     """The sinks of one process of the run (see the module docstring); [] = not instrumented.
 
-    Only ``stdout`` differs between processes: the others would interleave their
-    streams into it. Where a subprocess saves is decided by the handler itself.
+    Only a mode for the top process alone (``stdout``) differs between processes:
+    the others would interleave their streams into it. Where a subprocess saves is decided by the handler itself.
     """
+    from ..sinks import mode_of
     from ..spec import parse_sinks
 
-    return [str(spec) for spec in parse_sinks(sink) if top or spec.mode != "stdout"]
+    return [str(spec) for spec in parse_sinks(sink) if top or not mode_of(spec).top_process_only]
 
 
 __all__ = ["CONFIG_ENV_VAR", "DEFAULT_SINK", "RunConfig", "SITE_DIR", "process_sinks"]

@@ -83,17 +83,24 @@ def start(environ: Any = None) -> logging.Handler | None:
         elif config.top_pid is None:
             environ[CONFIG_ENV_VAR] = config.claimed(pid).to_env()
     sinks = process_sinks(config.sink, top)
-    if not sinks or sinks == ["off"]:
+    if not sinks or _is_off(sinks):
         return None
     global _top
     _top = top
     handler = install(sinks, config.application_id, config.level)
     if config.top_only:  # what the program starts sees the environment it would have seen
         from ..family import withdraw_files
+        from ..sinks import saved_files
         from ..spec import parse_sinks
 
-        withdraw_files(parse_sinks(sinks))
+        withdraw_files(saved_files(parse_sinks(sinks)))
     return handler
+
+
+def _is_off(sinks: list[str]) -> bool:
+    from ..spec import OFF, parse_sinks
+
+    return parse_sinks(sinks) == (OFF,)
 
 
 def is_rerun_logging_itself(argv: list[str] | None = None) -> bool:

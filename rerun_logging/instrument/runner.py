@@ -144,7 +144,8 @@ def _python_program_name(args: Sequence[str]) -> str:
 
 def check_sink(text: str | None) -> list[str]:
     """The run's sinks from ``--sink`` (or ``RERUN_LOGGING_SINK``, or spawn); UsageError if bad."""
-    from ..spec import ENV_VAR, SinkSpecError, check_available, parse_sinks
+    from ..sinks import mode_of
+    from ..spec import ENV_VAR, SinkSpecError, parse_sinks
 
     source = "--sink"
     if text is None:
@@ -152,19 +153,9 @@ def check_sink(text: str | None) -> list[str]:
         text, source = (env, ENV_VAR) if env.strip() else (DEFAULT_SINK, "default sink")
     try:
         specs = parse_sinks(text)
-        check_available(specs)
     except SinkSpecError as error:
         raise UsageError(f"bad {source} {text!r}: {error}") from None
-    out = []
-    for spec in specs:
-        if spec.mode == "save":
-            assert spec.path is not None
-            out.append(f"save:{os.path.abspath(spec.path)}")
-        elif spec.mode == "serve" and not spec.port_given:
-            out.append("serve")  # its default port may give way to a free one (RunServer)
-        else:
-            out.append(str(spec))
-    return out
+    return [mode_of(spec).for_run(spec) for spec in specs]
 
 
 # --- running -----------------------------------------------------------------------------
@@ -189,12 +180,19 @@ def run(
         signals.restore()
 
 
+def _serves_page(sink: str) -> bool:
+    from ..sinks import mode_of
+    from ..spec import parse_one
+
+    return mode_of(parse_one(sink)).serves_page
+
+
 def _run(
     program: Program, sinks: list[str], application_id: str, level: int, top_only: bool,
     signals: Signals,
 ) -> int:
     server: RunServer | None = None
-    serving = [s for s in sinks if s == "serve" or s.startswith("serve:")]
+    serving = [s for s in sinks if _serves_page(s)]
     if serving:
         if len(serving) > 1:
             say(f"only one serve sink per run: {', '.join(serving)}")

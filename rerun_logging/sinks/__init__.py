@@ -1,4 +1,5 @@
-"""Sinks: where the handler's frames go. One module per mode; :func:`open_sink` picks.
+"""Sinks: where the handler's frames go. One module per mode (its sink and its :class:`Mode`);
+:data:`MODES` registers them and :func:`open_sink` asks the mode.
 
 :func:`prepare` imports what a spec's sink will need, on the thread that configures
 the handler. The flusher thread never imports: a process may fork while one of its
@@ -9,67 +10,57 @@ import lock (the lock's owner does not exist in the child).
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 from typing import Iterable
 
-from .. import family
-from ..backoff import Backoff
-from ..spec import SinkSpec, check_available
+from ..spec import SinkSpec
 from .base import Sink, SinkStats
-from .file import FileSink, child_path
-from .memory import MemorySink
-from .stdout import StdoutSink
+from .file import FileSink, SaveMode
+from .memory import MemoryMode, MemorySink
+from .mode import Mode, Off
+from .serve import ServeMode
+from .spawn import SpawnMode
+from .stdout import StdoutMode, StdoutSink
+from .tcp import ConnectMode
 
 __all__ = [
-    "FileSink", "MemorySink", "Sink", "SinkOptions", "SinkStats", "StdoutSink", "before_start",
-    "open_sink", "prepare",
+    "FileSink", "MODES", "MemorySink", "Mode", "Sink", "SinkOptions", "SinkStats", "StdoutSink",
+    "before_start", "mode_of", "open_sink", "prepare", "saved_files",
 ]
 
-_NETWORK = (
-    "rerun_logging.sinks.tcp",
-    # socket.getaddrinfo encodes a str host with the "idna" codec, imported on first use.
-    "encodings.idna",
-)
-_VIEWER = (
-    "rerun_logging.sinks.serve",
-    "rerun_logging.viewer.thread",
-    "rerun_logging.viewer.server",
-    "rerun_logging.viewer.web",
-    "rerun_logging.viewer.feed",
-    "rerun_logging.viewer.export",
-    "rerun_logging.viewer.state",
-    "websockets.asyncio.server",
-    "websockets.http11",
-    "websockets.exceptions",
-    "webbrowser",
-)
-_MODULES = {
-    "connect": _NETWORK,
-    "spawn": (*_NETWORK, "rerun_logging.sinks.spawn", "subprocess"),
-    "serve": (*_NETWORK, *_VIEWER),
+MODES: dict[str, Mode] = {
+    mode.name: mode
+    for mode in (Off(), MemoryMode(), StdoutMode(), SaveMode(), ConnectMode(), SpawnMode(), ServeMode())
 }
-"""What each mode imports, itself or in the modules it uses, after its first write."""
+"""Every sink mode, by name, in the order the grammar lists them."""
+
+
+def mode_of(spec: SinkSpec) -> Mode:
+    """The mode of ``spec`` (every parsed spec has one)."""
+    return MODES[spec.mode]
 
 
 def prepare(specs: Iterable[SinkSpec]) -> None:
     """Import now, on the calling thread, every module the sinks of ``specs`` will use."""
     for spec in specs:
-        for name in _MODULES.get(spec.mode, ()):
+        for name in mode_of(spec).modules:
             importlib.import_module(name)
 
 
 def before_start(specs: Iterable[SinkSpec]) -> None:
-    """What the sinks of ``specs`` do on the app's thread before the flusher starts.
-
-    Only ``serve``: it binds the port its children stream to, so that a child
-    forked right after the first record knows it (see :mod:`.serve`).
-    """
+    """What the sinks of ``specs`` do on the app's thread before the flusher starts."""
     for spec in specs:
-        if spec.mode == "serve":
-            from .serve import bind_child_port  # imported by prepare(): a lookup
+        mode_of(spec).before_start(spec)
 
-            bind_child_port(spec)
+
+def saved_files(specs: Iterable[SinkSpec]) -> list[str]:
+    """The files the sinks of ``specs`` write (what the family announces to children)."""
+    return [path for spec in specs if (path := mode_of(spec).saved_file(spec))]
+
+
+def writes_here(specs: Iterable[SinkSpec]) -> bool:
+    """Whether any sink of ``specs`` writes from this process alone (a file, stdout)."""
+    return any(mode_of(spec).writes_here for spec in specs)
 
 
 @dataclass(frozen=True)
@@ -77,6 +68,7 @@ class SinkOptions:
     """The handler's settings that sinks use: bounds, reconnection knobs, the file mode."""
 
     buffer_size: int
+    """Bytes a sink may hold undelivered (the handler's ``buffer_size``)."""
     retryStart: float = 1.0
     retryFactor: float = 2.0
     retryMax: float = 30.0
@@ -89,34 +81,4 @@ class SinkOptions:
 
 def open_sink(spec: SinkSpec, options: SinkOptions) -> Sink:
     """The sink for ``spec`` (nothing is opened until it first writes)."""
-    check_available([spec])
-    if spec.mode == "save":
-        assert spec.path is not None
-        if family.saved_by_an_ancestor(spec.path):
-            return FileSink(child_path(spec.path, os.getpid()), mode=options.mode)
-        return FileSink(spec.path, mode=options.mode)
-    if spec.mode == "stdout":
-        return StdoutSink().after_fork() if options.forked else StdoutSink()
-    if spec.mode == "memory":
-        return MemorySink(options.buffer_size)
-    if spec.mode == "serve":
-        from .serve import ServeSink  # imported already by prepare(): a lookup, no lock
-        from .tcp import ConnectSink
-
-        assert spec.host is not None and spec.port is not None
-        backoff = Backoff(options.retryStart, options.retryFactor, options.retryMax)
-        port = family.ancestor_server(str(spec))
-        if port is not None:
-            return ConnectSink("127.0.0.1", port, options.buffer_size, backoff)
-        return ServeSink(spec.host, spec.port, options.buffer_size, backoff, options.open_browser,
-                         port_given=spec.port_given)
-    if spec.mode in ("connect", "spawn"):
-        # Each imported by prepare() for its own mode: a lookup here, never an import.
-        if spec.mode == "spawn":
-            from .spawn import SpawnSink as kind
-        else:
-            from .tcp import ConnectSink as kind
-        assert spec.host is not None and spec.port is not None
-        backoff = Backoff(options.retryStart, options.retryFactor, options.retryMax)
-        return kind(spec.host, spec.port, options.buffer_size, backoff)
-    raise ValueError(f"sink {spec} cannot be opened")
+    return mode_of(spec).open(spec, options)

@@ -83,6 +83,18 @@ class Sink:
         """The sink a forked child uses instead of this one (never the same stream)."""
         return self
 
+    @property
+    def buffered_records(self) -> int:
+        """Records held for the next sinks (the in-memory buffer's): none here."""
+        return 0
+
+    def take(self) -> tuple[int, list[tuple[bytes, int]]]:
+        """Records evicted and the frames held for the next sinks, in order; empties them.
+
+        Only a buffer holds any (:class:`~rerun_logging.sinks.memory.MemorySink`):
+        when the sinks change, the handler replays them into the new ones."""
+        return 0, []
+
     def _send(self, data: bytes, records: int) -> bool:
         try:
             self._write(data)

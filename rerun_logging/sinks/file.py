@@ -25,7 +25,15 @@ from __future__ import annotations
 import os
 import threading
 
+from typing import TYPE_CHECKING
+
+from .. import family
 from .base import Sink
+from .mode import Mode
+
+if TYPE_CHECKING:
+    from ..spec import SinkSpec
+    from . import SinkOptions
 
 MODES = ("a", "w")
 """``a``: append a new stream after what the file holds; ``w``: start the file afresh."""
@@ -219,3 +227,28 @@ class FileSink(Sink):
         if shared is not None:
             shared.close_inherited()
         return FileSink(child_path(self.path, os.getpid()), mode=self.mode)
+
+
+class SaveMode(Mode):
+    """``save:PATH``: the stream appended to a file (``mode="w"``: started afresh).
+
+    A process whose ancestor saves into the same path writes beside it
+    (:func:`child_path`): the family announces the file to the processes it starts.
+    """
+
+    name = "save"
+    argument = "path"
+    writes_here = True
+
+    def open(self, spec: SinkSpec, options: SinkOptions) -> Sink:
+        assert spec.path is not None
+        if family.saved_by_an_ancestor(spec.path):
+            return FileSink(child_path(spec.path, os.getpid()), mode=options.mode)
+        return FileSink(spec.path, mode=options.mode)
+
+    def saved_file(self, spec: SinkSpec) -> str | None:
+        return spec.path
+
+    def for_run(self, spec: SinkSpec) -> str:
+        assert spec.path is not None
+        return f"{self.name}:{os.path.abspath(spec.path)}"

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections import deque
 
+from typing import TYPE_CHECKING
+
 from .base import Sink
+from .mode import Mode
+
+if TYPE_CHECKING:
+    from ..spec import SinkSpec
+    from . import SinkOptions
 
 
 class MemorySink(Sink):
-    """Keeps frames in order up to ``max_bytes``; over it, drops the oldest whole frames.
+    """Keeps frames in order up to ``buffer_size`` bytes; over it, drops the oldest whole frames.
 
     Dropped records are counted exactly; :meth:`take` hands the frames and the count
     to the handler, which replays them into the next sinks behind a ``dropped``
@@ -17,9 +24,9 @@ class MemorySink(Sink):
 
     name = "memory"
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, buffer_size: int) -> None:
         super().__init__()
-        self.max_bytes = max_bytes
+        self.buffer_size = buffer_size
         self._frames: deque[tuple[bytes, int]] = deque()
         self._size = 0
         self._records = 0
@@ -43,7 +50,7 @@ class MemorySink(Sink):
         self._records += records
         self.written += records
         self.bytes += len(frame)
-        while self._size > self.max_bytes and self._frames:
+        while self._size > self.buffer_size and self._frames:
             old, count = self._frames.popleft()
             self._size -= len(old)
             self._records -= count
@@ -65,4 +72,13 @@ class MemorySink(Sink):
 
     def after_fork(self) -> Sink:
         """A child starts with an empty buffer: the parent's frames are the parent's."""
-        return MemorySink(self.max_bytes)
+        return MemorySink(self.buffer_size)
+
+
+class MemoryMode(Mode):
+    """``memory`` (and no sink at all): frames buffered until a real sink is enabled."""
+
+    name = "memory"
+
+    def open(self, spec: SinkSpec, options: SinkOptions) -> Sink:
+        return MemorySink(options.buffer_size)

@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING
 
 from .. import family
 from ..backoff import Backoff
-from ..spec import SinkSpec
+from ..spec import DEFAULT_WEB_PORT, SinkSpec
 from .base import Sink
 from .memory import MemorySink
-from .tcp import ConnectSink
+from .mode import Mode
+from .tcp import NETWORK_MODULES, ConnectSink, backoff_of
 
 if TYPE_CHECKING:
+    from . import SinkOptions
     from ..viewer.server import ViewerConfig
     from ..viewer.thread import ViewerThread
 
@@ -87,7 +89,7 @@ class ServeSink(Sink):
     mode = "serve"
 
     def __init__(
-        self, host: str, port: int, memory_limit: int, backoff: Backoff, open_browser: bool = True,
+        self, host: str, port: int, buffer_size: int, backoff: Backoff, open_browser: bool = True,
         port_given: bool = True,
     ) -> None:
         super().__init__()
@@ -96,7 +98,7 @@ class ServeSink(Sink):
         self.port_given = port_given
         """False for a defaulted port (``serve``): taken, it gives way to a free one."""
         self.name = str(SinkSpec("serve", host=host, port=port))
-        self.memory_limit = memory_limit
+        self.buffer_size = buffer_size
         self.backoff = backoff
         self.open_browser = open_browser
         self.server: ViewerThread | None = None
@@ -126,7 +128,7 @@ class ServeSink(Sink):
         return ViewerConfig(
             bind="127.0.0.1", port=0, tcp_socket=_take_child_port(self.name),
             web_bind=self.host, web_port=self.port, web_port_fallback=not self.port_given,
-            memory_limit=self.memory_limit, open_browser=self.open_browser,
+            memory_limit=self.buffer_size, open_browser=self.open_browser,
             web_port_hint="records are kept in memory only (serve on another port: serve:HOST:PORT)",
             listening=CHILD_PORT_TEXT,
         )
@@ -160,5 +162,49 @@ class ServeSink(Sink):
             self.server.after_fork()
         backoff = Backoff(self.backoff.retryStart, self.backoff.retryFactor, self.backoff.retryMax)
         if port is None:
-            return MemorySink(self.memory_limit)
-        return ConnectSink("127.0.0.1", port, self.memory_limit, backoff)
+            return MemorySink(self.buffer_size)
+        return ConnectSink("127.0.0.1", port, self.buffer_size, backoff)
+
+
+class ServeMode(Mode):
+    """``serve[:HOST:PORT]``: the app serves the web viewer itself, from a thread of its own.
+
+    A process whose parent serves the same spec streams into the parent's page
+    instead (the family announces the parent's loopback port)."""
+
+    name = "serve"
+    argument = "address"
+    default_port = DEFAULT_WEB_PORT
+    any_port = True
+    serves_page = True
+    modules = (
+        *NETWORK_MODULES,
+        "rerun_logging.sinks.serve",
+        "rerun_logging.viewer.thread",
+        "rerun_logging.viewer.server",
+        "rerun_logging.viewer.web",
+        "rerun_logging.viewer.feed",
+        "rerun_logging.viewer.export",
+        "rerun_logging.viewer.state",
+        "websockets.asyncio.server",
+        "websockets.http11",
+        "websockets.exceptions",
+        "webbrowser",
+    )
+
+    def open(self, spec: SinkSpec, options: SinkOptions) -> Sink:
+        assert spec.host is not None and spec.port is not None
+        port = family.ancestor_server(str(spec))
+        if port is not None:
+            return ConnectSink("127.0.0.1", port, options.buffer_size, backoff_of(options))
+        return ServeSink(spec.host, spec.port, options.buffer_size, backoff_of(options),
+                         options.open_browser, port_given=spec.port_given)
+
+    def before_start(self, spec: SinkSpec) -> None:
+        """Bind the port the app's children stream to, so that a child forked right
+        after the first record knows it."""
+        bind_child_port(spec)
+
+    def for_run(self, spec: SinkSpec) -> str:
+        # A defaulted port may give way to a free one (the runner's server): unwritten.
+        return str(spec) if spec.port_given else self.name

@@ -35,7 +35,7 @@ from typing import Callable
 
 from ..spec import DEFAULT_TCP_PORT, ENV_VAR
 from ..viewer.state import read_state
-from .tcp import ConnectSink, NotAViewer
+from .tcp import NETWORK_MODULES, ConnectMode, ConnectSink, NotAViewer
 
 STARTING_RETRY = 0.2
 """Seconds between attempts while a viewer may still be starting (see SpawnSink)."""
@@ -220,3 +220,11 @@ class SpawnSink(ConnectSink):
         if isinstance(child, SpawnSink):
             child.spawned = self.spawned
         return child
+
+
+class SpawnMode(ConnectMode):
+    """``spawn[:HOST:PORT]``: as ``connect``, starting the viewer when nobody listens there."""
+
+    name = "spawn"
+    modules = (*NETWORK_MODULES, "rerun_logging.sinks.spawn", "subprocess")
+    sink = SpawnSink

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import sys
 
+from typing import TYPE_CHECKING
+
 from .base import Sink
+from .mode import Mode
+
+if TYPE_CHECKING:
+    from ..spec import SinkSpec
+    from . import SinkOptions
 
 
 class StdoutSink(Sink):
@@ -49,3 +56,14 @@ class StdoutSink(Sink):
             refuse_reason=f"process {os.getpid()} is a forked child; standard output "
             "carries the parent's stream",
         )
+
+
+class StdoutMode(Mode):
+    """``stdout``: the stream on standard output, written by the top process only."""
+
+    name = "stdout"
+    writes_here = True
+    top_process_only = True
+
+    def open(self, spec: SinkSpec, options: SinkOptions) -> Sink:
+        return StdoutSink().after_fork() if options.forked else StdoutSink()
