@@ -33,6 +33,10 @@ class Backoff:
         self.delay: float | None = None
         self.next_attempt = 0.0
 
+    def fresh(self) -> Backoff:
+        """A new backoff with the same knobs and no failures yet (for a new connection's owner)."""
+        return Backoff(self.retryStart, self.retryFactor, self.retryMax, self.jitter, self._rng)
+
     def ready(self, now: float) -> bool:
         """Whether an attempt may be made at ``now`` (monotonic seconds)."""
         return now >= self.next_attempt

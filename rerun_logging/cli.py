@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
 
 from . import __version__
+from .script import parse_level
 from .format import (
     Damage,
     Dropped,
@@ -335,19 +336,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the viewer's TCP port (default 9876)")
     stop.set_defaults(run=run_stop)
     return parser
-
-
-def parse_level(text: str) -> int:
-    """A level from a name (``warning``, ``WARN``) or a number (``30``)."""
-    stripped = text.strip()
-    if stripped.lstrip("-").isdigit():
-        return int(stripped)
-    level = logging.getLevelName(stripped.upper())
-    if isinstance(level, int):
-        return level
-    raise argparse.ArgumentTypeError(
-        f"unknown level {text!r}; use DEBUG, INFO, WARNING, ERROR, CRITICAL or a number"
-    )
 
 
 # --- print --------------------------------------------------------------------------

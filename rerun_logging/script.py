@@ -60,7 +60,7 @@ def script_add_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--url", metavar="HOST:PORT",
                        help="address for --connect or --serve (a scheme such as tcp:// "
                             "or http:// and a path are ignored)")
-    group.add_argument("--log-level", metavar="LEVEL", default="INFO", type=_level,
+    group.add_argument("--log-level", metavar="LEVEL", default="INFO", type=parse_level,
                        help="lowest level recorded (name or number; default INFO)")
     group.add_argument("--app-id", metavar="ID",
                        help="application id shown in the viewer (default: the script's own)")
@@ -143,13 +143,14 @@ def _address(url: str) -> str:
     return rest.split("/", 1)[0]
 
 
-def _level(text: str) -> int:
-    """A logging level from its name (any case) or number, for argparse."""
-    if text.strip().lstrip("-").isdigit():
-        return int(text)
-    level = logging.getLevelName(text.strip().upper())
+def parse_level(text: str) -> int:
+    """A logging level from its name (any case: ``warning``, ``WARN``) or number, for argparse."""
+    stripped = text.strip()
+    if stripped.lstrip("-").isdigit():
+        return int(stripped)
+    level = logging.getLevelName(stripped.upper())
     if not isinstance(level, int):
         raise argparse.ArgumentTypeError(
-            f"unknown level {text!r} (DEBUG, INFO, WARNING, ERROR, CRITICAL or a number)"
+            f"unknown level {text!r}; use DEBUG, INFO, WARNING, ERROR, CRITICAL or a number"
         )
     return level

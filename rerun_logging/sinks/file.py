@@ -28,6 +28,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from .. import family
+from ..fds import write_all
 from .base import Sink
 from .mode import Mode
 
@@ -80,9 +81,7 @@ class OpenFile:
                 self.size, self.writer = end, None
             data = frame if self.writer is writer else header + frame
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self.fd, view) :]
+                write_all(self.fd, data)
             except OSError:
                 self.writer = None
                 self._cut_back()

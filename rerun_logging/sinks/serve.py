@@ -160,10 +160,9 @@ class ServeSink(Sink):
         port = self.server.tcp_port if self.server is not None else None
         if self.server is not None:
             self.server.after_fork()
-        backoff = Backoff(self.backoff.retryStart, self.backoff.retryFactor, self.backoff.retryMax)
         if port is None:
             return MemorySink(self.buffer_size)
-        return ConnectSink("127.0.0.1", port, self.buffer_size, backoff)
+        return ConnectSink("127.0.0.1", port, self.buffer_size, self.backoff.fresh())
 
 
 class ServeMode(Mode):

@@ -7,6 +7,7 @@ import sys
 
 from typing import TYPE_CHECKING
 
+from ..fds import write_all
 from .base import Sink
 from .mode import Mode
 
@@ -46,9 +47,7 @@ class StdoutSink(Sink):
         self._write_all(data)
 
     def _write_all(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        write_all(self._fd, data)
 
     def after_fork(self) -> Sink:
         return StdoutSink(

@@ -116,9 +116,9 @@ class ConnectSink(Sink):
         """A child opens its own connection; the parent's socket is closed in the child."""
         if self._sock is not None:
             self._sock.close()
-        return type(self)(self.host, self.port, self.buffer_size, Backoff(
-            self.backoff.retryStart, self.backoff.retryFactor, self.backoff.retryMax
-        ), self.connect_timeout)
+        return type(self)(
+            self.host, self.port, self.buffer_size, self.backoff.fresh(), self.connect_timeout
+        )
 
     # --- driving the protocol -----------------------------------------------------------
 

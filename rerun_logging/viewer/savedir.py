@@ -32,6 +32,7 @@ import stat as _stat
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..fds import write_all
 from ..format import HEADER, RecordingInfo
 from ..wording import binary_size, counted
 from .store import StreamKey
@@ -201,9 +202,7 @@ class SaveDir:
             if saved.fd is None:
                 self._reopen(saved)
             assert saved.fd is not None
-            view = memoryview(data)
-            while view:
-                view = view[os.write(saved.fd, view):]
+            write_all(saved.fd, data)
         except OSError as error:
             saved.unsaved_frames += len(frames)
             saved.unsaved_bytes += len(data)
