@@ -25,7 +25,7 @@ from .tcp import ConnectMode
 
 __all__ = [
     "FileSink", "MODES", "MemorySink", "Mode", "Sink", "SinkOptions", "SinkStats", "StdoutSink",
-    "before_start", "mode_of", "open_sink", "prepare", "saved_files",
+    "before_start", "mode_of", "open_sink", "prepare", "saved_files", "writes_here",
 ]
 
 MODES: dict[str, Mode] = {
