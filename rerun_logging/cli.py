@@ -41,6 +41,9 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
 
 from . import __version__
+from .exitcodes import (
+    EXIT_BAD_RECORDING, EXIT_INTERRUPTED, EXIT_NOT_STOPPED, EXIT_OK, EXIT_USAGE,
+)
 from .script import parse_level
 from .format import (
     Damage,
@@ -75,12 +78,6 @@ COMMANDS_HELP = f"""commands:
 '{PROG} COMMAND --help' tells more about each."""
 """Every subcommand, for the top-level ``--help`` (the viewer's, as no command is the viewer)."""
 
-EXIT_OK = 0
-EXIT_BAD_RECORDING = 1
-EXIT_USAGE = 2
-EXIT_PORT_TAKEN = 3
-EXIT_NOT_STOPPED = 1
-EXIT_INTERRUPTED = 130
 STOP_TIMEOUT = 10.0
 """How long ``stop`` waits for the viewer to exit after SIGTERM."""
 

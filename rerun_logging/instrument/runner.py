@@ -42,12 +42,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ..exitcodes import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_USAGE
 from . import CONFIG_ENV_VAR, DEFAULT_LEVEL, DEFAULT_SINK, SITE_DIR, RunConfig
 
 PREFIX = "rerun-logging run"
-EXIT_USAGE = 2
-EXIT_NOT_EXECUTABLE = 126
-EXIT_NOT_FOUND = 127
 SERVER_START_TIMEOUT = 10.0
 SERVER_STOP_TIMEOUT = 5.0
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")

@@ -50,6 +50,7 @@ except ImportError:  # Windows
 from ..format import VIEWER_HELLO, Dropped, Message, Record, RecordingInfo
 from ..reader import STDIN, open_source, source_name
 from ..render import dropped_line, text_line
+from ..exitcodes import EXIT_OK, EXIT_PORT_TAKEN, EXIT_USAGE
 from ..spec import DEFAULT_HOST, DEFAULT_TCP_PORT, DEFAULT_WEB_PORT
 from ..wording import counted
 from .bursts import BurstReport
@@ -95,9 +96,6 @@ SNAPSHOT_RECORDS = 100_000
 """Most records a web client that joins gets from what the store holds (the newest)."""
 WEB_CLOSE_TIMEOUT = 5.0
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_PORT_TAKEN = 3
 
 
 @dataclass(frozen=True)
