@@ -41,9 +41,10 @@ from .format import (
     delta_encode,
     entity_path_for,
     deferrable_template,
-    pack_args,
+    pack_args_capped,
     pack_args_exactly,
     packb,
+    render,
     safe_repr,
     sanitize,
     safe_str,
@@ -119,7 +120,7 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
                     break
         if not plain:  # rendered now, from the objects as they are at log time
             if message is None:
-                message = _render(msg, args)
+                message = render(msg, args)
             state["args"] = _snapshot(args)
     extras = len(state) - _STANDARD_COUNT
     if extras > 0:  # the extras are the last attributes: checked from the end
@@ -135,14 +136,6 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
         state["exc_info"] = exception_info(state)
     state[MESSAGE_KEY] = message
     return state
-
-
-def _render(msg: str, args: Any) -> str:
-    """``msg % args`` as ``LogRecord.getMessage`` makes it (capped), or why it could not."""
-    try:
-        return truncate_text(msg % args if args else msg)
-    except Exception as error:
-        return unformattable(msg, args, error)
 
 
 def _formatted(record: logging.LogRecord, formatter: logging.Formatter) -> str:
@@ -296,7 +289,7 @@ def record_columns(
     if any(args):
         packed = pack_args_exactly(args)
         exact = packed is not None
-        columns["args"] = packed if packed is not None else pack_args(args)
+        columns["args"] = packed if packed is not None else pack_args_capped(args)
     if not (exact and all(deferrable)) and None in messages:
         columns["msg"] = _rendered_where_needed(states, messages, site_index, deferrable, exact)
     return columns, _extras(states, dict_msgs)
@@ -310,7 +303,7 @@ def _rendered_where_needed(
     them as the app would have: a template that ``format.deferrable_template``
     refuses (too long, a ``*`` width), or args that did not pack as they are."""
     return [
-        _render(state["msg"], state["args"])
+        render(state["msg"], state["args"])
         if message is None and not (args_exact and deferrable[site]) else message
         for state, message, site in zip(states, messages, site_index)
     ]

@@ -414,15 +414,19 @@ def render_message(template: str | None, args: Any) -> str:
     """
     if template is None:
         return ""
-    if not args:
-        return template
-    if not deferrable_template(template):
+    if args and not deferrable_template(template):
         return truncate_text(
             f"<message not rendered: its template is not one a writer defers> "
             f"msg={safe_repr(template)} args={safe_repr(args)}"
         )
+    return render(template, args)
+
+
+def render(template: str, args: Any) -> str:
+    """``template % args`` as ``LogRecord.getMessage`` makes it (capped), or why it could
+    not; never raises. The one rendering of writers (for what they do not defer) and readers."""
     try:
-        return truncate_text(template % args)
+        return truncate_text(template % args if args else template)
     except Exception as error:
         return unformattable(template, args, error)
 
@@ -475,9 +479,7 @@ class Packed(bytes):
 def pack_args(args: Sequence[tuple[Any, ...] | dict[Any, Any] | None]) -> Packed:
     """The packed ``args`` column, each row packable and within the caps (like extras)."""
     exact = pack_args_exactly(args)
-    if exact is not None:
-        return exact
-    return Packed(packb([_capped_args(a) for a in args]))
+    return exact if exact is not None else pack_args_capped(args)
 
 
 def pack_args_exactly(args: Sequence[tuple[Any, ...] | dict[Any, Any] | None]) -> Packed | None:
@@ -490,6 +492,11 @@ def pack_args_exactly(args: Sequence[tuple[Any, ...] | dict[Any, Any] | None]) -
     except (ValueError, TypeError, OverflowError, UnicodeError):
         pass
     return None
+
+
+def pack_args_capped(args: Sequence[tuple[Any, ...] | dict[Any, Any] | None]) -> Packed:
+    """The packed ``args`` column row by row, each row cut to the caps where it must be."""
+    return Packed(packb([_capped_args(a) for a in args]))
 
 
 def _capped_args(args: tuple[Any, ...] | dict[Any, Any] | None) -> Any:
@@ -1282,20 +1289,10 @@ def _rendered(
     renderable = [deferrable_template(t) for t in templates]
     return [
         message if message is not None
-        else _render_deferred(templates[site], arg) if renderable[site]
+        else render(templates[site], _args(arg)) if renderable[site]
         else render_message(templates[site], _args(arg))
         for message, site, arg in zip(messages, site_rows, args)
     ]
-
-
-def _render_deferred(template: str, arg: Any) -> str:
-    """:func:`render_message` for a template known to be deferrable."""
-    if not arg:
-        return template
-    try:
-        return truncate_text(template % (tuple(arg) if isinstance(arg, list) else arg))
-    except Exception as error:
-        return unformattable(template, _args(arg), error)
 
 
 _SITE_FIELDS = ("logger", "entity_path", "level", "level_name", "template", "path", "line", "function")
