@@ -18,6 +18,7 @@ from typing import Iterator
 import pytest
 
 from rerun_logging import Record, RerunHandler, format
+from rerun_logging.backoff import Backoff
 from rerun_logging.sinks import spawn
 
 from .conftest import ViewerProcess, child_env, cleaned_up, free_port, read_messages, viewer_pids
@@ -281,6 +282,32 @@ def test_two_apps_spawning_at_once_end_with_one_viewer(spawn_port: int) -> None:
     while len(viewer_pids(spawn_port)) != 1:
         assert time.monotonic() < deadline, f"viewers on the port: {viewer_pids(spawn_port)}"
         time.sleep(0.05)
+
+
+def test_a_child_forked_while_its_parent_spawns_waits_for_that_viewer(spawn_port: int) -> None:
+    """The fork stress's race: the parent's flusher had begun spawning when the app
+    forked. The child spawns no second viewer (that cost seconds of its close deadline)
+    and retries every STARTING_RETRY, not with the growing backoff, until the parent's
+    viewer answers."""
+    parent = spawn.SpawnSink("127.0.0.1", spawn_port, 1 << 20, Backoff())
+    parent.may_spawn = False  # what _open_connection sets before it spawns
+    parent._starting_until = time.monotonic() + spawn.SPAWN_TIMEOUT
+    child = parent.after_fork()
+    assert isinstance(child, spawn.SpawnSink)
+    info = format.RecordingInfo(application_id="child", recording_id="rec", start_time_ns=0,
+                                host="test", pid=os.getpid(), python_version="3", package_version="0")
+    child.start(format.stream_header(info))
+    child.write(format.encode_frame(format.encode_records([])), 0)  # refused: nobody listens
+    assert child.spawned is None and viewer_pids(spawn_port) == []
+    assert child.error == "no viewer is listening (connection refused)"
+    assert child.backoff.next_attempt <= time.monotonic() + spawn.STARTING_RETRY
+    viewer = ViewerProcess(port=spawn_port)  # the parent's viewer comes up
+    try:
+        child.close(format.encode_frame(format.end_message()), time.monotonic() + 10)
+        assert child.pending == 0 and child.error is None and child.bytes > 0
+    finally:
+        viewer.stop()
+    assert child.spawned is None
 
 
 def test_spawn_with_the_port_held_by_a_plain_socket(logger: logging.Logger, capfd: pytest.CaptureFixture[str]) -> None:

@@ -145,27 +145,38 @@ class SpawnSink(ConnectSink):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.spawn_timeout = spawn_timeout
         self.spawned: SpawnedViewer | None = None
+        self.may_spawn = True
+        """False once this sink (or, in a forked child, its parent's) started a viewer."""
         self._starting_until: float | None = None
+        """Until when a viewer is expected to come up: ``spawn_timeout`` after this sink
+        (or its parent) spawned one, or after the first silent greeting."""
 
     def _connect_failed(self, now: float, error: OSError) -> None:
-        """As a connect sink, but a port that accepts and does not greet yet is tried again
-        every ``STARTING_RETRY`` seconds, not with a growing backoff, for ``spawn_timeout``
-        after the first such failure: a viewer that this app, its parent or another app
-        just spawned listens before its loop greets, and will answer soon."""
+        """As a connect sink, but a viewer that is starting is tried again every
+        ``STARTING_RETRY`` seconds, not with a growing backoff, until ``_starting_until``:
+        a port that accepts and does not greet yet (a viewer this app, its parent or
+        another app just spawned listens before its loop greets; ``spawn_timeout`` after
+        the first such failure), and, in a child forked from the spawner, a port that
+        still refuses (``spawn_timeout`` after the parent spawned)."""
         super()._connect_failed(now, error)
-        if not (isinstance(error, NotAViewer) and error.silent):
-            return
-        if self._starting_until is None:
-            self._starting_until = now + self.spawn_timeout
-        if now < self._starting_until:
+        if isinstance(error, NotAViewer) and error.silent:
+            if self._starting_until is None:
+                self._starting_until = now + self.spawn_timeout
+        elif not (isinstance(error, ConnectionRefusedError) and self.spawned is None
+                  and not self.may_spawn):
+            return  # a refusal counts as "still starting" only in a child of the spawner
+        if self._starting_until is not None and now < self._starting_until:
             self.backoff.next_attempt = min(self.backoff.next_attempt, now + STARTING_RETRY)
 
     def _open_connection(self) -> socket.socket:
         try:
             return super()._open_connection()
         except ConnectionRefusedError:
-            if self.spawned is not None:
+            if not self.may_spawn:
                 raise
+        # Before spawning: a child forked from here on knows the viewer is coming.
+        self.may_spawn = False
+        self._starting_until = time.monotonic() + self.spawn_timeout
         self.spawned = spawn_viewer(self.host, self.port, self._say)
         sock = self._wait_for_viewer()
         self._announce()
@@ -215,10 +226,18 @@ class SpawnSink(ConnectSink):
                 time.sleep(0.05)
 
     def after_fork(self) -> ConnectSink:
-        """A forked child connects to the parent's viewer; it never spawns another."""
+        """A forked child connects to the viewer its parent spawned (or is spawning); never another.
+
+        It waits for that viewer as the parent does, trying every ``STARTING_RETRY``
+        seconds until the parent's ``spawn_timeout`` ends, instead of spawning a second
+        viewer (seconds of the child's close deadline: the race the fork stress found).
+        The parent's process handle stays the parent's: polling it here would say the
+        viewer exited (``ECHILD``).
+        """
         child = super().after_fork()
         if isinstance(child, SpawnSink):
-            child.spawned = self.spawned
+            child.may_spawn = self.may_spawn
+            child._starting_until = self._starting_until
         return child
 
 

@@ -10,7 +10,7 @@ server in a thread of the app).
 Layout (a sans-I/O core and thin shells, as in ``websockets``)::
 
     store     RecordingStore: recordings, streams, stored frames; one owner, no I/O
-    ingest    StreamIngest: bytes in, acknowledgements/refusals out, per source; no I/O
+    ingest    StreamIngest: bytes in (receive_data), replies out (data_to_send); no I/O
     bursts    BurstReport: one line per burst of refused peers, not one per peer
     savedir   SaveDir: one ``.rrd`` file per stream under ``--save-dir``
     feed      FeedClient: records to JSON column batches for one page; no I/O

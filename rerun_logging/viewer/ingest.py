@@ -1,7 +1,9 @@
 """The ingest state machine: one per source (TCP connection, file, stdin). Sans-I/O.
 
-:class:`StreamIngest` takes the bytes a source delivers and returns the bytes to
-send back; it touches no socket, file or clock of its own. Its collaborators are
+:class:`StreamIngest` takes the bytes a source delivers (``receive_data``) and
+gives the bytes to send back (``data_to_send``), the convention of the connect
+sink's :class:`~..sinks.delivery.DeliveryProtocol`; it touches no socket, file or
+clock of its own. Its collaborators are
 the :class:`~.store.RecordingStore`, and optionally a :class:`~.savedir.SaveDir`,
 a :class:`RecordPrinter` and a ``report`` callable for one-line log messages.
 
@@ -142,13 +144,14 @@ class FedStream:
 
 
 class StreamIngest:
-    """One source's stream into the store: ``feed`` bytes, send back what it returns.
+    """One source's stream into the store: ``receive_data``, then send back ``data_to_send()``.
 
     ``source`` names the source in decoder errors (``tcp 127.0.0.1:5555``, a path);
     ``name`` names it in report lines (``127.0.0.1:5555``). ``network`` sources
     are refused (a REFUSED message) on errors; files are not answered. After an
-    error, or :meth:`close`, :attr:`finished` is true and ``feed`` does nothing:
-    the caller closes the source.
+    error, or :meth:`close`, :attr:`finished` is true and ``receive_data`` does
+    nothing: the caller sends what :meth:`data_to_send` still returns and closes
+    the source.
     """
 
     def __init__(
@@ -191,6 +194,8 @@ class StreamIngest:
         self._headers = 0
         self._damage_told = 0
         self._closed = False
+        self._acked_sent = 0
+        self._refusal: list[bytes] = []
 
     # --- progress (for deadlines) -----------------------------------------------
 
@@ -211,29 +216,45 @@ class StreamIngest:
 
     # --- input ------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Take ``data`` from the source; return the bytes to send back (ACK, REFUSED).
+    def receive_data(self, data: bytes) -> None:
+        """Take ``data`` from the source; then send back what :meth:`data_to_send` returns.
 
         On a RecordingError the frames before the fault stay taken (and
-        acknowledged), a REFUSED message follows for a network source, one line
-        is reported, and the ingest is finished.
+        acknowledged), a REFUSED message is due for a network source, one line
+        is reported, and the ingest is finished (later data is ignored).
         """
         if self.finished:
-            return []
-        acked = self.acked
+            return
         self._decoder.feed(data)
-        out: list[bytes] = []
         try:
             self._take_frames()
         except RecordingError as error:
-            out = self._refuse(error)
+            self._refusal = self._refuse(error)
         finally:
             self._report_damage()
             if self.saver is not None:
                 self.saver.flush()
-        if self.acked != acked:
-            out.insert(0, encode_frame(ack_message(self.acked)))
+
+    def data_to_send(self) -> list[bytes]:
+        """The replies due since the last call: ``ACK n`` when ``n`` changed, then a REFUSED.
+
+        Replies not taken are coalesced (ACK is cumulative), so a caller that
+        sends nothing back (a file, the serve sink's own stream) holds at most one
+        ACK and one REFUSED here.
+        """
+        out: list[bytes] = []
+        if self.acked != self._acked_sent:
+            self._acked_sent = self.acked
+            out.append(encode_frame(ack_message(self.acked)))
+        if self._refusal:
+            out += self._refusal
+            self._refusal = []
         return out
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """:meth:`receive_data` then :meth:`data_to_send`, in one call (for tests and scripts)."""
+        self.receive_data(data)
+        return self.data_to_send()
 
     @property
     def buffered(self) -> int:
@@ -241,7 +262,10 @@ class StreamIngest:
         return self._decoder.pending
 
     def refuse(self, reason: str) -> list[bytes]:
-        """Refuse the source for a reason of the caller's (a viewer-wide limit); as on an error."""
+        """Refuse the source for a reason of the caller's (a viewer-wide limit); as on an error.
+
+        Returns the REFUSED reply itself (call :meth:`data_to_send` first: an ACK
+        due goes before it)."""
         if self.finished:
             return []
         return self._refuse(RecordingError(reason, self.source, self.received))

@@ -430,7 +430,8 @@ class Viewer:
                 return True
             if not chunk:
                 return False
-            replies = ingest.feed(chunk)
+            ingest.receive_data(chunk)
+            replies = ingest.data_to_send()
             self.peers.received(slot, loop.time(), ingest.buffered)
             replies += self._check_buffered(slot)
             self.stored_changed()
@@ -464,7 +465,7 @@ class Viewer:
         quiet = False
         try:
             async for chunk in read_chunks(path):
-                ingest.feed(chunk)
+                ingest.receive_data(chunk)
                 self.stored_changed()
                 if ingest.finished:
                     break
@@ -485,8 +486,8 @@ class Viewer:
     def local_source(self, name: str) -> StreamIngest:
         """An ingest for bytes this process produces (the serve sink's own stream).
 
-        Call it and :meth:`StreamIngest.feed` on the viewer's loop only; after each
-        feed call :meth:`stored_changed`. Close it with :meth:`StreamIngest.close`.
+        Call it and :meth:`StreamIngest.receive_data` on the viewer's loop only; after each
+        call :meth:`stored_changed`. Close it with :meth:`StreamIngest.close`.
         """
         return self._ingest(name, name, network=False)
 

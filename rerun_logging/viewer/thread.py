@@ -176,7 +176,7 @@ class ViewerThread:
         with self._lock:
             self._handed_over -= len(data)
         if self._source is not None and not self._source.finished:
-            self._source.feed(data)
+            self._source.receive_data(data)
             if self.viewer is not None:
                 self.viewer.stored_changed()
 
