@@ -13,8 +13,9 @@ Two steps, both pure:
   ours. This is the one place that decides what is captured at log time, like
   ``QueueHandler.prepare``.
 - :func:`record_columns` runs on the handler's flusher thread. It turns a batch of
-  captured records into the columns of one RECORDS message (see
-  :mod:`rerun_logging.format`), with C-level passes over the whole batch where it
+  captured records into the columns of one RECORDS message (their keys, order and
+  types are :mod:`rerun_logging.format.schema`'s, and so are the ``LogRecord``
+  attributes read for them), with C-level passes over the whole batch where it
   can, because this is where the per-record cost of the whole package goes.
 
 Extras are the attributes ``logging`` did not set, as python-json-logger finds them:
@@ -25,7 +26,6 @@ items as extras and an empty message, as ``JsonFormatter`` does.
 from __future__ import annotations
 
 import logging
-import sys
 import traceback
 from itertools import chain, compress, islice, repeat
 from operator import itemgetter, mul, ne, sub
@@ -35,6 +35,9 @@ import pythonjsonlogger.json  # noqa: F401  (format.plain_value's encoder: impor
 from pythonjsonlogger.core import RESERVED_ATTRS as _JSON_LOGGER_RESERVED
 
 from .format import (
+    CONTEXT,
+    SITE,
+    SITE_FIELDS,
     ExceptionInfo,
     _hashable_keys,
     _unpack_all,
@@ -64,21 +67,31 @@ Captured = dict[str, Any]
 One dict per record, not a tuple around it: every container kept until the flusher
 runs costs the cyclic GC, which is a large part of the per-record cost."""
 
-_STANDARD_COUNT = len(logging.LogRecord("n", 0, "p", 0, "m", (), None).__dict__)
+_STANDARD_ATTRS = tuple(logging.LogRecord("n", 0, "p", 0, "m", (), None).__dict__)
+"""The attributes ``LogRecord.__init__`` sets, in order."""
+_STANDARD_COUNT = len(_STANDARD_ATTRS)
 """How many attributes ``LogRecord.__init__`` sets: extras come after them."""
 
-_HAS_TASK_NAME = sys.version_info >= (3, 12)
-_SITE_KEYS = ("name", "levelno", "levelname", "msg", "pathname", "lineno", "funcName")
-_CONTEXT_KEYS = ("thread", "threadName", "process", "processName") + (
-    ("taskName",) if _HAS_TASK_NAME else ()
-)
+_SITE_KEYS = tuple(f.log_record for f in SITE if f.log_record is not None)
+"""The attributes a ``sites`` row is captured from, in the schema's order (the derived
+entity path left out: :func:`_site_row` puts it in)."""
+_CONTEXT_KEYS = tuple(f.log_record for f in CONTEXT if f.log_record in _STANDARD_ATTRS)
+"""The attributes a ``ctxs`` row is captured from, in the schema's order: those this
+Python's ``LogRecord`` has (``taskName`` is 3.12 and later)."""
+_ABSENT_CONTEXT = (None,) * (len(CONTEXT) - len(_CONTEXT_KEYS))
+"""What a ``ctxs`` row holds for the fields this Python does not have (they come last)."""
 _KEY_NAMES = _SITE_KEYS + _CONTEXT_KEYS
 _KEY = itemgetter(*_KEY_NAMES)
 """Site and context of a record in one tuple: one allocation and one hash per record."""
+_SITE_END = len(_SITE_KEYS)
+"""Where the site part of a key ends and its context starts."""
+_NAME_AT = _SITE_KEYS.index("name")
+_MSG_AT = _SITE_KEYS.index("msg")
+_ENTITY_PATH_AT = SITE_FIELDS.index("entity_path")
 _CREATED = itemgetter("created")
 _EXC_INFO = itemgetter("exc_info")
 _STACK_INFO = itemgetter("stack_info")
-_MSG = itemgetter(3)
+_MSG = itemgetter(_MSG_AT)
 _MESSAGE = itemgetter(MESSAGE_KEY)
 _ARGS = itemgetter("args")
 _LOG_RECORD = logging.LogRecord
@@ -270,7 +283,7 @@ def record_columns(
         args = [s.get("args") for s in states]
     dict_msgs: list[int] = []
     if set(map(type, map(_MSG, keys))) != {str}:
-        dict_msgs = [row for row, key in enumerate(keys) if isinstance(key[3], dict)]
+        dict_msgs = [row for row, key in enumerate(keys) if isinstance(key[_MSG_AT], dict)]
         keys = [_plain_template(key) for key in keys]
     site_index, ctx_index, sites, ctxs, deferrable = _intern_keys(keys, entity_prefix)
     times = list(map(int, map(mul, created, repeat(1e9))))
@@ -311,7 +324,7 @@ def _rendered_where_needed(
 
 def _plain_template(key: tuple[Any, ...]) -> tuple[Any, ...]:
     """``key`` with a non-text ``msg`` replaced by None (it has no template)."""
-    return key if isinstance(key[3], str) else (*key[:3], None, *key[4:])
+    return key if isinstance(key[_MSG_AT], str) else (*key[:_MSG_AT], None, *key[_MSG_AT + 1 :])
 
 
 def _intern_keys(
@@ -332,23 +345,27 @@ def _intern_keys(
     ctxs: dict[tuple[Any, ...], int] = {}
     deferrable: list[bool] = []
     for key in combos:
-        name, level, level_name, template, path, line, function = key[:7]
-        if template is not None:
-            template = truncate_text(template)
-        site = (
-            name, entity_path_for(str(name), entity_prefix), level, level_name,
-            template, path, line, function,
-        )
-        ctx = key[7:] if _HAS_TASK_NAME else (*key[7:], None)
+        site = _site_row(key, entity_prefix)
+        ctx = key[_SITE_END:] + _ABSENT_CONTEXT
         if site not in sites:
             sites[site] = len(sites)
-            deferrable.append(deferrable_template(key[3]))
+            deferrable.append(deferrable_template(key[_MSG_AT]))
         combos[key] = (sites[site], ctxs.setdefault(ctx, len(ctxs)))
     head_sites, head_ctxs = zip(*map(combos.__getitem__, heads))
     lengths = list(map(sub, [*starts[1:], count], starts))
     site_index = list(chain.from_iterable(map(repeat, head_sites, lengths)))
     ctx_index = list(chain.from_iterable(map(repeat, head_ctxs, lengths)))
     return site_index, ctx_index, [list(s) for s in sites], [list(c) for c in ctxs], deferrable
+
+
+def _site_row(key: tuple[Any, ...], entity_prefix: str) -> tuple[Any, ...]:
+    """The ``sites`` row of a combined key, in the schema's order: its site attributes,
+    the template capped, and the entity path derived from the logger name."""
+    row = list(key[:_SITE_END])
+    if row[_MSG_AT] is not None:
+        row[_MSG_AT] = truncate_text(row[_MSG_AT])
+    row.insert(_ENTITY_PATH_AT, entity_path_for(str(row[_NAME_AT]), entity_prefix))
+    return tuple(row)
 
 
 def _present(column: Sequence[Any]) -> list[tuple[int, Any]]:

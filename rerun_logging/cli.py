@@ -40,7 +40,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
 
-from . import __version__
+from ._version import __version__
 from .exitcodes import (
     EXIT_BAD_RECORDING, EXIT_INTERRUPTED, EXIT_NOT_STOPPED, EXIT_OK, EXIT_USAGE,
 )
@@ -362,7 +362,7 @@ def logger_matches(logger: str, wanted: str) -> bool:
     return logger == wanted or logger.startswith(wanted + ".")
 
 
-class RecordPrinter:
+class PrintFormatter:
     """Turns messages into output lines, keeping the recording's INFO for the records after it.
 
     A file may hold several streams (runs): from the second on, a line marks where
@@ -433,7 +433,7 @@ def run_print(options: argparse.Namespace) -> int:
         return EXIT_USAGE
     out = text_output(sys.stdout)
     color = out.isatty() if options.color is None else options.color
-    printer = RecordPrinter(
+    printer = PrintFormatter(
         RecordFilter(options.level, tuple(options.logger)), options.json, color
     )
     try:

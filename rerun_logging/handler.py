@@ -6,6 +6,12 @@ How a record travels::
     flusher thread  every flush_interval or batch_size records:
                     batch -> columns -> one frame -> every sink       (all the I/O)
 
+Three owners, as the stdlib's ``QueueHandler`` / queue / ``QueueListener``: this
+module is the caller's side (configuration, ``emit``, ``flush``, ``close``,
+``stats``); :class:`~.handoff.Handoff` owns the queue and every counter both
+sides touch; :class:`~.flusher.Flusher` owns the thread, the sinks and the stream.
+Each sink owns its own counters.
+
 The caller's side takes no lock that the flusher holds across I/O: the hand-off is a
 ``collections.deque``, whose ``append`` and ``popleft`` are atomic. The hand-off is
 bounded by ``queue_size`` records; past it the oldest are dropped and counted, so a
@@ -22,25 +28,21 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 import threading
 import time
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any, Sequence
 
-from . import exits, family, format, threads
-from ._version import __version__
-from .wording import counted
-from .capture import Captured, capture, record_columns
-from .format import RecordingInfo
-from .sinks import (
-    Sink, SinkOptions, SinkStats, before_start, open_sink, prepare, saved_files, writes_here,
-)
+from . import exits, family, format, own_threads
+from .capture import Captured, capture
+from .flusher import Flusher, FlusherSettings, sink_drop_reason
+from .handoff import NEVER, Handoff
+from .sinks import Sink, SinkOptions, SinkStats, before_start, prepare, saved_files, writes_here
 from .spec import OFF, SinkConfig, SinkSpec, env_sinks, parse_sinks
+from .wording import counted
 
 RECORDING_ID_ENV_VAR = family.RECORDING_ID_ENV_VAR
 _HANDLE_RETURNS_RECORD = sys.version_info >= (3, 12)
@@ -76,8 +78,7 @@ class HandlerStats:
 
 
 _BASIC_CONFIG_CODE = logging.basicConfig.__code__
-_OWN_THREADS = threads.OWN
-_NEVER = float("inf")
+_OWN_THREADS = own_threads.OWN
 _live_handlers: weakref.WeakSet[RerunHandler] = weakref.WeakSet()
 
 
@@ -169,44 +170,38 @@ class RerunHandler(logging.Handler):
         if self._accepting:
             exits.install_signal_handlers(_close_all_for_exit)
         self._closed = False
+        self._forked = False
         self._reset_runtime()
         _live_handlers.add(self)
 
-    def _reset_runtime(self) -> None:
-        """Fresh state for the thread side: at construction and in a forked child."""
-        self._queue: deque[Captured] = deque()
-        self._wake = threading.Event()
-        # Reentrant: a signal handler (rerun_logging.exits) may close the handler on
-        # the main thread while that thread is inside a block holding one of these.
-        self._state_lock = threading.Condition(threading.RLock())
+    def _reset_runtime(self, inherited: Sequence[Sink] = ()) -> None:
+        """Fresh state for both halves: at construction and in a forked child.
+
+        The caller's side owns what it keeps here (the locks of start and close, the
+        flush outcome); :class:`~.handoff.Handoff` owns what both halves touch;
+        the :class:`~.flusher.Flusher` owns the sinks and the stream.
+        """
+        handoff = Handoff()
+        self._handoff = handoff
+        self._queue = handoff.queue  # aliases of the hand-off's, for emit's speed
+        self._wake = handoff.wake
         self._start_lock = threading.RLock()
         self._thread: threading.Thread | None = None
-        self._flusher_ident = -1
-        self._quiet_until = 0.0
-        """A record created after this time (``time.time()``) wakes the flusher at once:
-        the flusher had written nothing for a whole ``flush_interval``. The flusher sets it
-        after each write; an ``emit`` that wakes it sets it to never."""
-        self._sinks: list[Sink] = []
-        self._inherited: list[Sink] = []
-        """A forked child's copies of the parent's sinks, handed over by its flusher."""
-        self._pending_specs: tuple[SinkSpec, ...] | None = None
-        self._flush_requested = 0
-        self._flush_done = 0
-        self._flush_deadline = 0.0
-        self._flush_delivered = True
-        self._close_deadline = 0.0
-        self._stopping = False
-        self._next_seq = 0
-        self._taken = 0
-        self._refused = 0
-        self._forked = False
-        self._dropped: dict[str, int] = {}
-        self._unreported_drops: dict[str, int] = {}
+        self._flusher = Flusher(self._flusher_settings(), handoff, self._specs, inherited)
         self._stalled = False
         self._stalled_since: float | None = None
         self._interrupted = False
-        self._retired_drops: dict[str, int] = {}
-        self._header = b""
+        self._close_deadline = 0.0
+
+    def _flusher_settings(self) -> FlusherSettings:
+        options = SinkOptions(
+            self.buffer_size, self.retryStart, self.retryFactor, self.retryMax, self.open_browser,
+            self.mode, forked=self._forked,
+        )
+        return FlusherSettings(
+            self.application_id, self.recording_id, self.entity_prefix, self.flush_interval,
+            self.batch_size, self.flush_timeout, options,
+        )
 
     # --- the caller's side ----------------------------------------------------------
 
@@ -235,8 +230,8 @@ class RerunHandler(logging.Handler):
             queue.append(capture(record, self.formatter))
             if len(queue) >= self.batch_size:
                 self._on_batch_ready(queue)
-            elif record.created >= self._quiet_until:
-                self._quiet_until = _NEVER
+            elif record.created >= self._handoff.quiet_until:
+                self._handoff.quiet_until = NEVER
                 self._wake.set()
             if self._thread is None:
                 self._start()
@@ -247,50 +242,24 @@ class RerunHandler(logging.Handler):
 
     def _on_batch_ready(self, queue: deque[Captured]) -> None:
         if len(queue) > self.queue_size:
-            with self._state_lock:
-                lost = 0
-                while len(queue) > self.queue_size:
-                    try:
-                        queue.popleft()
-                    except IndexError:
-                        break
-                    lost += 1
-                self._add_drop("queue full: the flusher fell behind", lost, refused=True)
+            self._handoff.trim(self.queue_size, "queue full: the flusher fell behind")
         if not self._wake.is_set():
             self._wake.set()
 
     def _refuse(self, record: logging.LogRecord) -> bool:
         if self._closed and self._specs != (OFF,):
-            self._count_drop("logged after close", 1, refused=True)
+            self._handoff.count_drop("logged after close", 1, refused=True)
         return False
-
-    def _count_drop(self, reason: str, count: int, refused: bool = False) -> None:
-        """Count ``count`` lost records; ``refused`` ones never reached the queue."""
-        if count <= 0:
-            return
-        with self._state_lock:
-            self._add_drop(reason, count, refused)
-
-    def _add_drop(self, reason: str, count: int, refused: bool) -> None:
-        """:meth:`_count_drop` with ``_state_lock`` already held."""
-        if count > 0:
-            if refused:
-                self._refused += count
-            self._dropped[reason] = self._dropped.get(reason, 0) + count
-            self._unreported_drops[reason] = self._unreported_drops.get(reason, 0) + count
 
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is not None or self._closed:
                 return
-            if not self._inherited:
+            if not self._flusher.inherits:
                 before_start(self._specs)
-            thread = threading.Thread(
-                target=self._run, name=f"rerun-logging-flusher-{id(self):x}", daemon=True
+            self._thread = self._flusher.start(
+                f"rerun-logging-flusher-{id(self):x}", self._flusher_settings()
             )
-            thread.start()
-            self._flusher_ident = thread.ident
-            self._thread = thread
             exits.close_at_child_exit(self.close, self)
 
     def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 (logging's name)
@@ -323,7 +292,7 @@ class RerunHandler(logging.Handler):
     @property
     def url(self) -> str | None:
         """The web viewer's URL in ``serve`` mode once it serves, else None."""
-        for sink in self._sinks:
+        for sink in self._flusher.sinks:
             url = getattr(sink, "url", None)
             if url:
                 return str(url)
@@ -344,17 +313,17 @@ class RerunHandler(logging.Handler):
             exits.install_signal_handlers(_close_all_for_exit)
         self._accepting = specs != (OFF,)
         family.announce_files(saved_files(specs))
+        self._specs = specs
         if self._thread is None:
-            self._specs = specs
+            self._flusher.specs = specs
             return
-        with self._state_lock:
-            self._pending_specs = specs
+        self._flusher.request_switch(specs)
         self.flush(self.flush_timeout)
 
     @property
     def sinks(self) -> tuple[SinkSpec, ...]:
         """The sinks in force (after the environment override and set_sink)."""
-        return self._pending_specs or self._specs
+        return self._specs
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record emitted before this call is written, or ``timeout``.
@@ -364,23 +333,16 @@ class RerunHandler(logging.Handler):
         thread = self._thread
         if thread is None or not thread.is_alive():
             return True
-        if threading.get_ident() == self._flusher_ident:
+        flusher = self._flusher
+        if threading.get_ident() == flusher.ident:
             return False
         timeout = self.flush_timeout if timeout is None else timeout
         if self._interrupted:
             timeout = 0.0
         started = time.monotonic()
-        with self._state_lock:
-            self._flush_requested += 1
-            wanted = self._flush_requested
-            self._flush_deadline = max(self._flush_deadline, started + timeout)
-        self._wake.set()
+        ticket = flusher.request_flush(started + timeout)
         try:
-            with self._state_lock:
-                done = self._state_lock.wait_for(
-                    lambda: self._flush_done >= wanted or not thread.is_alive(), timeout
-                )
-                delivered = bool(done) and self._flush_delivered
+            delivered = flusher.wait_flushed(ticket, timeout)
         except KeyboardInterrupt:
             self._on_interrupt("flush")
             return False
@@ -413,17 +375,17 @@ class RerunHandler(logging.Handler):
             thread = self._thread
             if thread is None:
                 if not self._forked and writes_here(self._specs):
-                    self._finish()
+                    self._flusher.finish_without_thread(
+                        self._flusher_settings(), self._close_deadline
+                    )
             else:
-                with self._state_lock:
-                    self._stopping = True
-                self._wake.set()
+                self._flusher.request_stop(self._close_deadline)
                 try:
                     thread.join(wait)
                 except KeyboardInterrupt:
                     self._on_interrupt("close")
-                if not thread.is_alive():
-                    self._count_stranded()
+                if not thread.is_alive():  # what threads appended while it ended: counted
+                    self._handoff.strand("logged after close")
             lost = self._undelivered()
             if lost and not self._interrupted:
                 waited = time.monotonic() - (self._stalled_since or started)
@@ -461,47 +423,33 @@ class RerunHandler(logging.Handler):
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             thread.join(max(self._close_deadline - time.monotonic(), 0.0))
 
-    def _count_stranded(self) -> None:
-        """Records a thread appended while the flusher was ending: counted, not kept."""
-        stranded = 0
-        while self._queue:
-            try:
-                self._queue.popleft()
-            except IndexError:
-                break
-            stranded += 1
-        self._count_drop("logged after close", stranded, refused=True)
-
     def _undelivered(self) -> int:
         """Records emitted that the slowest sink has neither written nor counted lost."""
-        with self._state_lock:
-            own = sum(self._dropped.values())
-            emitted = self._taken + len(self._queue) + self._refused
-        sinks = [s.stats() for s in list(self._sinks)]
+        counts = self._handoff.counts()
+        sinks = [s.stats() for s in self._flusher.sinks]
         if not sinks:
             return 0
+        emitted = counts.taken + counts.queued + counts.refused
         handled = min(s.written + s.dropped for s in sinks)
-        return max(emitted - own - handled, 0)
+        return max(emitted - sum(counts.dropped.values()) - handled, 0)
 
     @property
     def stats(self) -> HandlerStats:
         """Counters: emitted, dropped (by reason), pending, buffered, per sink."""
-        with self._state_lock:
-            own = sum(self._dropped.values())
-            dropped = {**self._dropped, **self._retired_drops}
-            taken, refused = self._taken, self._refused
-            pending = len(self._queue)
-        sinks = list(self._sinks)
+        counts = self._handoff.counts()
+        own = sum(counts.dropped.values())
+        dropped = {**counts.dropped, **self._flusher.retired_drops}
+        sinks = self._flusher.sinks
         buffered = sum(s.buffered_records for s in sinks)
         sink_stats = tuple(s.stats() for s in sinks)
         worst = max(sink_stats, key=lambda s: s.dropped, default=None)
         if worst is not None and worst.dropped:
-            dropped[_sink_drop_reason(worst.name)] = worst.dropped
+            dropped[sink_drop_reason(worst.name)] = worst.dropped
         return HandlerStats(
-            emitted=taken + pending + refused,
+            emitted=counts.taken + counts.queued + counts.refused,
             dropped=sum(dropped.values()),
             dropped_by_reason=dropped,
-            pending=pending,
+            pending=counts.queued,
             buffered=buffered,
             sinks=sink_stats,
             dropped_before_sinks=own,
@@ -511,185 +459,7 @@ class RerunHandler(logging.Handler):
         level = logging.getLevelName(self.level)
         return f"<RerunHandler {', '.join(map(str, self.sinks))} ({level})>"
 
-    # --- the flusher thread ---------------------------------------------------------
-
-    def _run(self) -> None:
-        self._flusher_ident = threading.get_ident()
-        threads.enter()
-        try:
-            self._flush_loop()
-        finally:
-            threads.leave()
-
-    def _flush_loop(self) -> None:
-        inherited = self._inherited
-        self._inherited = []
-        self._start_sinks([s.after_fork() for s in inherited] or self._make_sinks(self._specs))
-        while True:
-            self._wake.wait(self.flush_interval)
-            self._wake.clear()
-            with self._state_lock:
-                wanted, change, stopping = (
-                    self._flush_requested, self._pending_specs, self._stopping,
-                )
-            self._guarded(self._drain)
-            if change is not None:
-                self._guarded(lambda: self._switch_sinks(change))
-            self._guarded(lambda: self._tend_sinks(wanted))
-            delivered = not self._queue and all(s.pending == 0 for s in self._sinks)
-            with self._state_lock:
-                self._flush_done = wanted
-                self._flush_delivered = delivered
-                self._state_lock.notify_all()
-            if stopping:
-                break
-        self._guarded(self._end_streams)
-
-    def _tend_sinks(self, wanted_flush: int) -> None:
-        """Let sinks run their timers; on a flush request, let them deliver."""
-        now = time.monotonic()
-        flushing = wanted_flush > self._flush_done
-        for sink in self._sinks:
-            sink.poll(now)
-            if flushing:
-                sink.flush(self._flush_deadline)
-
-    def _guarded(self, step: Any) -> None:
-        """Run one flusher step; an unexpected error is reported, never fatal."""
-        try:
-            step()
-        except Exception as error:
-            sys.stderr.write(f"rerun-logging: internal error in the flusher: {error!r}\n")
-
-    def _finish(self) -> None:
-        """Close without a thread: open the sinks, write the header and END."""
-        self._start_sinks(self._make_sinks(self._specs))
-        self._end_streams()
-
-    def _stream_header(self) -> bytes:
-        if not self._header:
-            self._header = format.stream_header(
-                RecordingInfo(
-                    application_id=self.application_id,
-                    recording_id=self.recording_id,
-                    start_time_ns=time.time_ns(),
-                    host=socket.gethostname(),
-                    pid=os.getpid(),
-                    python_version=sys.version.split()[0],
-                    package_version=__version__,
-                    entity_prefix=self.entity_prefix,
-                )
-            )
-        return self._header
-
-    def _make_sinks(self, specs: Sequence[SinkSpec]) -> list[Sink]:
-        """Sink objects for ``specs``; they do no I/O until their first write."""
-        options = SinkOptions(
-            self.buffer_size, self.retryStart, self.retryFactor, self.retryMax, self.open_browser,
-            self.mode, forked=self._forked,
-        )
-        return [open_sink(spec, options) for spec in specs if spec != OFF]
-
-    def _start_sinks(self, sinks: list[Sink]) -> list[Sink]:
-        header = self._stream_header()
-        for sink in sinks:
-            sink.start(header)
-        self._sinks = sinks
-        return sinks
-
-    def _switch_sinks(self, specs: tuple[SinkSpec, ...]) -> None:
-        old = self._sinks
-        new = self._start_sinks(self._make_sinks(specs))
-        for buffer in old:
-            evicted, frames = buffer.take()
-            if evicted:
-                drop = format.encode_frame(
-                    format.dropped_message(evicted, "buffer full: oldest records dropped")
-                )
-                for sink in new:
-                    sink.write(drop, 0)
-            for frame, records in frames:
-                for sink in new:
-                    sink.write(frame, records)
-        end = format.encode_frame(format.end_message())
-        deadline = time.monotonic() + self.flush_timeout
-        for sink in old:
-            sink.close(end, deadline)
-            self._count_drop(f"{sink.name} replaced before it delivered them", sink.pending)
-        worst = max(old, key=lambda s: s.dropped, default=None)
-        if worst is not None and worst.dropped:
-            with self._state_lock:
-                reason = _sink_drop_reason(worst.name)
-                self._retired_drops[reason] = self._retired_drops.get(reason, 0) + worst.dropped
-        with self._state_lock:
-            self._specs = specs
-            if self._pending_specs is specs:
-                self._pending_specs = None
-
-    def _drain(self) -> None:
-        queue = self._queue
-        if not queue:
-            return
-        popped = iter(queue.popleft, None)  # a C-level loop; IndexError when empty
-        while queue:
-            batch: list[Captured] = []
-            with self._state_lock:
-                try:
-                    batch.extend(islice(popped, min(len(queue), self.batch_size)))
-                except IndexError:
-                    pass
-                self._taken += len(batch)
-            if batch:
-                self._write_frame(batch)
-        self._quiet_until = time.time() + self.flush_interval
-
-    def _write_frame(self, batch: list[Captured]) -> None:
-        for payload, records in self._encode(batch):
-            try:
-                frame = format.encode_frame(self._drop_reports() + payload)
-            except ValueError as error:
-                self._count_drop(f"batch could not be framed: {error}", records)
-                continue
-            self._write_to_sinks(frame, records)
-
-    def _write_to_sinks(self, frame: bytes, records: int) -> None:
-        """Give ``frame`` to every sink; one sink's failure never costs the others."""
-        for sink in self._sinks:
-            try:
-                sink.write(frame, records)
-            except Exception as error:
-                sink.dropped += records
-                sys.stderr.write(f"rerun-logging: {sink.name}: unexpected error {error!r}\n")
-
-    def _drop_reports(self) -> bytes:
-        with self._state_lock:
-            if not self._unreported_drops:
-                return b""
-            reports, self._unreported_drops = self._unreported_drops, {}
-        return b"".join(format.dropped_message(n, reason) for reason, n in reports.items())
-
-    def _encode(self, batch: list[Captured]) -> list[tuple[bytes, int]]:
-        """Payloads for ``batch``: split when too large, bad records isolated and dropped."""
-        try:
-            columns, extras = record_columns(batch, self._next_seq, self.entity_prefix)
-            payload = format.records_message(columns, format.pack_extras(extras))
-        except Exception as error:
-            if len(batch) == 1:
-                self._count_drop(f"record could not be encoded: {error!r}", 1)
-                return []
-            payload = b""
-        if payload and (len(payload) <= format.TARGET_PAYLOAD_SIZE or len(batch) == 1):
-            self._next_seq += len(batch)
-            return [(payload, len(batch))]
-        half = len(batch) // 2
-        return self._encode(batch[:half]) + self._encode(batch[half:])
-
-    def _end_streams(self) -> None:
-        self._drain()
-        end = format.encode_frame(self._drop_reports() + format.end_message())
-        deadline = self._close_deadline or time.monotonic() + self.flush_timeout
-        for sink in self._sinks:
-            sink.close(end, deadline)
+    # --- fork ----------------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
         """Give a forked child fresh state; its flusher opens the child's own streams.
@@ -700,10 +470,8 @@ class RerunHandler(logging.Handler):
         the child's flusher, which asks each for the child's (``Sink.after_fork``):
         a file beside the parent's, a connection of its own.
         """
-        inherited = self._sinks
-        self._reset_runtime()
-        self._inherited = inherited
         self._forked = True
+        self._reset_runtime(inherited=self._flusher.sinks)
 
 
 def _positive(value: Any, name: str) -> float:
@@ -711,10 +479,6 @@ def _positive(value: Any, name: str) -> float:
     if not number > 0:
         raise ValueError(f"RerunHandler {name} must be positive, got {value!r}")
     return number
-
-
-def _sink_drop_reason(name: str) -> str:
-    return f"{name} could not deliver them"
 
 
 def _close_all_for_exit() -> None:
@@ -728,7 +492,7 @@ def _close_all_for_exit() -> None:
 
 def _reinit_after_fork() -> None:
     """At-fork hook: every live handler gets fresh state in the child (state only)."""
-    threads.OWN.clear()  # the parent's threads do not exist here
+    own_threads.OWN.clear()  # the parent's threads do not exist here
     for handler in [h for h in _live_handlers if not h._closed]:
         handler._after_fork_in_child()
 

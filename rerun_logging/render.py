@@ -136,7 +136,9 @@ def stream_line(info: RecordingInfo, number: int) -> str:
 
 
 def _key_text(key: Any) -> str:
-    return key if isinstance(key, str) else safe_repr(key)
+    """A key bare when it is a plain word, else its ``repr``: a key holding a newline
+    (``extra={"a\\nb": 1}``) must not forge a line of its own."""
+    return key if isinstance(key, str) and _PLAIN_TEXT.fullmatch(key) else safe_repr(key)
 
 
 # --- JSON ---------------------------------------------------------------------------

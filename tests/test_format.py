@@ -2,7 +2,7 @@
 
 Every stream here goes through the one decoder (``StreamDecoder``), fed whole, split
 at every byte offset, and one byte at a time. Frame boundaries are found by walking
-the frame heads with ``struct`` (the layout the module docstring documents), not by
+the frame heads with ``struct`` (the layout ``format.schema`` documents), not by
 asking the decoder, so the tests have an oracle of their own.
 """
 
@@ -1109,3 +1109,25 @@ def test_the_info_prefix_is_optional_and_unknown_keys_are_skipped() -> None:
     decoder.close()
     assert messages == [RecordingInfo("app", "rec", 1, "h", 7, "3.11", "0.1", "")]
     assert format.decode_info(INFO_BODY).entity_prefix == "svc"
+
+
+# --- frames kept apart from their stream --------------------------------------------
+
+
+def test_stored_decoder_reads_frames_kept_without_their_header() -> None:
+    records = format.encode_frame(format.encode_records([FULL, MINIMAL]))
+    end = format.encode_frame(format.end_message())
+    decoder = format.stored_decoder("<kept>", records)
+    decoder.feed(end)  # more frames later, as an export feeds them
+    assert_same(list(decoder.messages()), [FULL, MINIMAL, End()])
+    decoder.close()
+    (frame,) = format.stored_decoder("<kept>", records).frames()
+    assert frame.raw == records and format.peek_frame(frame.payload).records == 2
+
+
+def test_stored_decoder_errors_name_their_source() -> None:
+    broken = bytearray(format.encode_frame(format.encode_records([FULL])))
+    broken[-1] ^= 1
+    with pytest.raises(ChecksumMismatch) as caught:
+        list(format.stored_decoder("<kept>", bytes(broken)).frames())
+    assert caught.value.source == "<kept>" and caught.value.offset == HEADER_SIZE

@@ -569,7 +569,7 @@ def test_the_frame_in_flight_is_never_dropped() -> None:
 
 def test_the_connect_sink_counts_through_its_protocol() -> None:
     sink = ConnectSink("127.0.0.1", 9, 1024, Backoff())
-    sink.dropped += 3  # as the handler does on an unexpected error
+    sink.write_failed(3, RuntimeError("a bug"))  # the flusher's call when write() raised
     assert sink.protocol.dropped == 3 and sink.stats().dropped == 3
     sink.protocol.written, sink.protocol.bytes = 5, 50
     stats = sink.stats()

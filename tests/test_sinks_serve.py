@@ -42,7 +42,7 @@ def served(logger: logging.Logger) -> Iterator[tuple[RerunHandler, str]]:
     logger.addHandler(handler)
     logger.info("started")
     assert handler.flush()
-    url = handler._sinks[0].url  # type: ignore[attr-defined]
+    url = handler._flusher.sinks[0].url  # type: ignore[attr-defined]
     assert url and url.startswith("http://127.0.0.1:")
     yield handler, url
     logger.removeHandler(handler)

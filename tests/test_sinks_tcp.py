@@ -117,7 +117,7 @@ def test_a_viewer_that_never_reads_never_blocks_the_app(logger: logging.Logger) 
         assert stats.emitted == 100_000
         assert stats.dropped >= sink.dropped  # the handler's count includes the sink's
         assert stats.dropped + sink.pending + stats.pending == 100_000
-        connect = handler._sinks[0]
+        connect = handler._flusher.sinks[0]
         unsent = sum(len(frame) for frame, _ in connect._pending)
         sent = sum(len(frame) for frame, _ in connect._unacked)
         assert unsent <= 256 * 1024
@@ -243,7 +243,7 @@ def test_spawn_uses_a_viewer_already_listening(viewer: ViewerProcess, tmp_path: 
     for i in range(100):
         logger.info("to the existing viewer %d", i)
     handler.close()
-    assert handler._sinks[0].spawned is None
+    assert handler._flusher.sinks[0].spawned is None
     assert handler.stats.sinks[0].written == 100
     viewer.stop()
     assert len(saved_records(tmp_path / "saved")[os.getpid()]) == 100
@@ -264,14 +264,14 @@ def test_spawn_starts_a_viewer_that_outlives_the_app(spawn_port: int, logger: lo
         logger.info("spawned %d", i)
     handler.close()
     assert handler.stats.sinks[0].written == 100
-    spawned = handler._sinks[0].spawned
+    spawned = handler._flusher.sinks[0].spawned
     assert spawned is not None and spawned.poll() is None
     assert viewer_pids(spawn_port) == [spawned.pid]
     second = RerunHandler(f"spawn:127.0.0.1:{spawn_port}")
     logger.addHandler(second)
     logger.info("reused")
     second.close()
-    assert second._sinks[0].spawned is None and second.stats.sinks[0].written == 1
+    assert second._flusher.sinks[0].spawned is None and second.stats.sinks[0].written == 1
 
 
 def test_two_apps_spawning_at_once_end_with_one_viewer(spawn_port: int) -> None:
@@ -318,7 +318,7 @@ def test_spawn_with_the_port_held_by_a_plain_socket(logger: logging.Logger, capf
         logger.info("waiting")
         handler.flush(timeout=3)
         assert handler.stats.sinks[0].pending == 1
-        assert handler._sinks[0].spawned is None
+        assert handler._flusher.sinks[0].spawned is None
         handler.close()
     finally:
         server.close()
@@ -368,7 +368,7 @@ def test_a_newer_minor_viewer_is_a_viewer(logger: logging.Logger, capfd: pytest.
     finally:
         server.close()
     assert "not a rerun-logging viewer" not in capfd.readouterr().err
-    assert handler._sinks[0]._header_sent is False  # closed after sending: back to a fresh start
+    assert handler._flusher.sinks[0]._header_sent is False  # closed after sending: back to a fresh start
 
 
 def test_close_of_a_silent_spawn_handler_starts_nothing(spawn_port: int) -> None:
@@ -414,7 +414,7 @@ def test_retry_knobs_come_from_dict_config(logger: logging.Logger) -> None:
     assert (handler.retryStart, handler.retryFactor, handler.retryMax) == (0.25, 3.0, 2.0)
     logger.info("sets the knobs of the sink")
     handler.flush(timeout=0.3)
-    backoff = handler._sinks[0].backoff
+    backoff = handler._flusher.sinks[0].backoff
     assert (backoff.retryStart, backoff.retryFactor, backoff.retryMax) == (0.25, 3.0, 2.0)
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from rerun_logging.backoff import Backoff
 from rerun_logging.sinks import spawn
-from rerun_logging.sinks.serve import CHILD_PORT_TEXT, ServeSink
+from rerun_logging.sinks.serve import ServeSink
+from rerun_logging.viewer.events import Listening, WebUIStarted
 
 PORT = 4321
 
@@ -102,7 +103,7 @@ def test_without_any_safe_file_the_output_is_discarded(tmpdir_is: Path, monkeypa
 
 def test_the_serve_sink_does_not_print_its_childrens_port(capsys: pytest.CaptureFixture[str]) -> None:
     sink = ServeSink("127.0.0.1", 0, 1024, Backoff(0.1, 2.0, 1.0))
-    sink._report(f"{CHILD_PORT_TEXT} 127.0.0.1:41234")
-    sink._report("web UI on http://127.0.0.1:9090/")
+    sink._event(Listening("127.0.0.1:41234"))
+    sink._event(WebUIStarted("http://127.0.0.1:9090/"))
     err = capsys.readouterr().err
-    assert CHILD_PORT_TEXT not in err and "web UI on http://127.0.0.1:9090/" in err
+    assert "41234" not in err and "web UI on http://127.0.0.1:9090/" in err

@@ -573,7 +573,7 @@ def test_print_shows_one_line_per_record(start_viewer: Callable[..., Viewer]) ->
 
 def test_a_printed_record_stays_on_one_line() -> None:
     from rerun_logging.format import ExceptionInfo
-    from rerun_logging.viewer.server import record_lines
+    from rerun_logging.viewer.printing import record_lines
 
     record = make_record(0, message="first\nsecond")
     failed = Record(**{**record.__dict__, "exception": ExceptionInfo("KeyError", "'k'", "Traceback\nKeyError: 'k'")})

@@ -111,13 +111,24 @@ def is_rerun_logging_itself(argv: list[str] | None = None) -> bool:
     i = 1
     while i < len(argv):
         arg = argv[i]
-        if arg == "-m":
-            return i + 1 < len(argv) and argv[i + 1].split(".")[0] == "rerun_logging"
-        if arg.startswith("-m"):
-            return arg[2:].split(".")[0] == "rerun_logging"
-        if arg.startswith("-c") or not arg.startswith("-"):
+        if arg == "-" or not arg.startswith("-"):  # the script: the console script is ours
             return os.path.basename(arg) == "rerun-logging"
-        i += 2 if arg in ("-W", "-X", "--check-hash-based-pycs") else 1
+        if arg.startswith("--"):
+            i += 2 if arg == "--check-hash-based-pycs" else 1
+            continue
+        # A group of short flags (-uBm NAME): -c, -m, -W and -X take the rest of the
+        # group or the next word; the others take nothing.
+        for j, flag in enumerate(arg[1:], 2):
+            if flag in "cmWX":
+                value = arg[j:] or (argv[i + 1] if i + 1 < len(argv) else "")
+                if flag == "m":
+                    return value.split(".")[0] == "rerun_logging"
+                if flag == "c":
+                    return False
+                i += 1 if arg[j:] else 2
+                break
+        else:
+            i += 1
     return False
 
 

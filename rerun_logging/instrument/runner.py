@@ -21,7 +21,10 @@ them itself and the runner ignores them; when the runner is not in the terminal'
 foreground group (no terminal, a test, a supervisor signalling the runner's pid)
 it forwards them. SIGTERM is always forwarded.
 
-With ``serve``, the runner runs the viewer (see the package docstring). The
+With ``serve``, the runner runs the viewer (see the package docstring), set up as
+the serve sink sets up its own (:func:`~rerun_logging.viewer.thread.page_config`),
+and says its events (:mod:`rerun_logging.viewer.events`) as its own lines, but
+for a stream's ordinary life (a process connects, its stream ends cleanly). The
 program always runs: a defaulted web port (``serve``, 9090) that is taken gives way
 to a free one (said in the line with the URL); a port named in ``serve:HOST:PORT``
 that is taken is said once, and the program runs anyway, streaming to the runner,
@@ -40,10 +43,13 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..exitcodes import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_USAGE
 from . import CONFIG_ENV_VAR, DEFAULT_LEVEL, DEFAULT_SINK, SITE_DIR, RunConfig
+
+if TYPE_CHECKING:
+    from ..viewer.events import ViewerEvent
 
 PREFIX = "rerun-logging run"
 SERVER_START_TIMEOUT = 10.0
@@ -71,7 +77,7 @@ class Program:
 
 def say(text: str) -> None:
     """One line on standard error, prefixed ``rerun-logging run:``."""
-    from ..viewer.server import say as say_line
+    from ..viewer.report import say as say_line
 
     say_line(text, PREFIX)
 
@@ -201,7 +207,9 @@ def _run(
         except OSError as error:
             say(f"cannot serve: {error}; running the program with its records in memory only")
             server.stop()
-            server, replacement = None, "memory"
+            from ..spec import MEMORY
+
+            server, replacement = None, str(MEMORY)
         else:
             replacement = f"connect:127.0.0.1:{port}"
             if server.url is None:
@@ -330,16 +338,12 @@ def _terminal_sent_it() -> bool:
 # --- serve -------------------------------------------------------------------------------
 
 
-_QUIET = (" connected", " connected, resuming its stream")
-
-
 class RunServer:
     """The viewer of a ``serve`` run, in a thread of the runner: TCP on loopback, the web UI."""
 
     def __init__(self, spec: str) -> None:
         from ..spec import parse_one
-        from ..viewer.server import ViewerConfig
-        from ..viewer.thread import ViewerThread
+        from ..viewer.thread import ViewerThread, page_config
 
         parsed = parse_one(spec)
         assert parsed.host is not None and parsed.port is not None
@@ -348,12 +352,8 @@ class RunServer:
         """The page's URL once it serves; None when the web UI could not listen."""
         self.web_error: str | None = None
         """Why the web UI could not listen, then."""
-        config = ViewerConfig(
-            bind="127.0.0.1", port=0, web_bind=self.host, web_port=self.port,
-            web_port_fallback=not parsed.port_given,
-            web_port_hint="choose another port: --sink serve:HOST:PORT",
-        )
-        self._server = ViewerThread(config, self._report, None)
+        config = page_config(self.host, self.port, port_given=parsed.port_given)
+        self._server = ViewerThread(config, events=self._event)
 
     def start(self) -> int:
         """Listen; the loopback TCP port the run's processes connect to (OSError if not).
@@ -370,17 +370,24 @@ class RunServer:
             self.web_error = f"the web UI could not listen on {self.host}:{self.port}"
         return port
 
-    def _report(self, text: str) -> None:
-        if text.startswith("web UI not started: "):  # the runner says it, once, with what it does
-            self.web_error = text[len("web UI not started: "):].split("; ")[0]
-            return
-        if text.startswith("stopped: ") and self.url is None and self.web_error is not None:
-            say(f"not served (no page): {text[len('stopped: '):]}")
-            return
-        quiet = text.startswith(("listening on", "stopped:")) or text.endswith(_QUIET)
-        if quiet or "disconnected: ended cleanly" in text:
-            return  # a stream's life: the program's stderr is not the place
-        say(text)
+    def _event(self, event: ViewerEvent) -> None:
+        """An event of the viewer (on its thread), said on the program's stderr when it
+        tells the user something: not a stream's ordinary life."""
+        from ..viewer.events import (
+            Listening, PeerConnected, PeerDisconnected, Stopped, WebUINotStarted,
+        )
+        from ..viewer.report import event_line, stopped_text
+
+        match event:
+            case WebUINotStarted(address=address, reason=reason):
+                # said once by the runner, with what it does instead (see _run)
+                self.web_error = f"cannot listen on {address}: {reason}"
+            case Stopped() if self.url is None and self.web_error is not None:
+                say(f"not served (no page): {stopped_text(event)}")
+            case Listening() | PeerConnected() | PeerDisconnected(clean=True) | Stopped():
+                pass  # a stream's life: the program's stderr is not the place
+            case _:
+                say(event_line(event))
 
     def linger(self, status: int, signals: Signals) -> None:
         """After the program: keep serving until Ctrl-C when stdout is a terminal."""

@@ -108,6 +108,12 @@ class Sink:
             self._say("writing again")
         return True
 
+    def write_failed(self, records: int, error: BaseException) -> None:
+        """``write`` raised ``error`` unexpectedly (a bug, not an I/O error it handles):
+        the frame's ``records`` are counted lost by the sink itself, and it says so."""
+        self.dropped += records
+        self._say(f"unexpected error {error!r}")
+
     def _lost(self, records: int, error: BaseException) -> None:
         self.dropped += records
         self._unreported += records

@@ -406,8 +406,7 @@ class DeliveryProtocol:
 
 def _reported_in(frame: bytes) -> int:
     """Records that ``dropped`` messages inside ``frame`` report (0 if unreadable)."""
-    decoder = format.StreamDecoder("backlog")
-    decoder.feed(format.HEADER + frame)
+    decoder = format.stored_decoder("backlog", frame)
     try:
         return sum(format.peek_frame(f.payload).dropped for f in decoder.frames())
     except ValueError:

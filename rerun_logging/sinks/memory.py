@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 class MemorySink(Sink):
     """Keeps frames in order up to ``buffer_size`` bytes; over it, drops the oldest whole frames.
 
-    Dropped records are counted exactly; :meth:`take` hands the frames and the count
-    to the handler, which replays them into the next sinks behind a ``dropped``
-    message.
+    Dropped records are counted exactly, and once: an evicted record leaves
+    ``written`` for ``dropped``. :meth:`take` hands the frames and the count to the
+    flusher, which replays them into the next sinks behind a ``dropped`` message.
     """
 
     name = "memory"
@@ -55,6 +55,8 @@ class MemorySink(Sink):
             self._size -= len(old)
             self._records -= count
             self.evicted += count
+            self.written -= count  # counted once: no longer written, now dropped
+            self.bytes -= len(old)
             self.dropped += count
 
     def close(self, end_frame: bytes, deadline: float) -> None:

@@ -1,10 +1,11 @@
 """The serve sink: the app itself serves the web viewer, from a background thread.
 
-The server is the standalone viewer's own code (:class:`~..viewer.thread.ViewerThread`):
-the same store, feed, page and security checks. Its web UI listens on the sink's
-address (``serve[:HOST:PORT]``, default 127.0.0.1:9090); beside it a TCP port on
-loopback takes the streams of this app's forked children, which switch to a
-connect sink aimed at it, so one page shows the whole process tree.
+The server is the standalone viewer's own code (:class:`~..viewer.thread.ViewerThread`,
+set up by :func:`~..viewer.thread.page_config` as ``rerun-logging run`` sets up its
+own): the same store, feed, page and security checks. Its web UI listens on the
+sink's address (``serve[:HOST:PORT]``, default 127.0.0.1:9090); beside it a TCP
+port on loopback takes the streams of this app's forked children, which switch to
+a connect sink aimed at it, so one page shows the whole process tree.
 
 The loopback TCP port for children is bound by :func:`bind_child_port` on the
 thread that logs the handler's first record, before the flusher starts, and
@@ -12,14 +13,17 @@ announced to child processes at once (:mod:`rerun_logging.family`): a child fork
 right after the first record already knows where to stream, although the server
 thread may still be starting.
 
-The server starts with the stream (the handler's first record), prints the page's
+The server starts with the stream (the handler's first record), says the page's
 URL and opens a browser where one can be shown (never with ``CI`` set, never
 without a display). A defaulted port (``serve``, 9090) that is taken, by a viewer
 that a spawn left running for instance, gives way to a free port, said in the line
 that gives the URL; a port written in the spec (``serve:HOST:PORT``) is kept, and
-when it is taken the app goes on without the page, said once. It holds at most the handler's ``buffer_size`` bytes of
-frames, evicting the oldest, and lives until the handler closes, normally at the
-app's exit.
+when it is taken the app goes on without the page, said once. The server's events
+(:mod:`~..viewer.events`) are said as this sink's lines, but for the TCP port of
+the children (:class:`~..viewer.events.Listening`), which they find in their
+environment. It holds at most the handler's ``buffer_size`` bytes of frames,
+evicting the oldest, and lives until the handler closes, normally at the app's
+exit.
 """
 
 from __future__ import annotations
@@ -39,14 +43,14 @@ from .tcp import NETWORK_MODULES, ConnectSink, backoff_of
 
 if TYPE_CHECKING:
     from . import SinkOptions
+    from ..viewer.events import ViewerEvent
     from ..viewer.server import ViewerConfig
     from ..viewer.thread import ViewerThread
 
 START_TIMEOUT = 10.0
 """How long the handler's thread waits for the server to listen."""
-CHILD_PORT_TEXT = "child processes stream to"
-"""How the server's report names its loopback TCP port. That line is not printed: the
-app's children find the port in their environment, and the user needs only the URL."""
+WEB_HINT = "records are kept in memory only (serve on another port: serve:HOST:PORT)"
+"""What the sink adds when its web UI cannot listen."""
 
 _child_ports: dict[str, tuple[int, socket.socket]] = {}
 """Loopback sockets bound for the serve sinks of this process, by spec, with the pid
@@ -64,7 +68,7 @@ def bind_child_port(spec: SinkSpec) -> None:
     held = _child_ports.get(name)
     if (held is not None and held[0] == os.getpid()) or family.ancestor_server(name) is not None:
         return
-    from ..viewer.server import listening_socket
+    from ..viewer.sockets import listening_socket
 
     try:
         sock = listening_socket("127.0.0.1", 0)
@@ -110,7 +114,8 @@ class ServeSink(Sink):
         super().start(header)
         from ..viewer.thread import ViewerThread
 
-        self.server = ViewerThread(self.viewer_config(), self._report, f"this process ({os.getpid()})")
+        self.server = ViewerThread(self.viewer_config(), source_name=f"this process ({os.getpid()})",
+                                   events=self._event)
         try:
             self.server.start(START_TIMEOUT)
             self.server.feed(header)
@@ -123,20 +128,22 @@ class ServeSink(Sink):
 
     def viewer_config(self) -> ViewerConfig:
         """The server's settings: the web UI on the sink's address, TCP on loopback only."""
-        from ..viewer.server import ViewerConfig
+        from ..viewer.thread import page_config
 
-        return ViewerConfig(
-            bind="127.0.0.1", port=0, tcp_socket=_take_child_port(self.name),
-            web_bind=self.host, web_port=self.port, web_port_fallback=not self.port_given,
-            memory_limit=self.buffer_size, open_browser=self.open_browser,
-            web_port_hint="records are kept in memory only (serve on another port: serve:HOST:PORT)",
-            listening=CHILD_PORT_TEXT,
+        return page_config(
+            self.host, self.port, port_given=self.port_given,
+            tcp_socket=_take_child_port(self.name), memory_limit=self.buffer_size,
+            open_browser=self.open_browser,
         )
 
-    def _report(self, text: str) -> None:
-        """A line of the server's report, said unless it is the children's TCP port."""
-        if not text.startswith(CHILD_PORT_TEXT):
-            self._say(text)
+    def _event(self, event: ViewerEvent) -> None:
+        """An event of the server (on its thread): said as a line of this sink, but for
+        the children's TCP port (the user needs only the URL)."""
+        from ..viewer.events import Listening
+        from ..viewer.report import event_line
+
+        if not isinstance(event, Listening):
+            self._say(event_line(event, WEB_HINT))
 
     def _write(self, data: bytes) -> None:
         if self.server is None:
@@ -181,6 +188,8 @@ class ServeMode(Mode):
         "rerun_logging.sinks.serve",
         "rerun_logging.viewer.thread",
         "rerun_logging.viewer.server",
+        "rerun_logging.viewer.events",
+        "rerun_logging.viewer.report",
         "rerun_logging.viewer.web",
         "rerun_logging.viewer.feed",
         "rerun_logging.viewer.export",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import select
 import sys
+import time
 
 from typing import TYPE_CHECKING
 
-from ..fds import write_all
 from .base import Sink
 from .mode import Mode
 
@@ -23,6 +25,11 @@ class StdoutSink(Sink):
     into it. A terminal is refused (binary data would garble it), and a forked
     child does not write, because its frames would interleave with the parent's
     in one pipe; both are reported once and their records counted as dropped.
+
+    On a non-blocking descriptor that fills up, a frame nothing of which went out is
+    dropped whole (counted; the stream stays intact), and a frame the descriptor
+    took part of is finished before anything else (on the next write, tick or
+    close): stopping half-way would tear the stream for its reader.
     """
 
     name = "stdout"
@@ -32,6 +39,8 @@ class StdoutSink(Sink):
         self._fd = fd
         self._refuse = refuse_reason
         self._header_sent = False
+        self._rest = memoryview(b"")
+        """The unwritten end of a frame the descriptor took part of."""
 
     def _write(self, data: bytes) -> None:
         if self._refuse is None and os.isatty(self._fd):
@@ -47,7 +56,43 @@ class StdoutSink(Sink):
         self._write_all(data)
 
     def _write_all(self, data: bytes) -> None:
-        write_all(self._fd, data)
+        if not self._finish_rest():
+            raise BlockingIOError(errno.EAGAIN, "standard output is full (a frame is half written)")
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except BlockingIOError:
+            if len(view) == len(data):
+                raise  # nothing of it went out: dropped whole, the stream intact
+            self._rest = view  # begun: finished before anything else
+
+    def _finish_rest(self) -> bool:
+        """Write what is left of a frame begun earlier; whether none is left."""
+        try:
+            while self._rest:
+                self._rest = self._rest[os.write(self._fd, self._rest):]
+        except BlockingIOError:
+            return False
+        return True
+
+    def poll(self, now: float) -> None:
+        if self._rest:
+            try:
+                self._finish_rest()
+            except OSError as error:
+                self._rest = memoryview(b"")
+                self._lost(0, error)
+
+    def close(self, end_frame: bytes, deadline: float) -> None:
+        """Finish a frame begun (waiting for the reader until ``deadline``), then END."""
+        try:
+            while not self._finish_rest() and time.monotonic() < deadline:
+                select.select([], [self._fd], [], max(min(deadline - time.monotonic(), 0.05), 0))
+        except OSError as error:
+            self._rest = memoryview(b"")
+            self._lost(0, error)
+        super().close(end_frame, deadline)
 
     def after_fork(self) -> Sink:
         return StdoutSink(

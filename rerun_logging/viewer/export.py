@@ -34,8 +34,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..format import (
-    HEADER, MAX_RECORDS_PER_FRAME, Record, RecordingError, RecordingInfo, StreamDecoder,
-    encode_frame, encode_records, end_message, stream_header,
+    MAX_RECORDS_PER_FRAME, Record, RecordingError, RecordingInfo, encode_frame, encode_records,
+    end_message, stored_decoder, stream_header,
 )
 from .store import RecordingStore
 
@@ -186,8 +186,7 @@ def build_export(sources: Sequence[ExportSource], wanted: int) -> Export:
 
 def _selected(source: ExportSource) -> Iterator[Record]:
     """The records of ``source`` that its selection names, frame by frame."""
-    decoder = StreamDecoder("<export>")
-    decoder.feed(HEADER)
+    decoder = stored_decoder("<export>")
     selection = source.selection
     for raw in source.frames:
         decoder.feed(raw)

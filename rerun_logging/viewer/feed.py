@@ -91,7 +91,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence, Tuple
 
-from ..format import HEADER, Record, RecordingError, StreamDecoder
+from ..format import Record, RecordingError, stored_decoder
 from .ingest import bounded_messages
 
 if TYPE_CHECKING:
@@ -583,8 +583,7 @@ def newest_records(
 
 
 def _frame_records(frame: StoredFrame) -> list[Record]:
-    decoder = StreamDecoder("<snapshot>")
-    decoder.feed(HEADER + frame.raw)
+    decoder = stored_decoder("<snapshot>", frame.raw)
     try:
         (whole,) = decoder.frames()
         messages, _ = bounded_messages(list(decoder.decode_payload(whole)), len(whole.payload))

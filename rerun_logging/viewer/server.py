@@ -1,32 +1,39 @@
-"""The viewer's asyncio shell: sockets, files, stdin, signals and timeouts.
+"""The viewer's asyncio app: its TCP server, sources and web UI on one event loop.
 
-Everything that decides lives in :mod:`.ingest` and :mod:`.store`; this module
-only moves bytes between them and the outside world:
+Everything that decides lives in :mod:`.ingest`, :mod:`.store` and :mod:`.peers`;
+everything that touches the system in small modules beside this one. This module
+only routes bytes and events between them:
 
-- a TCP server (``asyncio.start_server`` on one listening socket), one task per
-  connection: greet with ``VIEWER_HELLO``, read chunks of at most 256 KiB, feed the
-  connection's :class:`~.ingest.StreamIngest`, write back what it returns, enforce
-  the deadlines of :class:`~.ingest.ReadDeadline`; a refused peer gets its REFUSED
-  message and a graceful close, and no other peer notices. At most
-  :data:`MAX_CONNECTIONS` peers: a new one is always taken, and when the table is
-  full one peer makes room for it (see :class:`PeerTable`); failed accepts (out of
-  file descriptors) are one line per burst, never a traceback;
-- recording files and ``-`` (standard input), each read by a daemon thread and fed
-  to an ingest on the event loop (the store has one owner: the loop);
+- a TCP server (``asyncio.start_server`` on one listening socket,
+  :mod:`.sockets`), one task per connection: greet with ``VIEWER_HELLO``, read
+  chunks of at most 256 KiB, feed the connection's :class:`~.ingest.StreamIngest`,
+  write back what it returns, enforce the deadlines of
+  :class:`~.ingest.ReadDeadline`; a refused peer gets its REFUSED message and a
+  graceful close, and no other peer notices. At most :data:`MAX_CONNECTIONS`
+  peers: a new one is always taken, and when the table is full one peer makes
+  room for it (see :class:`~.peers.PeerTable`); failed accepts (out of file
+  descriptors) are one event per burst, never a traceback;
+- recording files and ``-`` (standard input), each read by a daemon thread
+  (:mod:`.files`) and fed to an ingest on the event loop (the store has one
+  owner: the loop);
 - the web UI (:mod:`.web`) on ``--bind`` and ``--web-port``, beside the TCP
   server: while at least one web client is connected, the stored frames are
-  decoded (through the same :class:`~.ingest.RecordPrinter` hook as ``--print``)
-  and their records pushed live, with the recordings list whenever it changes; with
-  no web client nothing is decoded for it. A client that joins gets a snapshot:
-  the recordings list and the records of the most recent stored frames, at most
+  decoded (through the same :class:`~.ingest.RecordPrinter` hook as ``--print``,
+  :mod:`.printing`) and their records pushed live, with the recordings list
+  whenever it changes; with no web client nothing is decoded for it. A client
+  that joins gets a snapshot (decoded by :func:`.feed.queue_snapshot`): the
+  recordings list and the records of the most recent stored frames, at most
   :data:`SNAPSHOT_RECORDS` records. A web port that is taken costs the web UI only
-  (a default port that is taken gives way to a free one, said once:
-  :attr:`ViewerConfig.web_port_fallback`);
+  (a default port that is taken gives way to a free one:
+  :attr:`ViewerConfig.web_port_fallback`); a browser is opened on it where one
+  can be shown (:mod:`.browser`);
 - SIGINT/SIGTERM: stop accepting, close every source, finish and fsync saved
-  files, log a summary line, exit 0.
+  files, report a summary, exit 0.
 
-Everything the viewer says goes to standard error as ``rerun-logging viewer:
-...`` lines, one per event; ``--print`` writes records to standard output.
+What happens is reported as events (:mod:`.events`), in order, to the one
+callable the viewer is given, on the loop's thread; by default each is said as a
+``rerun-logging viewer: ...`` line on standard error (:mod:`.report`).
+``--print`` writes records to standard output.
 """
 
 from __future__ import annotations
@@ -37,25 +44,44 @@ import os
 import signal
 import socket
 import sys
-import threading
-from collections import Counter
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterator, Mapping, Sequence, TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
-try:
-    import resource  # imported here: out of descriptors, an extension module cannot be opened
-except ImportError:  # Windows
-    resource = None  # type: ignore[assignment]
-
-from ..format import VIEWER_HELLO, Dropped, Message, Record, RecordingInfo
-from ..reader import STDIN, open_source, source_name
-from ..render import dropped_line, text_line
+from ..format import VIEWER_HELLO, Message, Record, RecordingInfo
+from ..reader import source_name
 from ..exitcodes import EXIT_OK, EXIT_PORT_TAKEN, EXIT_USAGE
 from ..spec import DEFAULT_HOST, DEFAULT_TCP_PORT, DEFAULT_WEB_PORT
-from ..wording import counted
+from .browser import can_open_browser, open_browser
 from .bursts import BurstReport
-from .ingest import ReadDeadline, StreamIngest
+from .events import (
+    AcceptFailed,
+    CannotListen,
+    Listening,
+    NoStateFile,
+    Note,
+    NotStarted,
+    PeerConnected,
+    PeerDisconnected,
+    PeerFailed,
+    PeerRefused,
+    PeerTimedOut,
+    PortTaken,
+    SourceEmpty,
+    SourceUnreadable,
+    Stopped,
+    ViewerEvent,
+    WebUINotStarted,
+    WebUIStarted,
+)
+from .files import read_chunks, unreadable_source
+from .ingest import ReadDeadline, StreamIngest, describe_stream
+from .peers import PeerSlot, PeerTable
+from .printing import TextPrinter
+from .report import LineReport, say
 from .savedir import SaveDir
+from .sockets import (
+    CHUNK_SIZE, descriptor_limit, format_address, linger, listening_socket, peer_host, peer_name,
+)
 from .store import DEFAULT_MEMORY_LIMIT, RecordingStore
 
 if TYPE_CHECKING:
@@ -63,27 +89,17 @@ if TYPE_CHECKING:
     from .state import ViewerState
     from .web import WebServer
 
-PREFIX = "rerun-logging viewer"
-"""How every line the viewer writes on standard error starts."""
 DEFAULT_BIND = DEFAULT_HOST
 DEFAULT_PORT = DEFAULT_TCP_PORT
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 DEFAULT_FRAME_TIMEOUT = 30.0
-CHUNK_SIZE = 256 * 1024
-"""Most bytes read from a source at once."""
-LINGER_SECONDS = 1.0
-LINGER_BYTES = 1024 * 1024
-"""After a refusal, how long and how much the viewer reads (and discards) before
-closing, so the peer receives the REFUSED message instead of a reset."""
 
 MAX_CONNECTIONS = 256
 """Most TCP peers at once. One more is taken, and one peer makes room for it (REFUSED,
-then closed): see :class:`PeerTable`."""
-IDLE_EVICT_AFTER = 5.0
-"""A peer that sent nothing for this long is the first to make room for a new one."""
+then closed): see :class:`~.peers.PeerTable`."""
 MAX_LINGERING = 64
 """Most refused peers read (and discarded) at once before their close (see
-:func:`linger`); past it a refused peer is closed at once."""
+:func:`~.sockets.linger`); past it a refused peer is closed at once."""
 ACCEPT_ERRORS = ("socket.accept() out of system resource",
                  "Error on transport creation for incoming connection")
 """What asyncio's accept loop tells the loop's exception handler when an accept fails
@@ -95,7 +111,6 @@ by the frame limit, 16 MiB); the peer that passes it is refused."""
 SNAPSHOT_RECORDS = 100_000
 """Most records a web client that joins gets from what the store holds (the newest)."""
 WEB_CLOSE_TIMEOUT = 5.0
-
 
 
 @dataclass(frozen=True)
@@ -114,26 +129,22 @@ class ViewerConfig:
     web_port: int = DEFAULT_WEB_PORT
     """Port of the web UI on ``bind`` (0: any free port)."""
     open_browser: bool = True
-    """Open a browser on the web UI (see :func:`can_open_browser`)."""
+    """Open a browser on the web UI (see :func:`~.browser.can_open_browser`)."""
     web_bind: str | None = None
     """Address of the web UI; None: the same as ``bind``. (The serve sink keeps its
     TCP port on loopback for its children while the UI may listen elsewhere.)"""
     web: bool = True
     """Serve the web UI at all."""
-    web_port_hint: str = "the viewer runs without it (choose another --web-port)"
-    """What the report says after the web UI could not listen."""
-    listening: str = "listening on"
-    """How the report names the TCP address (the serve sink's is for child processes)."""
     tcp_socket: socket.socket | None = None
     """A TCP socket already listening, used instead of binding ``bind:port`` (the serve
     sink binds its port for child processes before its server thread starts)."""
     port_fallback: bool = False
-    """A taken ``port`` (a default the user did not name) gives way to a free port,
-    said in one line, instead of exit status 3 (``rerun-logging FILE`` while another
-    viewer runs)."""
+    """A taken ``port`` (a default the user did not name) gives way to a free port
+    (:class:`~.events.PortTaken`) instead of exit status 3 (``rerun-logging FILE``
+    while another viewer runs)."""
     web_port_fallback: bool = False
     """A taken ``web_port`` (a default the user did not name) gives way to a free
-    port, said in one line, instead of running without the web UI."""
+    port (:attr:`~.events.WebUIStarted.taken_port`) instead of running without the web UI."""
     state_file: bool = False
     """Write the state file (:mod:`.state`: pid, TCP address, page URL) that
     ``rerun-logging stop`` and the spawn sink read; removed at shutdown."""
@@ -144,17 +155,8 @@ class ViewerConfig:
         return self.bind if self.web_bind is None else self.web_bind
 
 
-def say(text: str, prefix: str = PREFIX) -> None:
-    """One line on standard error, prefixed ``rerun-logging viewer:`` (or ``prefix``)."""
-    try:
-        sys.stderr.write(f"{prefix}: {text}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
 def run(config: ViewerConfig) -> int:
-    """Run the viewer until SIGINT or SIGTERM; return the exit status."""
+    """Run the viewer until SIGINT or SIGTERM, saying its events on stderr; return the exit status."""
     try:
         return asyncio.run(Viewer(config).run())
     except KeyboardInterrupt:  # a Ctrl-C before the signal handlers were installed
@@ -165,23 +167,32 @@ def run(config: ViewerConfig) -> int:
 
 
 class Viewer:
-    """The running viewer: its store, save directory, printer, server and sources."""
+    """The running viewer: its store, save directory, printer, server and sources.
+
+    ``events`` receives every :class:`~.events.ViewerEvent`, in order, on the loop's
+    thread; it must return quickly and not raise. Without it each event is said as a
+    line (:class:`~.report.LineReport`) through ``report`` (default: standard error).
+    ``out`` is where ``--print`` writes (default: standard output).
+    """
 
     def __init__(
         self,
         config: ViewerConfig,
         report: Callable[[str], None] = say,
         out: TextIO | None = None,
+        *,
+        events: Callable[[ViewerEvent], None] | None = None,
     ) -> None:
         self.config = config
-        self.report = report
+        self.emit: Callable[[ViewerEvent], None] = events if events is not None else LineReport(report)
+        """Reports one event (see :mod:`.events`)."""
         self.store = RecordingStore(config.memory_limit)
-        self.saver = SaveDir(config.save_dir, report) if config.save_dir else None
+        self.saver = SaveDir(config.save_dir, self._note) if config.save_dir else None
         self.printer: TextPrinter | None = None
         if config.print_records:
             stream = out if out is not None else sys.stdout
             color = stream.isatty() if config.color is None else config.color
-            self.printer = TextPrinter(stream, color, report)
+            self.printer = TextPrinter(stream, color, self.emit)
         self.web: WebServer | None = None
         self.tcp_server: asyncio.AbstractServer | None = None
         self.feed = WebFanout(self)
@@ -196,11 +207,15 @@ class Viewer:
         self._lingering = 0
         self._accept_errors = BurstReport()
 
+    def _note(self, text: str) -> None:
+        """A line of a collaborator (save directory, web UI, a file's ingest), as a Note."""
+        self.emit(Note(text))
+
     async def run(self) -> int:
         """Check the sources, listen, load the sources, serve until stopped."""
         problem = self._check_setup()
         if problem:
-            self.report(problem)
+            self.emit(NotStarted(problem))
             return EXIT_USAGE
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         try:
@@ -212,7 +227,7 @@ class Viewer:
         )
         self.address = format_address(sock.getsockname())
         self._install_signal_handlers()
-        self.report(f"{self.config.listening} {self.address}")
+        self.emit(Listening(self.address))
         if self.config.web:
             await self._start_web()
         state = self._write_state(sock)
@@ -229,15 +244,14 @@ class Viewer:
 
     def _listen_tcp(self) -> socket.socket:
         """The TCP socket on ``bind:port``; a free port instead when the default is taken
-        and ``port_fallback`` allows it (said once)."""
+        and ``port_fallback`` allows it (reported once)."""
         try:
             return listening_socket(self.config.bind, self.config.port)
         except OSError as error:
             if not (self.config.port_fallback and self.config.port and error.errno == errno.EADDRINUSE):
                 raise
         sock = listening_socket(self.config.bind, 0)
-        self.report(f"port {self.config.port} is taken (another viewer probably runs there); "
-                    f"using port {sock.getsockname()[1]} instead")
+        self.emit(PortTaken(self.config.port, int(sock.getsockname()[1])))
         return sock
 
     def _write_state(self, sock: socket.socket) -> ViewerState | None:
@@ -250,7 +264,7 @@ class Viewer:
                             self.web.url if self.web is not None else None)
         problem = state.write()
         if problem is not None:
-            self.report(f"no state file ({problem}); `rerun-logging stop` cannot find this viewer")
+            self.emit(NoStateFile(problem))
             return None
         return state
 
@@ -273,13 +287,10 @@ class Viewer:
         return None
 
     def _cannot_listen(self, error: OSError) -> int:
-        where = f"{self.config.bind}:{self.config.port}"
-        if error.errno == errno.EADDRINUSE:
-            self.report(f"cannot listen on {where}: the address is in use (another viewer "
-                        "probably runs there; apps can stream to it)")
-            return EXIT_PORT_TAKEN
-        self.report(f"cannot listen on {where}: {getattr(error, 'strerror', None) or error}")
-        return EXIT_USAGE
+        in_use = error.errno == errno.EADDRINUSE
+        reason = getattr(error, "strerror", None) or str(error)
+        self.emit(CannotListen(f"{self.config.bind}:{self.config.port}", reason, in_use))
+        return EXIT_PORT_TAKEN if in_use else EXIT_USAGE
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -290,7 +301,7 @@ class Viewer:
                 pass
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-        """A failed accept is one line per burst (asyncio pauses the socket 1 s); the rest as asyncio's."""
+        """A failed accept is one event per burst (asyncio pauses the socket 1 s); the rest as asyncio's."""
         if context.get("message") not in ACCEPT_ERRORS:
             loop.default_exception_handler(context)
             return
@@ -298,15 +309,14 @@ class Viewer:
             return
         error = context.get("exception")
         reason = getattr(error, "strerror", None) or str(error or context.get("message"))
-        where = ""
+        where = None
         sock = context.get("socket")
         if sock is not None:
             try:
-                where = f" on {format_address(sock.getsockname())}"  # type: ignore[attr-defined]
+                where = format_address(sock.getsockname())  # type: ignore[attr-defined]
             except (AttributeError, OSError):
                 pass
-        self.report(f"cannot accept connections{where}: {reason}{fd_limit()}; the port pauses "
-                    f"1s and accepts again (one line per burst){self._accept_errors.suffix()}")
+        self.emit(AcceptFailed(where, reason, descriptor_limit(), self._accept_errors.previous))
 
     def _spawn(self, coroutine: object) -> None:
         task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
@@ -324,17 +334,18 @@ class Viewer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.saver is not None:
-            self.saver.close_all()
-        line = f"stopped: {self.store.summary()}"
-        if self.saver is not None:
-            line += f"; {counted(len(self.saver.files), 'file')} in {self.saver.directory}"
-        self.report(line)
+        if self.saver is None:
+            self.emit(Stopped(self.store.summary()))
+            return
+        self.saver.close_all()
+        self.emit(Stopped(self.store.summary(), len(self.saver.files), self.saver.directory))
 
-    def _ingest(self, source: str, name: str, network: bool) -> StreamIngest:
+    def _ingest(
+        self, source: str, name: str, network: bool, report: Callable[[str], None] | None = None,
+    ) -> StreamIngest:
         return StreamIngest(
             source, self.store, name=name, saver=self.saver, printer=self.feed,
-            report=self.report, network=network,
+            report=self._note if report is None else report, network=network,
         )
 
     # --- TCP ------------------------------------------------------------------------
@@ -349,7 +360,8 @@ class Viewer:
         address = writer.get_extra_info("peername")
         peer = peer_name(address)
         now = asyncio.get_running_loop().time()
-        ingest = self._ingest(f"tcp {peer}", peer, network=True)
+        said = PeerReport(self.emit, peer)
+        ingest = said.ingest = self._ingest(f"tcp {peer}", peer, network=True, report=said)
         slot = PeerSlot(ingest, peer, peer_host(address), now, now, task)  # type: ignore[arg-type]
         victim = self.peers.admit(slot, now, MAX_CONNECTIONS)
         if victim is not None and victim.task is not None:
@@ -371,10 +383,11 @@ class Viewer:
         except (ConnectionError, OSError):
             pass  # the peer went away: close() below says whether it tore a frame
         except Exception as error:  # a bug must cost one connection, not the viewer
-            self.report(f"internal error with {peer}: {error!r}; connection closed")
+            self.emit(PeerFailed(peer, repr(error)))
             quiet = True
         finally:
             self.peers.remove(slot)
+            said.closing()
             ingest.close(quiet=quiet)
             self.stored_changed()
             writer.close()
@@ -396,8 +409,8 @@ class Viewer:
             pass
 
     async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """:func:`linger`, for at most MAX_LINGERING peers at once (a flood of refusals
-        must not hold a descriptor per refusal); beyond, closed at once."""
+        """:func:`~.sockets.linger`, for at most MAX_LINGERING peers at once (a flood of
+        refusals must not hold a descriptor per refusal); beyond, closed at once."""
         if self._lingering >= MAX_LINGERING:
             return
         self._lingering += 1
@@ -426,7 +439,7 @@ class Viewer:
                     )
             except asyncio.TimeoutError:
                 assert due is not None
-                self.report(f"timed out {peer}: {due.reason}")
+                self.emit(PeerTimedOut(peer, due.reason))
                 return True
             if not chunk:
                 return False
@@ -440,8 +453,8 @@ class Viewer:
                 try:
                     await asyncio.wait_for(writer.drain(), self.config.frame_timeout)
                 except asyncio.TimeoutError:
-                    self.report(f"timed out {peer}: it did not read the viewer's replies "
-                                f"within {self.config.frame_timeout:g}s")
+                    self.emit(PeerTimedOut(peer, "it did not read the viewer's replies within "
+                                                 f"{self.config.frame_timeout:g}s"))
                     return True
         return False
 
@@ -464,7 +477,7 @@ class Viewer:
         ingest = self._ingest(name, name, network=False)
         quiet = False
         try:
-            async for chunk in read_chunks(path):
+            async for chunk in read_chunks(path, CHUNK_SIZE):
                 ingest.receive_data(chunk)
                 self.stored_changed()
                 if ingest.finished:
@@ -473,10 +486,10 @@ class Viewer:
             quiet = True
             raise
         except OSError as error:
-            self.report(f"{name}: cannot read: {error.strerror or error}")
+            self.emit(SourceUnreadable(name, error.strerror or str(error)))
         else:
             if ingest.received == 0:
-                self.report(f"{name}: empty, nothing to load")
+                self.emit(SourceEmpty(name))
         finally:
             ingest.close(quiet=quiet)
             self.stored_changed()
@@ -496,8 +509,8 @@ class Viewer:
     async def _start_web(self) -> None:
         """Start the web UI beside the TCP server; a failure costs the web UI only.
 
-        A taken default port (``web_port_fallback``) gives way to a free port: the one
-        line that gives the URL names the port that was taken.
+        A taken default port (``web_port_fallback``) gives way to a free port: the
+        :class:`~.events.WebUIStarted` event names the port that was taken.
         """
         from .web import serve_web
 
@@ -507,7 +520,7 @@ class Viewer:
             try:
                 self.web = await serve_web(
                     self.config.web_address, port, self._web_snapshot,
-                    requests=self._web_request, report=self.report,
+                    requests=self._web_request, report=self._note,
                 )
             except OSError as error:
                 if not (error.errno == errno.EADDRINUSE and port and self.config.web_port_fallback):
@@ -515,24 +528,19 @@ class Viewer:
                 port = 0
                 self.web = await serve_web(
                     self.config.web_address, port, self._web_snapshot,
-                    requests=self._web_request, report=self.report,
+                    requests=self._web_request, report=self._note,
                 )
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 reason = "the address is in use"
             else:
                 reason = getattr(error, "strerror", None) or str(error)
-            self.report(f"web UI not started: cannot listen on {where}: {reason}; "
-                        f"{self.config.web_port_hint}")
+            self.emit(WebUINotStarted(where, reason))
             return
         url = self.web.url
-        if port != self.config.web_port:
-            self.report(f"port {self.config.web_port} is taken; web UI on {url}")
-        else:
-            self.report(f"web UI on {url}")
+        self.emit(WebUIStarted(url, self.config.web_port if port != self.config.web_port else None))
         if can_open_browser(self.config.open_browser):
-            threading.Thread(target=_open_browser, args=(url,), name="open browser",
-                             daemon=True).start()
+            open_browser(url)
 
     def web_clients(self) -> bool:
         """Whether at least one web client is connected now."""
@@ -559,7 +567,6 @@ class Viewer:
 
         queue_snapshot(feed, self.store, SNAPSHOT_RECORDS)
 
-
     async def _web_request(self, request: dict[str, object]) -> list[str | bytes]:
         """Answer a page's request: a download of the records it shows (see :mod:`.export`)."""
         from .export import ExportRequestError, build_export, parse_request, sources_for
@@ -578,96 +585,6 @@ class Viewer:
         wanted = sum(s.count for s in selections)
         export = await asyncio.to_thread(build_export, sources, wanted)
         return [to_json(export.meta(request_id)), export.data]
-
-
-@dataclass(eq=False)
-class PeerSlot:
-    """One TCP peer in the viewer's table: who, since when, its last byte, what it holds."""
-
-    ingest: StreamIngest
-    name: str
-    """How report lines name it: ``127.0.0.1:5555``."""
-    host: str
-    """Its address without the port: peers are shared fairly between addresses."""
-    connected_at: float
-    last_received: float
-    """Monotonic time of its last byte (of its connection before the first)."""
-    task: asyncio.Task[None] | None = None
-    buffered: int = 0
-    """Bytes of an unfinished frame held for it."""
-    evicted: str | None = None
-    """Why it makes room for a new peer, once it was chosen to."""
-
-
-class PeerTable:
-    """The TCP peers the viewer holds, and which one makes room for a new one. Pure.
-
-    A new peer is always taken (:meth:`admit`): nobody can hold the slots against
-    an app. When ``capacity`` peers are held, one is evicted for it:
-
-    1. the peer idle longest (no byte for the longest time), once idle for
-       ``idle_after`` seconds: silent peers go first, and an app that only paused
-       reconnects when it has something to send;
-    2. when every peer is busy, the oldest connection of the address holding the
-       most: a host that floods evicts its own first, and on one address the slots
-       rotate, each connection keeping its slot until ``capacity`` newer ones came.
-
-    The evicted peer is told why (REFUSED): an app reconnects with backoff and
-    resends the frames not acknowledged, which the viewer de-duplicates, so it
-    loses nothing. Times are monotonic seconds passed in by the caller.
-    """
-
-    def __init__(self, idle_after: float = IDLE_EVICT_AFTER) -> None:
-        self.idle_after = idle_after
-        self._slots: dict[PeerSlot, None] = {}
-        """Held peers in the order they came (oldest first)."""
-        self.buffered = 0
-        """Bytes of unfinished frames held for all peers together."""
-
-    def __len__(self) -> int:
-        return len(self._slots)
-
-    def __iter__(self) -> Iterator[PeerSlot]:
-        return iter(list(self._slots))
-
-    def admit(self, slot: PeerSlot, now: float, capacity: int) -> PeerSlot | None:
-        """Hold ``slot``; return the peer evicted for it (its ``evicted`` says why), or None."""
-        victim = None
-        if self._slots and len(self._slots) >= capacity:
-            victim, reason = self.choose(now, capacity)
-            victim.evicted = reason
-            self.remove(victim)
-        self._slots[slot] = None
-        slot.buffered = 0
-        return victim
-
-    def choose(self, now: float, capacity: int) -> tuple[PeerSlot, str]:
-        """The peer that makes room for a new one, and the reason it is told."""
-        full = f"too many connections (the viewer takes {capacity} at once): closed to make room for a new one"
-        idle = min(self._slots, key=lambda s: s.last_received)
-        idle_for = now - idle.last_received
-        if idle_for >= self.idle_after:
-            return idle, f"{full}, as the one idle longest ({idle_for:.1f}s without a byte)"
-        counts = Counter(s.host for s in self._slots)
-        host, held = counts.most_common(1)[0]
-        oldest = next(s for s in self._slots if s.host == host)
-        return oldest, (
-            f"{full}, as the oldest ({now - oldest.connected_at:.1f}s) of the {held} from {host}, "
-            f"the address holding the most; none was idle for {self.idle_after:g}s"
-        )
-
-    def received(self, slot: PeerSlot, now: float, buffered: int) -> None:
-        """``slot`` received bytes at ``now`` and holds ``buffered`` of an unfinished frame."""
-        slot.last_received = now
-        if slot in self._slots:
-            self.buffered += buffered - slot.buffered
-            slot.buffered = buffered
-
-    def remove(self, slot: PeerSlot) -> None:
-        """``slot`` no longer holds a place (closed, refused or evicted); idempotent."""
-        if self._slots.pop(slot, False) is None:
-            self.buffered -= slot.buffered
-        slot.buffered = 0
 
 
 class WebFanout:
@@ -700,215 +617,44 @@ class WebFanout:
                 web.push_records(info.recording_id, records, info.pid)
 
 
-def can_open_browser(wanted: bool, env: Mapping[str, str] | None = None) -> bool:
-    """Whether to open a browser on the web UI: asked to, not in CI, a display to show it on.
+class PeerReport:
+    """What a TCP peer's ingest says (its ``report``), turned into events.
 
-    ``CI`` set: never. On Linux and other Unixes a display is needed (``DISPLAY``
-    or ``WAYLAND_DISPLAY``); macOS and Windows always have one.
-    """
-    env = os.environ if env is None else env
-    if not wanted or env.get("CI"):
-        return False
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
-
-
-def _open_browser(url: str) -> None:
-    import webbrowser  # here: the viewer's start-up (and a spawned viewer's) stays quick
-
-    try:
-        webbrowser.open(url)
-    except Exception:  # a browser that fails to start is no failure of the viewer
-        pass
-
-
-# --- output -----------------------------------------------------------------------------
-
-
-class TextPrinter:
-    """``--print``: one line per record (its app and pid in it), and a line per drop report.
-
-    Tracebacks and stacks are left out to keep one line per record (``rerun-logging
-    print`` on a saved file shows them). Writes what the terminal's encoding
-    cannot (lone surrogates) as escapes; a closed output stops the printing, once
-    reported, and nothing else.
+    Which event a line is comes from the ingest's state when it says it, never from
+    its words: with a new error it was refused (:class:`~.events.PeerRefused`); once
+    :meth:`closing` was called it tells how the peer closed
+    (:class:`~.events.PeerDisconnected`); the first line once its stream started is
+    the connection (:class:`~.events.PeerConnected`); anything else is a
+    :class:`~.events.Note`. Set :attr:`ingest` before feeding it.
     """
 
-    def __init__(self, out: TextIO, color: bool, report: Callable[[str], None]) -> None:
-        reconfigure = getattr(out, "reconfigure", None)
-        if callable(reconfigure):
-            reconfigure(errors="backslashreplace")
-        self.out = out
-        self.color = color
-        self.report = report
-        self.broken = False
+    def __init__(self, emit: Callable[[ViewerEvent], None], peer: str) -> None:
+        self.emit = emit
+        self.peer = peer
+        self.ingest: StreamIngest | None = None
+        self._clean: bool | None = None
+        """Set by :meth:`closing`: whether the stream ended cleanly."""
+        self._connected = False
+        self._refused = False
 
-    def show(self, info: RecordingInfo, messages: Sequence[Message]) -> None:
-        """Print the records and drop reports among ``messages``."""
-        if self.broken:
-            return
-        lines = record_lines(info, messages, self.color)
-        if not lines:
-            return
-        try:
-            self.out.write("\n".join(lines) + "\n")
-            self.out.flush()
-        except (OSError, ValueError) as error:
-            self.broken = True
-            self.report(f"--print stopped: cannot write to standard output ({error})")
+    def closing(self) -> None:
+        """Call just before the ingest's ``close()``: what it says next is how the peer closed."""
+        ingest = self.ingest
+        assert ingest is not None
+        key = ingest.key
+        self._clean = key is not None and ingest.store.stream(key).ended and ingest.buffered == 0
 
-
-def record_lines(info: RecordingInfo, messages: Sequence[Message], color: bool) -> list[str]:
-    """The ``--print`` lines of ``messages``: one per record, one per drop report.
-
-    A record's line is ``rerun-logging print``'s, with the exception's type and
-    value (not its traceback) at the end, and line breaks escaped: one record,
-    one line, whatever its message holds.
-    """
-    lines: list[str] = []
-    for message in messages:
-        if isinstance(message, Record):
-            lines.append(record_line(message, info, color))
-        elif isinstance(message, Dropped):
-            lines.append(_escape_breaks(f"{info.application_id}[{info.pid}] {dropped_line(message)}"))
-    return lines
-
-
-def record_line(record: Record, info: RecordingInfo, color: bool) -> str:
-    """One record as one line (see :func:`record_lines`)."""
-    line = text_line(replace(record, exception=None, stack_info=None), info, color)
-    if record.exception is not None:
-        line += f" exception={record.exception.type}: {record.exception.value}"
-    return _escape_breaks(line)
-
-
-def _escape_breaks(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n")
-
-
-# --- sockets and sources ------------------------------------------------------------------
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A non-blocking socket listening on the first address ``host`` resolves to.
-
-    One socket, so ``--port 0`` picks one port even when a name resolves to
-    several addresses. SO_REUSEADDR lets a restarted viewer take its port back
-    from connections in TIME_WAIT; it never lets two viewers listen on one port.
-    """
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        if os.name != "nt":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def format_address(address: object) -> str:
-    """``host:port``, or ``[v6host]:port``, from a socket address tuple."""
-    if isinstance(address, tuple) and len(address) >= 2:
-        host, port = str(address[0]), address[1]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return str(address)
-
-
-def peer_name(address: object) -> str:
-    """How report lines name a peer: ``127.0.0.1:5555``."""
-    return format_address(address) if address else "<unknown peer>"
-
-
-def peer_host(address: object) -> str:
-    """A peer's address without its port: ``127.0.0.1`` (connections are shared per host)."""
-    if isinstance(address, tuple) and address:
-        return str(address[0])
-    return "<unknown peer>"
-
-
-def fd_limit() -> str:
-    """`` (RLIMIT_NOFILE N)``: what a report of running out of descriptors adds ("" if unknown)."""
-    if resource is None:
-        return ""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return f" (RLIMIT_NOFILE {soft})" if soft != resource.RLIM_INFINITY else ""
-
-
-def unreadable_source(path: str) -> str | None:
-    """Why ``path`` cannot be loaded (missing, a directory, stdin a terminal), or None."""
-    if path == STDIN:
-        if sys.stdin is None or sys.stdin.isatty():
-            return (f"{source_name(STDIN)}: standard input is a terminal; pipe a recording "
-                    "into it: python app.py | rerun-logging -")
-        return None
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as error:
-        return f"{path}: cannot read: {error.strerror or error}"
-    return None
-
-
-async def read_chunks(path: str) -> AsyncIterator[bytes]:
-    """The chunks of ``path`` (or ``-``), read by a daemon thread, handed to the loop.
-
-    The thread never blocks the event loop and, being a daemon, never holds the
-    process open at shutdown (a pipe may stay silent forever). At most a few
-    chunks wait in between (back-pressure). Raises the thread's OSError.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes | OSError] = asyncio.Queue(maxsize=4)
-
-    def put(item: bytes | OSError) -> None:
-        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
-
-    def pump() -> None:
-        try:
-            with open_source(path) as stream:
-                read = getattr(stream, "read1", None) or stream.read
-                while True:
-                    chunk = read(CHUNK_SIZE)
-                    put(chunk)
-                    if not chunk:
-                        return
-        except OSError as error:
-            put(error)
-        except RuntimeError:  # the loop is gone: the viewer is shutting down
-            pass
-
-    threading.Thread(target=pump, name=f"read {source_name(path)}", daemon=True).start()
-    while True:
-        item = await queue.get()
-        if isinstance(item, OSError):
-            raise item
-        if not item:
-            return
-        yield item
-
-
-async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Close gracefully after a refusal: send FIN, then read and discard for a moment.
-
-    Closing a socket with unread data makes the kernel send a reset, and a reset
-    can destroy the REFUSED message before the peer reads it.
-    """
-    try:
-        if writer.can_write_eof():
-            writer.write_eof()
-        loop = asyncio.get_running_loop()
-        until = loop.time() + LINGER_SECONDS
-        discarded = 0
-        while discarded < LINGER_BYTES:
-            chunk = await asyncio.wait_for(reader.read(CHUNK_SIZE), max(until - loop.time(), 0.0))
-            if not chunk:
-                return
-            discarded += len(chunk)
-    except (asyncio.TimeoutError, ConnectionError, OSError):
-        pass
+    def __call__(self, text: str) -> None:
+        ingest = self.ingest
+        assert ingest is not None
+        if ingest.error is not None and not self._refused:
+            self._refused = True
+            self.emit(PeerRefused(self.peer, ingest.error.offset, ingest.error.reason))
+        elif self._clean is not None:
+            self.emit(PeerDisconnected(self.peer, self._clean, text))
+        elif ingest.key is not None and not self._connected:
+            self._connected = True
+            stream = ingest.store.stream(ingest.key)
+            self.emit(PeerConnected(self.peer, describe_stream(stream), stream.frames_stored > 0))
+        else:
+            self.emit(Note(text))

@@ -1,21 +1,32 @@
-"""A viewer on its own event loop in a daemon thread: the server of ``sink="serve"``.
+"""The viewer on its own event loop in a daemon thread of another program.
+
+Two programs host it: an app logging with ``sink="serve"`` (the serve sink feeds
+it the app's own stream) and ``rerun-logging run --sink serve`` (every process
+of the run streams to it over TCP). Both set it up the one way
+:func:`page_config` says: the page on the address they were given, TCP on a free
+loopback port for their processes.
 
 The app's flusher thread hands it bytes (:meth:`ViewerThread.feed`); the loop
 thread is the only one that touches the viewer's store, as in the standalone
 viewer. What lies between the two threads is bounded: bytes handed over but not
 yet taken by the loop are capped, and past the cap :meth:`feed` refuses (the sink
-counts the records as dropped) instead of growing the app's memory.
+counts the records as dropped) instead of growing the app's memory. The viewer's
+events (:mod:`.events`) reach the host's callable on the loop thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 from typing import TYPE_CHECKING, Callable
 
-from .. import threads
+from .. import own_threads
+from .events import ViewerEvent
+from .report import say
 from .server import Viewer, ViewerConfig
+from .store import DEFAULT_MEMORY_LIMIT
 
 if TYPE_CHECKING:
     from .ingest import StreamIngest
@@ -28,6 +39,25 @@ class ServerBehind(BufferError):
     """The loop thread has not taken what it was handed; the bytes are refused."""
 
 
+def page_config(
+    host: str, port: int, *, port_given: bool = True, tcp_socket: socket.socket | None = None,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT, open_browser: bool = True,
+) -> ViewerConfig:
+    """The settings of a viewer that serves the page of an app or of a run.
+
+    The web UI listens on ``host:port``; a port that was not given (the default)
+    gives way to a free one when it is taken, a given one is kept (taken: no web
+    UI, said once). TCP listens on loopback only, on a free port (or on
+    ``tcp_socket``, already bound): the processes of the app or the run stream
+    there, never another machine.
+    """
+    return ViewerConfig(
+        bind="127.0.0.1", port=0, tcp_socket=tcp_socket,
+        web_bind=host, web_port=port, web_port_fallback=not port_given,
+        memory_limit=memory_limit, open_browser=open_browser,
+    )
+
+
 class ViewerThread:
     """Runs a :class:`~.server.Viewer` (TCP, web UI, an in-process source) in a thread.
 
@@ -35,14 +65,19 @@ class ViewerThread:
     own stream (from one thread at a time), when it has a ``source_name`` (the
     serve sink; ``rerun-logging run --sink serve`` has none: every process of the
     run connects over TCP); :meth:`stop` ends it within a timeout.
+
+    ``events`` receives the viewer's events on the loop thread (see
+    :class:`~.server.Viewer`); without it they are said as lines through ``report``.
     """
 
     def __init__(
-        self, config: ViewerConfig, report: Callable[[str], None], source_name: str | None,
-        max_handed_over: int = MAX_HANDED_OVER,
+        self, config: ViewerConfig, report: Callable[[str], None] = say,
+        source_name: str | None = None, max_handed_over: int = MAX_HANDED_OVER, *,
+        events: Callable[[ViewerEvent], None] | None = None,
     ) -> None:
         self.config = config
         self.report = report
+        self.events = events
         self.source_name = source_name
         self.max_handed_over = max_handed_over
         self.viewer: Viewer | None = None
@@ -59,7 +94,8 @@ class ViewerThread:
     # --- life cycle -------------------------------------------------------------------
 
     def start(self, timeout: float) -> None:
-        """Start the thread; wait until the viewer listens (OSError if it cannot)."""
+        """Start the thread; wait until the viewer listens and its web UI started or
+        failed (their events were reported by then); OSError if it cannot listen."""
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError(f"the server did not start within {timeout:g}s")
@@ -152,16 +188,16 @@ class ViewerThread:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        threads.enter()  # asyncio's and websockets' records here are never recorded
+        own_threads.enter()  # asyncio's and websockets' records here are never recorded
         try:
             asyncio.run(self._main())
         finally:
-            threads.leave()
+            own_threads.leave()
             self._ready.set()
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
-        viewer = self.viewer = Viewer(self.config, report=self.report)
+        viewer = self.viewer = Viewer(self.config, report=self.report, events=self.events)
         running = asyncio.ensure_future(viewer.run())
         ready = asyncio.ensure_future(viewer.ready.wait())
         await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)

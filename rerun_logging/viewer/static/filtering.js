@@ -1,12 +1,15 @@
-// Running the filter: the full run over every record held (after a filter change)
-// into `view.base` and `view.rows`, done at most once a frame. The merged view of
-// several streams runs over the rows in time order (order.js), so its output is in
-// time order too.
+// Running the filter into the rows shown, `view.base` and `view.rows` (this module
+// owns them, and `view.timeRows` and `view.timeOrder`): the full run over every
+// record held after a filter change (at most once a frame), and on arrival a run
+// over the new records only, merged into place when the view is in time order. The
+// merged view of several streams runs over the rows in time order (order.js), so
+// its output is in time order too.
 
+import { IntVec } from "./store.js";
 import { store, filter, view, dirty, timings, schedule } from "./state.js";
-import { posOf, wantTimeOrder, timeOrderOfAll } from "./order.js";
-import { scrollToPos } from "./table.js";
-import { updateBadge } from "./follow.js";
+import { posOf, wantTimeOrder, timeOrderOfAll, mergeTail } from "./order.js";
+import { scrollToPos, captureAnchor, restoreAnchor, redrawEveryRow } from "./table.js";
+import { markNew, clearNew } from "./follow.js";
 
 /** The filter changed: run it at the next frame. */
 export function invalidateFilter() { dirty.filter = true; schedule(); }
@@ -30,14 +33,58 @@ export function refilter() {
     filter.runIndexed(store, all.a, 0, all.n, base, view.rows);
   } else filter.run(store, 0, store.n, base, view.rows);
   timings.filterMs = performance.now() - t0;
-  view.renderVersion++;
+  redrawEveryRow();
   dirty.table = dirty.timeline = dirty.plot = true;
-  view.newCount = 0;
-  updateBadge();
-  if (view.follow) view.scrollBottomPending = true;
-  else if (view.selected >= 0) {
+  clearNew();
+  if (!view.follow && view.selected >= 0) {
     // keep the selected record in view when it still passes
     const p = posOf(view.selected);
     if (p >= 0) scrollToPos(p, "center");
   }
+}
+
+/**
+ * The store rows [first, first + count) just arrived: add those passing to the rows
+ * shown (nothing when a full run is pending anyway). Counts them on the "N new" badge
+ * when not following.
+ */
+export function filterArrived(first, count) {
+  if (dirty.filter) return;
+  if (wantTimeOrder() !== view.timeOrder) regroup();
+  else appendRows(first, count);
+}
+
+/** A second stream started: every row shown changes place (time order), so run it all. */
+function regroup() {
+  const before = view.rows.n, kept = view.newCount;
+  const anchor = !view.follow && view.selected < 0 ? captureAnchor() : null; // else: the selection stays in view
+  refilter();
+  if (anchor) restoreAnchor(anchor);
+  markNew(kept + Math.max(0, view.rows.n - before));
+}
+
+/** Filter the new store rows [first, first + count) into the rows shown, in place. */
+function appendRows(first, count) {
+  const base = view.base;
+  filter.extend(store);
+  if (base.a.length < store.n) base.grow(Math.max(store.n, base.a.length * 2));
+  if (view.rows !== base && view.rows.a.length < store.n) view.rows.grow(Math.max(store.n, view.rows.a.length * 2));
+  const anchor = view.timeOrder && !view.follow ? captureAnchor() : null;
+  const before = view.rows.n, baseBefore = base.n;
+  filter.run(store, first, first + count, base, view.rows);
+  if (view.timeOrder) {
+    // rows earlier than the last shown land in the middle; the view stays on the rows it showed
+    mergeTail(base, baseBefore);
+    if (view.rows !== base) mergeTail(view.rows, before);
+    if (anchor) restoreAnchor(anchor);
+  }
+  markNew(view.rows.n - before);
+}
+
+/** Forget the rows shown (a new connection): none, in store order. */
+export function resetRows() {
+  view.base = new IntVec(1 << 16);
+  view.rows = view.base;
+  view.timeRows.clear();
+  view.timeOrder = false;
 }

@@ -1,5 +1,6 @@
 // Follow mode (keep the newest rows in view) and the "N new" badge that counts rows
-// arrived while not following; clicking the badge follows again.
+// arrived while not following; clicking the badge follows again. This module owns
+// `view.follow` and `view.newCount`.
 
 import { view, dirty, schedule } from "./state.js";
 import { $ } from "./dom.js";
@@ -13,15 +14,27 @@ export function setFollow(on) {
   followBtn.setAttribute("aria-pressed", on ? "true" : "false");
   if (on) {
     view.newCount = 0;
-    view.scrollBottomPending = true;
-    dirty.table = true;
+    dirty.table = true; // the draw scrolls to the bottom while following
     schedule();
   }
   updateBadge();
 }
 
+/** `n` more rows are shown: counted on the badge when not following (ignored when following). */
+export function markNew(n) {
+  if (view.follow) return;
+  view.newCount += n;
+  updateBadge();
+}
+
+/** No row counts as new any more (the rows shown were rebuilt). */
+export function clearNew() {
+  view.newCount = 0;
+  updateBadge();
+}
+
 /** Show the badge when not following and rows arrived since. */
-export function updateBadge() {
+function updateBadge() {
   const show = !view.follow && view.newCount > 0;
   badge.hidden = !show;
   if (show) badge.textContent = fmtCount(view.newCount) + " new \u2193";

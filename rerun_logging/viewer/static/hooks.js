@@ -10,7 +10,7 @@ import { setFollow } from "./follow.js";
 import { searchInput, syncLevelButtons } from "./toolbar.js";
 import { timeline, showTimeRange } from "./panels.js";
 import { requestDownload } from "./download.js";
-import { onMessage, enforceLimit } from "./messages.js";
+import { onMessage, setMaxRecords } from "./messages.js";
 
 Object.assign(api, {
   total: () => store.n,
@@ -58,7 +58,7 @@ Object.assign(api, {
 /** Most records the tab keeps (default 2,000,000); the oldest are dropped past it. */
 Object.defineProperty(api, "maxRecords", {
   get() { return view.maxRecords; },
-  set(v) { view.maxRecords = Math.max(1000, v | 0); enforceLimit(); schedule(); },
+  set: setMaxRecords,
   enumerable: true,
 });
 

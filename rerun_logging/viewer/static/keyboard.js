@@ -1,10 +1,11 @@
 // Keyboard shortcuts (listed in the detail pane when nothing is selected). In a text
 // field only Escape counts: it leaves the field and keeps its text.
 
-import { view, dirty, schedule } from "./state.js";
+import { view } from "./state.js";
 import { viewport, scrollToPos } from "./table.js";
 import { moveSelection, jumpError } from "./navigation.js";
 import { setFollow } from "./follow.js";
+import { clearSelection } from "./selection.js";
 import { searchInput } from "./toolbar.js";
 
 document.addEventListener("keydown", (e) => {
@@ -25,7 +26,7 @@ document.addEventListener("keydown", (e) => {
     case "End": e.preventDefault(); setFollow(true); break;
     case "Home": e.preventDefault(); if (view.follow) setFollow(false); scrollToPos(0, "top"); break;
     case "Escape":
-      if (view.selected >= 0) { view.selected = -1; dirty.table = dirty.detail = true; schedule(); }
+      if (view.selected >= 0) clearSelection();
       break;
     default: break;
   }

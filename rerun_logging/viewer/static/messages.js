@@ -1,18 +1,18 @@
 // The feed protocol (see rerun_logging/viewer/feed.py): what each message from the
 // server does to the page. `records` batches are appended and filtered on arrival
-// (only the new rows, merged into place when the view is in time order),
-// `recordings` sets the list of streams (the first whole, then changes only); a new
-// connection starts from scratch.
-// Also keeps the tab under its record limit.
+// (only the new rows: filtering.js), `recordings` sets the list of streams (the
+// first whole, then changes only); a new connection starts from scratch.
+// Also keeps the tab under its record limit. This module owns `view.recordings`,
+// `view.ready` and `view.maxRecords`.
 
-import { IntVec } from "./store.js";
 import { store, filter, view, dirty, timings, api, schedule } from "./state.js";
 import { fmtCount } from "./format.js";
 import { notice, onMissed, showEvicted, resetNotices } from "./notices.js";
-import { updateBadge } from "./follow.js";
-import { refilter } from "./filtering.js";
-import { wantTimeOrder, mergeTail, orderAppend, orderEvict, orderReset } from "./order.js";
-import { captureAnchor, restoreAnchor } from "./table.js";
+import { clearNew } from "./follow.js";
+import { filterArrived, resetRows } from "./filtering.js";
+import { orderAppend, orderEvict, orderReset } from "./order.js";
+import { redrawEveryRow } from "./table.js";
+import { clearSelection, evictSelection } from "./selection.js";
 import { resetSidebar } from "./sidebar.js";
 import { resetPlot } from "./panels.js";
 import { onDownloadMeta, onDownloadError, onBinary, resetDownload } from "./download.js";
@@ -20,13 +20,10 @@ import { onDownloadMeta, onDownloadError, onBinary, resetDownload } from "./down
 /** Forget everything held: a new connection gets a fresh snapshot. */
 export function resetAll() {
   store.clearAll();
-  view.base = new IntVec(1 << 16);
-  view.rows = view.base;
-  view.timeRows.clear();
-  view.timeOrder = false;
+  resetRows();
   orderReset();
-  view.selected = -1;
-  view.newCount = 0;
+  clearSelection();
+  clearNew();
   resetNotices();
   view.recordings = [];
   resetSidebar();
@@ -34,11 +31,10 @@ export function resetAll() {
   api.ready = false;
   resetPlot();
   filter.prepare(store);
-  view.renderVersion++;
+  redrawEveryRow();
   resetDownload();
   dirty.filter = true;
   dirty.side = dirty.detail = dirty.table = dirty.timeline = dirty.plot = true;
-  updateBadge();
   schedule();
 }
 
@@ -92,14 +88,21 @@ export function applyRecordings(current, msg) {
   return out;
 }
 
+/** Keep at most `n` records in the tab (at least 1000): the oldest go first, now if over. */
+export function setMaxRecords(n) {
+  view.maxRecords = Math.max(1000, n | 0);
+  enforceLimit();
+  schedule();
+}
+
 /** Past `view.maxRecords`, drop the oldest records (down to 80 % of it) and say so. */
-export function enforceLimit() {
+function enforceLimit() {
   const maxRecords = view.maxRecords;
   if (store.n <= maxRecords) return;
   const k = store.n - Math.floor(maxRecords * 0.8);
   store.evict(k);
   orderEvict(k);
-  if (view.selected >= 0) view.selected = view.selected >= k ? view.selected - k : -1;
+  evictSelection(k);
   dirty.filter = dirty.detail = dirty.side = true;
   showEvicted("The oldest " + fmtCount(store.evicted) + " records were dropped from this tab to keep it under " +
     fmtCount(maxRecords) + " records (the server may still hold them).");
@@ -115,36 +118,8 @@ function onRecords(msg, t0) {
     schedule();
     return;
   }
-  if (dirty.filter) {
-    // a full run is pending anyway
-  } else if (wantTimeOrder() !== view.timeOrder) {
-    // a second stream started: every row shown changes place (time order)
-    const before = view.rows.n, kept = view.newCount;
-    const anchor = !view.follow && view.selected < 0 ? captureAnchor() : null; // else: the selection stays in view
-    refilter();
-    if (anchor) restoreAnchor(anchor);
-    if (!view.follow) { view.newCount = kept + Math.max(0, view.rows.n - before); updateBadge(); }
-  } else appendRows(first, count);
+  filterArrived(first, count);
   timings.lastBatchParseMs = performance.now() - t0;
   dirty.table = dirty.timeline = dirty.plot = dirty.side = true;
   schedule();
-}
-
-/** Filter the new store rows [first, first + count) into the rows shown, in place. */
-function appendRows(first, count) {
-  const base = view.base;
-  filter.extend(store);
-  if (base.a.length < store.n) base.grow(Math.max(store.n, base.a.length * 2));
-  if (view.rows !== base && view.rows.a.length < store.n) view.rows.grow(Math.max(store.n, view.rows.a.length * 2));
-  const anchor = view.timeOrder && !view.follow ? captureAnchor() : null;
-  const before = view.rows.n, baseBefore = base.n;
-  filter.run(store, first, first + count, base, view.rows);
-  if (view.timeOrder) {
-    // rows earlier than the last shown land in the middle; the view stays on the rows it showed
-    mergeTail(base, baseBefore);
-    if (view.rows !== base) mergeTail(view.rows, before);
-    if (anchor) restoreAnchor(anchor);
-  }
-  const added = view.rows.n - before;
-  if (!view.follow) { view.newCount += added; updateBadge(); }
 }

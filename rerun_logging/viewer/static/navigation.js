@@ -2,10 +2,11 @@
 // to the next or previous error (e / E, the toolbar buttons), wrapping around.
 
 import { ERROR_LEVEL } from "./store.js";
-import { store, view, dirty } from "./state.js";
+import { store, view } from "./state.js";
 import { posOf, lowerBound } from "./order.js";
 import { ROWH, viewport, geometry, firstVisiblePos, scrollToPos, select } from "./table.js";
 import { setFollow } from "./follow.js";
+import { setSelected } from "./selection.js";
 import { flash } from "./notices.js";
 
 /** Move the selection `d` rows (from the rows in view when nothing shown is selected). */
@@ -42,9 +43,7 @@ export function jumpError(dir) {
     const k = (((p + dir * step) % n) + n) % n; // wraps around
     if (level[a[k]] >= ERROR_LEVEL) {
       if (view.follow) setFollow(false);
-      view.selected = a[k];
-      dirty.detail = true;
-      dirty.table = true;
+      setSelected(a[k]);
       scrollToPos(k, "center");
       if ((dir > 0 && k <= p) || (dir < 0 && k >= p)) flash("Search wrapped around.");
       return true;

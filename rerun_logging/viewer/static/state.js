@@ -2,6 +2,29 @@
 // flags and the frame scheduler. It imports nothing of the page, so every module can
 // import it without a cycle. Values that change live on objects (`view`, `dirty`):
 // an imported `let` cannot be reassigned by the module that imports it.
+//
+// Each field of `view` has one owner, the only module that writes it (assigns it or
+// changes what it holds); any module reads it, and the others change it through the
+// owner's functions. tests/test_viewer_page_state.py checks this table against the
+// code.
+//
+//   field          owner           changed through
+//   base           filtering.js    refilter, filterArrived, resetRows
+//   rows           filtering.js    refilter, filterArrived, resetRows
+//   timeRows       filtering.js    refilter, filterArrived, resetRows
+//   timeOrder      filtering.js    refilter, filterArrived, resetRows
+//   selected       selection.js    setSelected, clearSelection, evictSelection
+//   follow         follow.js       setFollow
+//   newCount       follow.js       setFollow, markNew, clearNew
+//   extraCols      table.js        addColumn, removeColumn
+//   renderVersion  table.js        buildPool, redrawEveryRow
+//   recordings     messages.js     onMessage, resetAll
+//   ready          messages.js     onMessage, resetAll
+//   maxRecords     messages.js     setMaxRecords
+//   connected      connection.js   connect
+//   colors         panels.js       refreshColors
+//
+// `view` is sealed: assigning a field it does not have throws.
 
 import { Store, Filter, IntVec } from "./store.js";
 
@@ -14,10 +37,12 @@ export const timings = { filterMs: 0, redrawMs: 0, lastBatchParseMs: 0 };
 /** What the next frame must redo. */
 export const dirty = { filter: false, table: true, timeline: true, plot: true, side: true, detail: false };
 
-/** The mutable state of the view, shared by the modules. */
-export const view = {
-  base: new IntVec(1 << 16), // rows passing all filters but time
-  rows: null,                // rows shown (base, or base within the time range)
+const base = new IntVec(1 << 16);
+
+/** The mutable state of the view, shared by the modules (owners: see above). */
+export const view = Object.seal({
+  base,                      // rows passing all filters but time
+  rows: base,                // rows shown (base, or timeRows: base within the time range)
   timeRows: new IntVec(1024),
   timeOrder: false,          // base and rows are in time order (merged view), not store order
   selected: -1,              // store row of the selected record
@@ -29,10 +54,8 @@ export const view = {
   connected: false,
   renderVersion: 0,          // bumped when every drawn row must be redrawn
   colors: null,              // theme colours for the canvases
-  scrollBottomPending: true, // scroll to the bottom at the next draw
   maxRecords: 2_000_000,     // the tab keeps at most this many; the oldest go first
-};
-view.rows = view.base;
+});
 
 /** The test hooks (`window.rerunLogging`); hooks.js adds the functions. */
 export const api = {

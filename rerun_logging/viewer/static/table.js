@@ -1,7 +1,8 @@
 // The virtual table: a pool of row elements reused as the viewport scrolls over
 // millions of rows (the spacer is capped, so scroll positions are scaled), the
 // header with its extra-key columns, the row counts, scrolling to a row and
-// selecting one. Cells are filled with text only.
+// selecting one. Cells are filled with text only. This module owns `view.extraCols`
+// and `view.renderVersion`.
 
 import { ERROR_LEVEL, levelClass } from "./store.js";
 import { store, filter, view, dirty, timings, api, schedule } from "./state.js";
@@ -9,6 +10,7 @@ import { $, el, setHighlighted } from "./dom.js";
 import { fmtTime, fmtCount, extraText, firstLine } from "./format.js";
 import { posOf } from "./order.js";
 import { setFollow } from "./follow.js";
+import { setSelected } from "./selection.js";
 
 export const ROWH = 20;
 const MAXH = 15_000_000; // spacer height cap (Chrome caps elements at 33,554,428 px)
@@ -60,7 +62,23 @@ export function buildPool() {
     inner.appendChild(r);
     pool.push(r);
   }
-  view.renderVersion++;
+  redrawEveryRow();
+}
+
+/** Make the next draw refill every row element, not only those showing another record. */
+export function redrawEveryRow() { view.renderVersion++; }
+
+/** Show the extra key `key` as a column (after the others). */
+function addColumn(key) {
+  if (view.extraCols.includes(key)) return;
+  view.extraCols.push(key);
+  renderHead(); buildPool(); dirty.table = true; schedule();
+}
+
+/** Stop showing the extra key `key` as a column. */
+function removeColumn(key) {
+  view.extraCols = view.extraCols.filter((k) => k !== key);
+  renderHead(); buildPool(); dirty.table = true; schedule();
 }
 
 /** The header: fixed columns, one per extra key (removable), and the "+ column" menu. */
@@ -75,10 +93,7 @@ export function renderHead() {
     rm.type = "button";
     rm.title = "Remove column";
     rm.setAttribute("data-testid", "remove-column");
-    rm.addEventListener("click", () => {
-      view.extraCols = view.extraCols.filter((k) => k !== key);
-      renderHead(); buildPool(); dirty.table = true; schedule();
-    });
+    rm.addEventListener("click", () => removeColumn(key));
     h.append(name, rm);
     thead.appendChild(h);
   }
@@ -89,13 +104,7 @@ export function renderHead() {
   add.title = "Add a column for an extra key";
   add.addEventListener("focus", () => fillAddColumn(add));
   add.addEventListener("mousedown", () => fillAddColumn(add));
-  add.addEventListener("change", () => {
-    const key = add.value;
-    if (key && !view.extraCols.includes(key)) {
-      view.extraCols.push(key);
-      renderHead(); buildPool(); dirty.table = true; schedule();
-    }
-  });
+  add.addEventListener("change", () => { if (add.value) addColumn(add.value); });
   fillAddColumn(add);
   addColumnSelect = add;
   m.appendChild(add);
@@ -139,12 +148,9 @@ export function draw() {
   const g = geometry();
   spacer.style.height = g.spacerH + "px";
   layer.style.height = g.viewH + "px";
-  if (view.follow || view.scrollBottomPending) {
-    view.scrollBottomPending = false;
-    if (view.follow && viewport.scrollTop !== g.scrollMax) {
-      viewport.scrollTop = g.scrollMax;
-      lastScrollSet = viewport.scrollTop;
-    }
+  if (view.follow && viewport.scrollTop !== g.scrollMax) {
+    viewport.scrollTop = g.scrollMax;
+    lastScrollSet = viewport.scrollTop;
   }
   const top = Math.min(viewport.scrollTop, g.scrollMax);
   const virtTop = top * g.scale;
@@ -234,7 +240,6 @@ inner.addEventListener("click", (e) => {
 
 new ResizeObserver(() => {
   dirty.table = dirty.timeline = dirty.plot = true;
-  if (view.follow) view.scrollBottomPending = true;
   schedule();
 }).observe(viewport);
 
@@ -288,12 +293,9 @@ export function restoreAnchor(anchor) {
 
 /** Select store row `i` (the detail pane shows it); `scroll` brings it into view. */
 export function select(i, scroll = true) {
-  view.selected = i;
-  dirty.table = true;
-  dirty.detail = true;
+  setSelected(i);
   if (scroll) {
     const p = posOf(i);
     if (p >= 0) scrollToPos(p, "nearest");
   }
-  schedule();
 }

@@ -4,7 +4,8 @@ A record logged on one of them (asyncio's or websockets' debug lines in the serv
 sink's server, anything a sink's library logs on the flusher) would be captured,
 sent, and could log again: a loop. :class:`~rerun_logging.RerunHandler` drops
 records whose ``thread`` is in :data:`OWN`, as ``logging`` itself guards against
-re-entrance.
+re-entrance. The threads themselves are started elsewhere (the handler's flusher,
+:mod:`rerun_logging.viewer.thread`); each marks itself with :func:`enter`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,450 @@
+"""The messages of a recording: their types, and their bodies to and from msgpack.
+
+Each message kind is a small frozen dataclass (:class:`RecordingInfo`,
+:class:`Record`, :class:`Dropped`, :class:`End`, :class:`Ack`, :class:`Refused`,
+plus the decoder's own :class:`Damage`). The ``*_message`` functions pack a message
+as ``[kind, body]``; :func:`records_message` packs a batch of records as the columns
+of :data:`~rerun_logging.format.schema.RECORD_COLUMNS` (built by :func:`columns_for`
+from :class:`Record` objects, or by ``rerun_logging.capture`` from ``LogRecord``
+data), and :func:`decode_info` and :func:`decode_records` turn bodies back into
+messages, checking every field against the schema. Framing is
+:mod:`~rerun_logging.format.frames`'s job; no bytes are read or written here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence, Tuple, Union
+
+import msgpack
+
+from .errors import RecordingError
+from .schema import (
+    COLUMN_ITEMS,
+    COLUMN_ROWS,
+    CONTEXT_FIELDS,
+    INFO_FIELDS,
+    KIND_ACK,
+    KIND_DROPPED,
+    KIND_END,
+    KIND_INFO,
+    KIND_RECORDS,
+    KIND_REFUSED,
+    MAX_RECORDS_PER_FRAME,
+    SITE_FIELDS,
+)
+from .values import (
+    Packed,
+    deferrable_template,
+    new_packer,
+    pack_args,
+    pack_extras,
+    packb,
+    render,
+    render_message,
+)
+
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """What starts every stream: which application run this is."""
+
+    application_id: str
+    recording_id: str
+    start_time_ns: int
+    host: str
+    pid: int
+    python_version: str
+    package_version: str
+    entity_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class ExceptionInfo:
+    """An exception as text: its type, its value and the formatted traceback."""
+
+    type: str
+    value: str
+    traceback: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """One log record as stored. Field names follow the format, not ``LogRecord``."""
+
+    seq: int
+    time_ns: int
+    level: int
+    level_name: str
+    entity_path: str
+    logger: str
+    message: str
+    template: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    exception: ExceptionInfo | None = None
+    stack_info: str | None = None
+    thread: int | None = None
+    thread_name: str | None = None
+    process: int | None = None
+    process_name: str | None = None
+    task_name: str | None = None
+    path: str = ""
+    line: int = 0
+    function: str | None = None
+    args: tuple[Any, ...] | dict[Any, Any] | None = None
+    """The arguments the message was rendered with (``logger.info("%s", x)``): a
+    tuple, a mapping for ``%(name)s`` templates, None without any."""
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """``count`` records were lost at this point of the stream, for ``reason``."""
+
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class End:
+    """The writer closed the stream cleanly."""
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Viewer to client: the first ``frames`` frames after the stream header are stored."""
+
+    frames: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Viewer to client: the stream is refused, for ``reason``; the viewer closes it."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Not on the wire: what a resyncing decoder skipped to reach the next stream header.
+
+    ``error`` says what was wrong, from which byte (``error.offset``): a torn frame
+    (:class:`TruncatedStream`), a checksum, a size, a codec. ``skipped`` bytes were
+    passed over; the header the decoder read on from is at :attr:`resumed_at`.
+    """
+
+    error: RecordingError
+    skipped: int
+
+    @property
+    def offset(self) -> int:
+        """The first damaged byte."""
+        return self.error.offset
+
+    @property
+    def resumed_at(self) -> int:
+        """Where the stream header after the damage starts."""
+        return self.error.offset + self.skipped
+
+    def __str__(self) -> str:
+        return (
+            f"{self.error.source}: damaged at byte {self.offset}: {self.error.reason}; "
+            f"skipped {self.skipped} bytes to the stream header at byte {self.resumed_at}"
+        )
+
+
+Message = Union[RecordingInfo, Record, Dropped, End, Ack, Refused, Damage]
+"""What a decoder yields: the messages on the wire, and its own :class:`Damage` reports."""
+
+StreamId = Tuple[str, int, int]
+"""Which writer a stream comes from: ``(recording_id, pid, start_time_ns)`` of its INFO."""
+
+
+def stream_id(info: RecordingInfo) -> StreamId:
+    """The identity of the stream ``info`` starts.
+
+    Two runs of an app differ in recording id (new per run); two handlers of one
+    process share recording id and pid but not the start time of their INFO.
+    """
+    return (info.recording_id, info.pid, info.start_time_ns)
+
+
+# --- encoding -----------------------------------------------------------------------
+
+
+def _message(kind: int, body: dict[str, Any]) -> bytes:
+    return packb([kind, body])
+
+
+def info_message(info: RecordingInfo) -> bytes:
+    """A packed ``INFO`` message."""
+    return _message(KIND_INFO, {f.key: getattr(info, f.name) for f in INFO_FIELDS})
+
+
+def dropped_message(count: int, reason: str, serial: int | None = None) -> bytes:
+    """A packed ``DROPPED`` message; ``serial`` tells apart reports that are otherwise equal."""
+    body: dict[str, Any] = {"count": count, "reason": reason}
+    if serial is not None:
+        body["serial"] = serial
+    return _message(KIND_DROPPED, body)
+
+
+def end_message() -> bytes:
+    """A packed ``END`` message."""
+    return _message(KIND_END, {})
+
+
+def ack_message(frames: int) -> bytes:
+    """A packed ``ACK`` message (viewer to client)."""
+    return _message(KIND_ACK, {"frames": frames})
+
+
+def refused_message(reason: str) -> bytes:
+    """A packed ``REFUSED`` message (viewer to client)."""
+    return _message(KIND_REFUSED, {"reason": reason})
+
+
+def pack_map(items: Iterable[tuple[str, bytes]]) -> bytes:
+    """A msgpack map from keys and already-packed values (to reuse packed columns)."""
+    items = list(items)
+    packer = new_packer()
+    out = [packer.pack_map_header(len(items))]
+    for key, packed_value in items:
+        out.append(packer.pack(key))
+        out.append(packed_value)
+    return b"".join(out)
+
+
+def records_message(columns: dict[str, Any], packed_extras: bytes) -> bytes:
+    """A packed ``RECORDS`` message from its columns (see :func:`columns_for`)."""
+    body = [
+        (key, value if isinstance(value, Packed) else packb(value)) for key, value in columns.items()
+    ]
+    body.append(("extra", packed_extras))
+    return b"\x92" + packb(KIND_RECORDS) + pack_map(body)
+
+
+def delta_encode(values: Sequence[int]) -> list[int]:
+    """``[v0, v1 - v0, v2 - v1, ...]``: small numbers that deflate well."""
+    if not values:
+        return []
+    return [values[0], *map(operator.sub, values[1:], values)]
+
+
+def delta_decode(deltas: Sequence[int]) -> list[int]:
+    """Inverse of :func:`delta_encode`."""
+    return list(itertools.accumulate(deltas))
+
+
+_SITE_OF = operator.attrgetter(*SITE_FIELDS)
+"""A record's ``sites`` row (as a tuple), in the schema's order."""
+_CONTEXT_OF = operator.attrgetter(*CONTEXT_FIELDS)
+"""A record's ``ctxs`` row (as a tuple), in the schema's order."""
+
+
+def columns_for(records: Sequence[Record]) -> tuple[dict[str, Any], list[dict[str, Any] | None]]:
+    """The columns of a RECORDS message for ``records`` (the general, slower path).
+
+    Returns the columns except ``extra``, and the extras list to give to
+    :func:`pack_extras`. The handler builds the same columns straight from captured
+    ``LogRecord`` data (``rerun_logging.capture``); this path serves tests, tools
+    and re-encoding.
+    """
+    sites: dict[tuple[Any, ...], int] = {}
+    ctxs: dict[tuple[Any, ...], int] = {}
+    site_col: list[int] = []
+    ctx_col: list[int] = []
+    excs: list[list[Any]] = []
+    stacks: list[list[Any]] = []
+    for row, r in enumerate(records):
+        site = _SITE_OF(r)
+        site_col.append(sites.setdefault(site, len(sites)))
+        ctx = _CONTEXT_OF(r)
+        ctx_col.append(ctxs.setdefault(ctx, len(ctxs)))
+        if r.exception is not None:
+            e = r.exception
+            excs.append([row, e.type, e.value, e.traceback])
+        if r.stack_info is not None:
+            stacks.append([row, r.stack_info])
+    columns = {
+        "seq": delta_encode([r.seq for r in records]),
+        "time": delta_encode([r.time_ns for r in records]),
+        "sites": [list(s) for s in sites],
+        "site": site_col,
+        "ctxs": [list(c) for c in ctxs],
+        "ctx": ctx_col,
+        "msg": [r.message for r in records],
+        "exc": excs,
+        "stack": stacks,
+    }
+    if any(r.args for r in records):
+        columns["args"] = pack_args([r.args or None for r in records])
+    return columns, [r.extras or None for r in records]
+
+
+def encode_records(records: Sequence[Record]) -> bytes:
+    """A packed RECORDS message for ``records``."""
+    columns, extras = columns_for(records)
+    return records_message(columns, pack_extras(extras))
+
+
+# --- decoding -----------------------------------------------------------------------
+
+
+def _unpack_all(payload: bytes, **options: Any) -> list[Any]:
+    """Every msgpack object in ``payload``; ValueError if it ends inside one."""
+    unpacker = msgpack.Unpacker(
+        raw=False,
+        strict_map_key=False,
+        unicode_errors="surrogatepass",
+        max_buffer_size=max(len(payload), 1),
+        **options,
+    )
+    unpacker.feed(payload)
+    items = []
+    end = 0
+    for item in unpacker:
+        items.append(item)
+        end = unpacker.tell()
+    if end != len(payload):
+        raise ValueError(f"payload ends inside a message at byte {end}")
+    return items
+
+
+def _hashable_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A map whose keys were tuples in Python (packed as arrays): keys become tuples again."""
+    return {_freeze(key): value for key, value in pairs}
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((_freeze(k), _freeze(v)) for k, v in value.items())
+    return value
+
+
+def _typed_rows(rows: Any, types: tuple[Any, ...], what: str) -> list[list[Any]]:
+    """``rows`` checked: a list of lists whose first fields have ``types``."""
+    if not isinstance(rows, list):
+        raise ValueError(f"{what} must be a list")
+    for row in rows:
+        if not isinstance(row, list) or len(row) < len(types) or not all(
+            map(isinstance, row, types)
+        ):
+            raise ValueError(f"bad {what} entry {row!r:.80}")
+    return rows
+
+
+def _column(body: dict[str, Any], key: str, allowed: frozenset[type], count: int | None = None) -> list[Any]:
+    """Column ``key`` checked: a list whose items' types are in ``allowed``."""
+    column = body[key]
+    if not isinstance(column, list) or not set(map(type, column)) <= allowed:
+        raise ValueError(f"column {key!r} must be a list of {' or '.join(sorted(t.__name__ for t in allowed))}")
+    if count is not None and len(column) != count:
+        raise ValueError("RECORDS columns differ in length")
+    return column
+
+
+def decode_info(body: dict[str, Any]) -> RecordingInfo:
+    """The :class:`RecordingInfo` of an INFO body; ValueError naming a field missing or mistyped.
+
+    Every field has the type its annotation says (ints are never bools), so readers
+    can print, hash and JSON-encode it whatever a peer sent. ``prefix`` is optional.
+    """
+    fields: dict[str, Any] = {}
+    for key, name, kind, optional in INFO_FIELDS:
+        if key in body:
+            fields[name] = _info_field(body[key], key, name, kind)
+        elif not optional:
+            raise ValueError(f"INFO field {key!r} ({name}) is missing")
+    return RecordingInfo(**fields)
+
+
+def _info_field(value: Any, key: str, name: str, kind: type) -> Any:
+    if type(value) is not kind:
+        raise ValueError(f"INFO field {key!r} ({name}) is a {type(value).__name__}, not a {kind.__name__}")
+    return value
+
+
+def decode_records(body: dict[str, Any]) -> list[Record]:
+    """Records from the body of a RECORDS message; ValueError if any field has a wrong type.
+
+    Every field of every :class:`Record` has the type its annotation says, so the
+    readers (printing, the web feed) can trust them whatever a peer sent.
+    """
+    items, rows = COLUMN_ITEMS, COLUMN_ROWS
+    raw_seqs = _column(body, "seq", items["seq"])
+    count = len(raw_seqs)
+    if count > MAX_RECORDS_PER_FRAME:
+        raise ValueError(f"{count} records in one frame, the limit is {MAX_RECORDS_PER_FRAME}")
+    seqs = delta_decode(raw_seqs)
+    times = delta_decode(_column(body, "time", items["time"], count))
+    sites = _typed_rows(body["sites"], rows["sites"], "site")
+    ctxs = _typed_rows(body["ctxs"], rows["ctxs"], "context")
+    messages = _column(body, "msg", items["msg"], count)
+    extras = _column(body, "extra", items["extra"], count) if body.get("extra") else [None] * count
+    args = _column(body, "args", items["args"], count) if body.get("args") else [None] * count
+    excs = {
+        row: ExceptionInfo(t, v, tb)
+        for row, t, v, tb in _typed_rows(body.get("exc", []), rows["exc"], "exception")
+    }
+    stacks = {row: text for row, text in _typed_rows(body.get("stack", []), rows["stack"], "stack")}
+    site_rows = _column(body, "site", items["site"], count)
+    ctx_rows = _column(body, "ctx", items["ctx"], count)
+    if None in messages:
+        messages = _rendered(messages, site_rows, [site[_TEMPLATE_AT] for site in sites], args)
+    site_fields = [dict(zip(SITE_FIELDS, site)) for site in sites]
+    ctx_fields = [dict(zip(CONTEXT_FIELDS, ctx)) for ctx in ctxs]
+    none = None
+    return [
+        _record({
+            **site_fields[si], **ctx_fields[ci], "seq": seq, "time_ns": t, "message": msg,
+            "extras": extra or {}, "exception": excs.get(row, none),
+            "stack_info": stacks.get(row, none), "args": _args(arg) if arg else none,
+        })
+        for row, (seq, t, si, ci, msg, extra, arg) in enumerate(
+            zip(seqs, times, site_rows, ctx_rows, messages, extras, args)
+        )
+    ]
+
+
+def _rendered(
+    messages: list[str | None], site_rows: list[int], templates: list[Any], args: list[Any]
+) -> list[str]:
+    """``messages`` with each nil row rendered from its site's template and its args.
+
+    Whether a template may be rendered is decided once per site, not per record."""
+    renderable = [deferrable_template(t) for t in templates]
+    return [
+        message if message is not None
+        else render(templates[site], _args(arg)) if renderable[site]
+        else render_message(templates[site], _args(arg))
+        for message, site, arg in zip(messages, site_rows, args)
+    ]
+
+
+_TEMPLATE_AT = SITE_FIELDS.index("template")
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _record(fields: dict[str, Any]) -> Record:
+    """A :class:`Record` from all its fields, without the frozen dataclass's ``__init__``.
+
+    That ``__init__`` sets each of the 19 fields through ``object.__setattr__``, about
+    5 µs a record, the largest cost of decoding; this sets the instance dict at once
+    (about 0.7 µs). ``fields`` must hold every field: the round-trip tests check it.
+    """
+    record = _new(Record)
+    _set(record, "__dict__", fields)
+    return record
+
+
+def _args(value: Any) -> tuple[Any, ...] | dict[Any, Any] | None:
+    """A row of the ``args`` column as :attr:`Record.args` holds it (empty: None)."""
+    if not value:
+        return None
+    return tuple(value) if isinstance(value, list) else value
