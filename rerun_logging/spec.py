@@ -12,6 +12,7 @@ a default) is each mode's own business: :class:`rerun_logging.sinks.mode.Mode`,
 registered in :data:`rerun_logging.sinks.MODES`. Today::
 
     off | memory | stdout | save:PATH | (connect | spawn | serve) [":" HOST ":" PORT]
+        | otlp [":" URL]
 
 PORT 0 (any free port) is allowed for ``serve`` only; the URL it prints names the port.
 A ``serve`` without an address uses 127.0.0.1:9090 and, when 9090 is taken, a free

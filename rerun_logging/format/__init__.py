@@ -30,7 +30,7 @@ Every name is importable from here (``from rerun_logging.format import Record``,
 from __future__ import annotations
 
 from . import messages as _messages
-from .decoder import DecodedStream, StreamDecoder, stored_decoder
+from .decoder import DecodedStream, StreamDecoder, reported_drops, stored_decoder
 from .errors import (
     ChecksumMismatch,
     CorruptFrame,
@@ -168,7 +168,7 @@ __all__ = [
     "FRAME_HEAD", "FRAME_HEAD_SIZE", "Frame", "FramePeek", "encode_frame", "encode_stream",
     "frame_payload", "peek_frame", "stream_header",
     # decoder
-    "DecodedStream", "StreamDecoder", "stored_decoder",
+    "DecodedStream", "StreamDecoder", "reported_drops", "stored_decoder",
 ]
 
 # Not part of the API, but imported by rerun_logging.capture (to read a value back as

@@ -36,7 +36,7 @@ from .errors import (
     TruncatedStream,
     UnsupportedVersion,
 )
-from .frames import FRAME_HEAD, FRAME_HEAD_SIZE, Frame, frame_payload
+from .frames import FRAME_HEAD, FRAME_HEAD_SIZE, Frame, frame_payload, peek_frame
 from .messages import (
     Ack,
     Damage,
@@ -439,3 +439,14 @@ def stored_decoder(source: str = "<stored>", frames: bytes = b"") -> StreamDecod
     decoder = StreamDecoder(source)
     decoder.feed(HEADER + frames)
     return decoder
+
+
+def reported_drops(frame: bytes) -> int:
+    """Records that the ``dropped`` messages inside the stored ``frame`` report (0 if it
+    does not decode): what a backlog that drops the frame must carry into its own report,
+    so that no loss goes unreported."""
+    decoder = stored_decoder("backlog", frame)
+    try:
+        return sum(peek_frame(f.payload).dropped for f in decoder.frames())
+    except ValueError:
+        return 0

@@ -18,6 +18,7 @@ from .base import Sink, SinkStats
 from .file import FileSink, SaveMode
 from .memory import MemoryMode, MemorySink
 from .mode import Mode, Off
+from .otlp import OtlpMode
 from .serve import ServeMode
 from .spawn import SpawnMode
 from .stdout import StdoutMode, StdoutSink
@@ -30,7 +31,7 @@ __all__ = [
 
 MODES: dict[str, Mode] = {
     mode.name: mode
-    for mode in (Off(), MemoryMode(), StdoutMode(), SaveMode(), ConnectMode(), SpawnMode(), ServeMode())
+    for mode in (Off(), MemoryMode(), StdoutMode(), SaveMode(), ConnectMode(), SpawnMode(), ServeMode(), OtlpMode())
 }
 """Every sink mode, by name, in the order the grammar lists them."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from .. import format
 
@@ -131,6 +132,19 @@ class Sink:
     def _say(self, text: str) -> None:
         sys.stderr.write(f"rerun-logging: {self.name}: {text}\n")
         sys.stderr.flush()
+
+
+def protocol_counter(name: str) -> property:
+    """A counter of a sink's sans-I/O ``protocol``, read and set as the sink's own (the
+    ``Sink`` base sets and updates its counters by name)."""
+
+    def get(sink: Any) -> int:
+        return int(getattr(sink.protocol, name))
+
+    def put(sink: Any, value: int) -> None:
+        setattr(sink.protocol, name, value)
+
+    return property(get, put, doc=f"The protocol's ``{name}`` count.")
 
 
 def _describe(error: BaseException) -> str:

@@ -401,16 +401,8 @@ class DeliveryProtocol:
             self._size -= len(frame)
             self._held -= records
             self.dropped += records
-            self._unreported += records + _reported_in(frame)
+            self._unreported += records + format.reported_drops(frame)
 
-
-def _reported_in(frame: bytes) -> int:
-    """Records that ``dropped`` messages inside ``frame`` report (0 if unreadable)."""
-    decoder = format.stored_decoder("backlog", frame)
-    try:
-        return sum(format.peek_frame(f.payload).dropped for f in decoder.frames())
-    except ValueError:
-        return 0
 
 
 def _speaks_our_major(hello: bytes) -> bool:

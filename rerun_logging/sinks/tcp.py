@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Deque
 from ..backoff import Backoff
 from ..spec import DEFAULT_TCP_PORT, SinkSpec
 from ..wording import binary_size
-from .base import Sink
+from .base import Sink, protocol_counter
 from .delivery import DeliveryProtocol, Failed, Held, NotAViewer
 from .mode import Mode
 
@@ -39,18 +39,6 @@ if TYPE_CHECKING:
     from . import SinkOptions
 
 __all__ = ["ConnectMode", "ConnectSink", "NotAViewer"]
-
-
-def _counter(name: str) -> property:
-    """A counter of the sink's protocol, read and set as the sink's own (as Sink and the handler do)."""
-
-    def get(sink: ConnectSink) -> int:
-        return int(getattr(sink.protocol, name))
-
-    def put(sink: ConnectSink, value: int) -> None:
-        setattr(sink.protocol, name, value)
-
-    return property(get, put, doc=f"The protocol's ``{name}`` count.")
 
 
 class ConnectSink(Sink):
@@ -258,9 +246,9 @@ class ConnectSink(Sink):
         """Whether the header went out on the current connection (for tests)."""
         return self.protocol.header_sent
 
-    written = _counter("written")
-    dropped = _counter("dropped")
-    bytes = _counter("bytes")
+    written = protocol_counter("written")
+    dropped = protocol_counter("dropped")
+    bytes = protocol_counter("bytes")
 
 
 def _describe_connect(error: BaseException) -> str:
