@@ -173,6 +173,7 @@ def run_viewer(options: argparse.Namespace) -> int:
         handshake_timeout=options.handshake_timeout,
         frame_timeout=options.frame_timeout,
         open_browser=options.open_browser,
+        otlp_port=options.otlp_port,
     )
     return run(config)
 
@@ -224,6 +225,11 @@ def add_viewer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web-port", type=parse_port, default=None,
                         help=f"port of the web UI on --bind (default {DEFAULT_WEB_PORT}, or "
                         f"${WEB_PORT_ENV_VAR}, or a free one when that is taken; 0: any free port)")
+    parser.add_argument("--otlp-port", metavar="PORT", type=parse_port, default=None,
+                        help="also receive OpenTelemetry logs: OTLP/HTTP (protobuf or JSON, "
+                        "gzip or not) POSTed to http://HOST:PORT/v1/logs on --bind, each "
+                        "resource a recording (default: off; 0: any free port; needs the "
+                        "rerun-logging[otlp] extra)")
     parser.add_argument("--no-browser", dest="open_browser", action="store_false",
                         help="do not open a browser on the web UI (never opened when CI is "
                         "set or there is no display)")

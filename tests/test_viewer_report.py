@@ -13,7 +13,7 @@ import pytest
 from rerun_logging.viewer import events as events_module
 from rerun_logging.viewer.bursts import BurstReport
 from rerun_logging.viewer.events import (
-    AcceptFailed, CannotListen, Listening, NoStateFile, Note, NotStarted, PeerConnected,
+    AcceptFailed, CannotListen, Listening, NoStateFile, Note, NotStarted, OtlpListening, PeerConnected,
     PeerDisconnected, PeerFailed, PeerRefused, PeerTimedOut, PortTaken, PrintStopped, SourceEmpty,
     SourceUnreadable, Stopped, ViewerEvent, WebUINotStarted, WebUIStarted,
 )
@@ -36,6 +36,9 @@ LINES: list[tuple[ViewerEvent, str]] = [
     (PortTaken(9876, 40001),
      "port 9876 is taken (another viewer probably runs there); using port 40001 instead"),
     (Listening("127.0.0.1:9876"), "listening on 127.0.0.1:9876"),
+    (OtlpListening("127.0.0.1:4318"), "OTLP/HTTP on http://127.0.0.1:4318/v1/logs"),
+    (CannotListen("127.0.0.1:4318", "Address already in use", True, otlp=True),
+     "cannot listen for OTLP/HTTP on 127.0.0.1:4318: Address already in use"),
     (WebUIStarted("http://127.0.0.1:9090/"), "web UI on http://127.0.0.1:9090/"),
     (WebUIStarted("http://127.0.0.1:40002/", taken_port=9090),
      "port 9090 is taken; web UI on http://127.0.0.1:40002/"),

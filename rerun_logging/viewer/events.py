@@ -16,9 +16,10 @@ Events, by when they happen::
 
     ViewerEvent
     ├── NotStarted          a source or the save directory cannot be used (exit 2)
-    ├── CannotListen        the TCP port cannot listen (exit 3 when it is in use)
+    ├── CannotListen        the TCP (or OTLP) port cannot listen (exit 3 when in use)
     ├── PortTaken           a defaulted TCP port is taken: a free one instead
     ├── Listening           the TCP port listens
+    ├── OtlpListening       the OTLP/HTTP port (``--otlp-port``) listens
     ├── WebUIStarted        the web UI serves its page (perhaps on a free port)
     ├── WebUINotStarted     the web UI cannot listen; the viewer runs without it
     ├── NoStateFile         the state file for ``rerun-logging stop`` cannot be written
@@ -67,6 +68,8 @@ class CannotListen(ViewerEvent):
     reason: str
     in_use: bool
     """The address is in use: another viewer probably runs there."""
+    otlp: bool = False
+    """It is the OTLP/HTTP port (``--otlp-port``), not the TCP port for our streams."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,13 @@ class PortTaken(ViewerEvent):
 @dataclass(frozen=True)
 class Listening(ViewerEvent):
     """The TCP port for apps' streams listens on ``address`` (``host:port``)."""
+
+    address: str
+
+
+@dataclass(frozen=True)
+class OtlpListening(ViewerEvent):
+    """The OTLP/HTTP receiver listens on ``address`` (``host:port``) for ``POST /v1/logs``."""
 
     address: str
 

@@ -20,6 +20,7 @@ from .events import (
     NoStateFile,
     Note,
     NotStarted,
+    OtlpListening,
     PeerConnected,
     PeerDisconnected,
     PeerFailed,
@@ -55,6 +56,8 @@ def event_line(event: ViewerEvent, web_hint: str = WEB_HINT) -> str:
     match event:
         case NotStarted(problem=problem):
             return problem
+        case CannotListen(address=address, reason=reason, otlp=True):
+            return f"cannot listen for OTLP/HTTP on {address}: {reason}"
         case CannotListen(address=address, in_use=True):
             return (f"cannot listen on {address}: the address is in use (another viewer "
                     "probably runs there; apps can stream to it)")
@@ -65,6 +68,8 @@ def event_line(event: ViewerEvent, web_hint: str = WEB_HINT) -> str:
                     f"using port {instead} instead")
         case Listening(address=address):
             return f"listening on {address}"
+        case OtlpListening(address=address):
+            return f"OTLP/HTTP on http://{address}/v1/logs"
         case WebUIStarted(url=url, taken_port=None):
             return f"web UI on {url}"
         case WebUIStarted(url=url, taken_port=taken):

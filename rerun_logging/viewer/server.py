@@ -27,6 +27,9 @@ only routes bytes and events between them:
   (a default port that is taken gives way to a free one:
   :attr:`ViewerConfig.web_port_fallback`); a browser is opened on it where one
   can be shown (:mod:`.browser`);
+- with ``--otlp-port``, an OTLP/HTTP receiver (:mod:`.otlp_http`) on its own port:
+  ``POST /v1/logs``, each resource a stream fed to its own ingest as a peer's
+  bytes are (it needs the ``rerun-logging[otlp]`` extra, checked at start);
 - SIGINT/SIGTERM: stop accepting, close every source, finish and fsync saved
   files, report a summary, exit 0.
 
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import importlib
 import os
 import signal
 import socket
@@ -60,6 +64,7 @@ from .events import (
     NoStateFile,
     Note,
     NotStarted,
+    OtlpListening,
     PeerConnected,
     PeerDisconnected,
     PeerFailed,
@@ -86,6 +91,7 @@ from .store import DEFAULT_MEMORY_LIMIT, RecordingStore
 
 if TYPE_CHECKING:
     from .feed import FeedClient
+    from .otlp_http import OtlpReceiver
     from .state import ViewerState
     from .web import WebServer
 
@@ -145,6 +151,10 @@ class ViewerConfig:
     web_port_fallback: bool = False
     """A taken ``web_port`` (a default the user did not name) gives way to a free
     port (:attr:`~.events.WebUIStarted.taken_port`) instead of running without the web UI."""
+    otlp_port: int | None = None
+    """Port of the OTLP/HTTP receiver (``POST /v1/logs``); None: no receiver; 0: any free port."""
+    otlp_bind: str | None = None
+    """Address of the OTLP/HTTP receiver; None: the same as ``bind``."""
     state_file: bool = False
     """Write the state file (:mod:`.state`: pid, TCP address, page URL) that
     ``rerun-logging stop`` and the spawn sink read; removed at shutdown."""
@@ -153,6 +163,11 @@ class ViewerConfig:
     def web_address(self) -> str:
         """Where the web UI listens."""
         return self.bind if self.web_bind is None else self.web_bind
+
+    @property
+    def otlp_address(self) -> str:
+        """Where the OTLP/HTTP receiver listens."""
+        return self.bind if self.otlp_bind is None else self.otlp_bind
 
 
 def run(config: ViewerConfig) -> int:
@@ -195,6 +210,8 @@ class Viewer:
             self.printer = TextPrinter(stream, color, self.emit)
         self.web: WebServer | None = None
         self.tcp_server: asyncio.AbstractServer | None = None
+        self.otlp: OtlpReceiver | None = None
+        """The OTLP/HTTP receiver, with ``otlp_port``."""
         self.feed = WebFanout(self)
         self._recordings_sent: object = None
         self.address: str | None = None
@@ -222,12 +239,20 @@ class Viewer:
             sock = self.config.tcp_socket or self._listen_tcp()
         except OSError as error:
             return self._cannot_listen(error)
+        try:
+            otlp_sock = self._listen_otlp()
+        except OSError as error:
+            if self.config.tcp_socket is None:
+                sock.close()
+            return self._cannot_listen(error, self.config.otlp_address, self.config.otlp_port)
         server = self.tcp_server = await asyncio.start_server(
             self._serve_connection, sock=sock, limit=CHUNK_SIZE
         )
         self.address = format_address(sock.getsockname())
         self._install_signal_handlers()
         self.emit(Listening(self.address))
+        if otlp_sock is not None:
+            await self._start_otlp(otlp_sock)
         if self.config.web:
             await self._start_web()
         state = self._write_state(sock)
@@ -253,6 +278,22 @@ class Viewer:
         sock = listening_socket(self.config.bind, 0)
         self.emit(PortTaken(self.config.port, int(sock.getsockname()[1])))
         return sock
+
+    def _listen_otlp(self) -> socket.socket | None:
+        """The OTLP/HTTP socket on ``otlp_address:otlp_port``, or None without ``otlp_port``."""
+        if self.config.otlp_port is None:
+            return None
+        return listening_socket(self.config.otlp_address, self.config.otlp_port)
+
+    async def _start_otlp(self, sock: socket.socket) -> None:
+        from .otlp_http import OtlpReceiver
+
+        self.otlp = OtlpReceiver(
+            sock, lambda name: self._ingest(name, name, network=False),
+            self.stored_changed, self._note,
+        )
+        await self.otlp.start()
+        self.emit(OtlpListening(self.otlp.address))
 
     def _write_state(self, sock: socket.socket) -> ViewerState | None:
         """Write the state file when asked to; None when not asked or it cannot be written."""
@@ -284,12 +325,18 @@ class Viewer:
                 return f"cannot use --save-dir {self.config.save_dir}: {error.strerror or error}"
             if not os.access(self.config.save_dir, os.W_OK | os.X_OK):
                 return f"cannot use --save-dir {self.config.save_dir}: not writable"
+        if self.config.otlp_port is not None:
+            return otlp_unavailable()
         return None
 
-    def _cannot_listen(self, error: OSError) -> int:
+    def _cannot_listen(self, error: OSError, host: str | None = None, port: int | None = None) -> int:
+        """Say why a port cannot listen (the TCP port, or the OTLP port given); the exit status."""
         in_use = error.errno == errno.EADDRINUSE
         reason = getattr(error, "strerror", None) or str(error)
-        self.emit(CannotListen(f"{self.config.bind}:{self.config.port}", reason, in_use))
+        if host is None:
+            self.emit(CannotListen(f"{self.config.bind}:{self.config.port}", reason, in_use))
+        else:
+            self.emit(CannotListen(f"{host}:{port}", reason, in_use, otlp=True))
         return EXIT_PORT_TAKEN if in_use else EXIT_USAGE
 
     def _install_signal_handlers(self) -> None:
@@ -325,6 +372,8 @@ class Viewer:
 
     async def _shutdown(self, server: asyncio.AbstractServer) -> None:
         server.close()
+        if self.otlp is not None:
+            await self.otlp.close()
         if self.web is not None:
             try:
                 await asyncio.wait_for(self.web.close(), WEB_CLOSE_TIMEOUT)
@@ -585,6 +634,19 @@ class Viewer:
         wanted = sum(s.count for s in selections)
         export = await asyncio.to_thread(build_export, sources, wanted)
         return [to_json(export.meta(request_id)), export.data]
+
+
+def otlp_unavailable() -> str | None:
+    """Why ``--otlp-port`` cannot be served (the extra is not installed), or None."""
+    from ..otlp import EXTRA, OtlpUnavailable
+
+    try:
+        importlib.import_module(f"{__package__}.otlp_http")  # it imports opentelemetry-proto
+    except OtlpUnavailable as error:
+        cause = error.__cause__
+        why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        return f"--otlp-port needs the {EXTRA} extra: pip install '{EXTRA}'{why}"
+    return None
 
 
 class WebFanout:
