@@ -24,6 +24,12 @@ Each run's cost is the logging process's CPU time over the loop and the delivery
 (``time.process_time``: caller plus background threads, not the receiver's), and its
 wall time. Runs are interleaved; the table shows each scenario's best run, its ratio
 to the best floor run, and the bytes per record the receiver got.
+
+Then the viewer's OTLP ingest beside its TCP ingest: ``--apps`` processes each post
+``--ingest-n`` benchmark records as OTLP/HTTP protobuf requests of 4096 records to one
+real viewer's ``--otlp-port`` (one kept-alive connection each), and, in the same run,
+send the same records to its TCP port as our frames (``bench_ingest.py``'s
+measurement). Records per second in total, until the last answer or acknowledgement.
 """
 
 from __future__ import annotations
@@ -40,7 +46,10 @@ import sys
 import tempfile
 import textwrap
 import time
+from pathlib import Path
 from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 RECEIVER = textwrap.dedent('''
     import gzip, json, sys
@@ -195,10 +204,85 @@ def measure(name: str, n: int, receiver: Receiver, folder: str) -> tuple[float, 
     return cpu / n * 1e6, wall / n * 1e6, got["bytes"] / n
 
 
+def start_otlp_viewer() -> tuple[subprocess.Popen[str], int]:
+    """A real viewer with its OTLP port on a free port; returns it and that port."""
+    env = {k: v for k, v in os.environ.items() if k != "RERUN_LOGGING_SINK"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rerun_logging", "viewer", "--port", "0", "--otlp-port", "0",
+         "--memory-limit", "2G", "--no-browser"],
+        env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "OTLP/HTTP on http://" in line:
+            import threading
+
+            threading.Thread(target=process.stderr.read, daemon=True).start()
+            return process, int(line.rsplit(":", 1)[1].split("/", 1)[0])
+    raise RuntimeError("the viewer did not start its OTLP port")
+
+
+def otlp_bodies(n: int, pid: int) -> list[bytes]:
+    """``n`` benchmark records as OTLP/HTTP protobuf bodies of 4096 records."""
+    from bench_ingest import BATCH, encoded_stream
+
+    from rerun_logging import format
+    from rerun_logging.otlp import mapping
+
+    header, frames, _ = encoded_stream(n, pid)
+    decoder = format.StreamDecoder("bench")
+    decoder.feed(header + frames)
+    messages = list(decoder.messages())
+    info = next(m for m in messages if isinstance(m, format.RecordingInfo))
+    records = [m for m in messages if isinstance(m, format.Record)]
+    resource = mapping.resource(info)
+    return [mapping.export_request(resource, records[i:i + BATCH]).SerializeToString()
+            for i in range(0, len(records), BATCH)]
+
+
+def post_bodies(port: int, n: int, ready: object, results: object) -> None:
+    """One app: build its bodies, wait for the others, post them in turn on one connection."""
+    bodies = otlp_bodies(n, os.getpid())
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    ready.wait()  # type: ignore[attr-defined]
+    started = time.perf_counter()
+    for body in bodies:
+        conn.request("POST", "/v1/logs", body, {"Content-Type": "application/x-protobuf"})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"the viewer answered {response.status}")
+    results.put((started, time.perf_counter()))  # type: ignore[attr-defined]
+    conn.close()
+
+
+def measure_otlp_ingest(apps: int, n: int) -> float:
+    """Records per second into one viewer's OTLP port from ``apps`` processes."""
+    import multiprocessing
+
+    viewer, port = start_otlp_viewer()
+    try:
+        ready = multiprocessing.Barrier(apps)
+        results: multiprocessing.Queue = multiprocessing.Queue()
+        procs = [multiprocessing.Process(target=post_bodies, args=(port, n, ready, results))
+                 for _ in range(apps)]
+        for proc in procs:
+            proc.start()
+        spans = [results.get(timeout=600) for _ in procs]
+        for proc in procs:
+            proc.join()
+    finally:
+        viewer.terminate()
+        viewer.wait(30)
+    return apps * n / (max(end for _, end in spans) - min(start for start, _ in spans))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--apps", type=int, default=4)
+    parser.add_argument("--ingest-n", type=int, default=100_000, help="records per app")
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, {platform.platform()}, {os.cpu_count()} CPUs, "
           f"N={args.n}, best of {args.repeat}\n")
@@ -221,6 +305,15 @@ def main() -> None:
     for name, (cpu, wall, size) in best.items():
         print(f"| {name} | {cpu:.2f} | {cpu / floor_cpu:.2f} | {wall:.2f} | "
               f"{wall / floor_wall:.2f} | {size:.1f} |")
+
+    from bench_ingest import measure_viewer_ingest
+
+    otlp = measure_otlp_ingest(args.apps, args.ingest_n)
+    tcp = measure_viewer_ingest(args.apps, args.ingest_n)
+    print(f"\n| viewer ingest, {args.apps} apps on loopback | records/s | ratio to TCP |")
+    print("|---|---:|---:|")
+    print(f"| OTLP/HTTP protobuf, 4096 records a request | {otlp:,.0f} | {otlp / tcp:.2f}x |")
+    print(f"| TCP, our frames of 4096 records | {tcp:,.0f} | 1.00x |")
 
 
 if __name__ == "__main__":
