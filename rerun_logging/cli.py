@@ -38,7 +38,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Callable, Sequence, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 from ._version import __version__
 from .exitcodes import (
@@ -285,8 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     show = commands.add_parser("print", help="print the records of a recording")
-    show.add_argument("file", metavar="FILE", help="a recording file, or - for standard input")
+    show.add_argument("file", metavar="FILE", nargs="+",
+                      help="recording files (ours, or OTLP JSON lines), read in turn; "
+                           "- for standard input")
     show.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    show.add_argument("--otlp-json", action="store_true",
+                      help="OTLP JSON lines instead of text: the OpenTelemetry file exporter's "
+                           "format, which the Collector's otlpjsonfile receiver replays "
+                           "(needs the rerun-logging[otlp] extra)")
     show.add_argument("-f", "--follow", action="store_true",
                       help="keep reading a file that is still being written, until its end")
     show.add_argument("--color", action=argparse.BooleanOptionalAction, default=None,
@@ -424,6 +430,10 @@ class PrintFormatter:
             return json.dumps(json_fields(record, self.info))
         return text_line(record, self.info, self.color)
 
+    def finish(self) -> list[str]:
+        """Lines due at the end of a source: none (every line is written as it comes)."""
+        return []
+
     def dropped(self, dropped: Dropped) -> str:
         """A visible mark where records were lost."""
         if self.as_json:
@@ -432,18 +442,45 @@ class PrintFormatter:
 
 
 def run_print(options: argparse.Namespace) -> int:
-    """``rerun-logging print``: stream the records of a file or standard input."""
-    if options.file == STDIN and sys.stdin.isatty():
+    """``rerun-logging print``: stream the records of files or standard input, in turn."""
+    sources: list[str] = options.file
+    if STDIN in sources and sys.stdin.isatty():
         _error(f"{source_name(STDIN)}: standard input is a terminal; pipe a recording "
                f"into it: python app.py | {PROG} print -")
         return EXIT_USAGE
+    if options.follow and len(sources) > 1:
+        _error("--follow reads one file: name only one")
+        return EXIT_USAGE
+    if options.json and options.otlp_json:
+        _error("--json and --otlp-json are two output formats: choose one")
+        return EXIT_USAGE
     out = text_output(sys.stdout)
-    color = out.isatty() if options.color is None else options.color
-    printer = PrintFormatter(
-        RecordFilter(options.level, tuple(options.logger)), options.json, color
-    )
+    wanted = RecordFilter(options.level, tuple(options.logger))
+    if options.otlp_json:
+        try:
+            from .otlp import files as otlp_files
+        except ImportError as error:
+            _error(f"--otlp-json needs the rerun-logging[otlp] extra: pip install "
+                   f"'rerun-logging[otlp]' ({error})")
+            return EXIT_USAGE
+        printer: Any = OtlpJsonPrinter(otlp_files, wanted)
+    else:
+        color = out.isatty() if options.color is None else options.color
+        printer = PrintFormatter(wanted, options.json, color)
+    status = EXIT_OK
+    for source in sources:
+        done, go_on = _print_source(source, printer, out, options.follow)
+        status = max(status, done)
+        if not go_on:
+            break
+    return status
+
+
+def _print_source(source: str, printer: Any, out: TextIO, follow: bool) -> tuple[int, bool]:
+    """Print one source through ``printer``: its exit status, and whether to go on to
+    the next (not once the reader of the output went away, nor after Ctrl-C)."""
     try:
-        for batch in read_batches(options.file, follow=options.follow):
+        for batch in read_batches(source, follow=follow):
             told = len(printer.damage)
             lines = printer.lines(batch)
             if lines:
@@ -451,19 +488,52 @@ def run_print(options: argparse.Namespace) -> int:
                 out.flush()
             for damage in printer.damage[told:]:
                 _error(describe_damage(damage))
+        lines = printer.finish()
+        if lines:
+            out.write("\n".join(lines) + "\n")
+            out.flush()
     except BrokenPipeError:
-        return quiet_broken_pipe()
+        return quiet_broken_pipe(), False
     except RecordingError as error:
         _flush_quietly(out)
         _error(describe(error))
-        return EXIT_BAD_RECORDING
+        return EXIT_BAD_RECORDING, True
     except OSError as error:
-        _error(cannot_read(options.file, error))
-        return EXIT_USAGE
+        _error(cannot_read(source, error))
+        return EXIT_USAGE, True
     except KeyboardInterrupt:
         _flush_quietly(out)
-        return EXIT_OK if options.follow else EXIT_INTERRUPTED
-    return EXIT_BAD_RECORDING if printer.damage else EXIT_OK
+        return (EXIT_OK if follow else EXIT_INTERRUPTED), False
+    return (EXIT_BAD_RECORDING if printer.damage else EXIT_OK), True
+
+
+class OtlpJsonPrinter:
+    """``print --otlp-json``: messages to OTLP JSON lines (one request per 4,096 records
+    of one stream), records filtered as ``print`` filters them."""
+
+    def __init__(self, files: Any, wanted: RecordFilter) -> None:
+        self._files = files
+        self._wanted = wanted
+        self._held: list[Message] = []
+        self.damage: list[Damage] = []
+
+    def lines(self, batch: list[Message]) -> list[str]:
+        """Lines for the records of ``batch`` (a chunk of the file: at most 4,096 a line)."""
+        for message in batch:
+            if isinstance(message, Damage):
+                self.damage.append(message)
+            elif not isinstance(message, Record) or self._wanted(message):
+                self._held.append(message)
+        return self.finish()
+
+    def finish(self) -> list[str]:
+        """Lines for everything held; the stream's INFO is kept for the records after it."""
+        held, self._held = self._held, []
+        out = list(self._files.json_lines(held))
+        info = [m for m in held if isinstance(m, RecordingInfo)]
+        if info:
+            self._held.append(info[-1])
+        return out
 
 
 def text_output(stream: TextIO) -> TextIO:

@@ -20,6 +20,8 @@ and reading goes on.
 from __future__ import annotations
 
 import contextlib
+import io
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -61,10 +63,34 @@ def open_source(source: str) -> Iterator[BinaryIO]:
     opened (missing, a directory, no permission).
     """
     if source == STDIN:
-        yield sys.stdin.buffer
+        yield _transcoded(sys.stdin.buffer, STDIN_NAME, time.time_ns())
         return
     with open(source, "rb") as stream:
-        yield stream
+        yield _transcoded(stream, source, os.stat(stream.fileno()).st_mtime_ns)
+
+
+def is_otlp_json(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is OTLP JSON lines (ours start with magic bytes)."""
+    return head.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] == b"{"
+
+
+def _transcoded(stream: BinaryIO, name: str, now_ns: int) -> BinaryIO:
+    """``stream``, or our stream bytes for it when it is an OTLP JSON lines file
+    (:mod:`rerun_logging.otlp.files`: the OpenTelemetry file exporter's format).
+
+    Told by its first byte (``{``; ours start with magic bytes). Reading one needs
+    the ``rerun-logging[otlp]`` extra, imported only then: :class:`RecordingError`
+    naming it when it is missing.
+    """
+    peek = getattr(stream, "peek", None)
+    if peek is None or not is_otlp_json(peek(64)[:64]):
+        return stream
+    try:
+        from .otlp import files
+    except ImportError as error:
+        raise RecordingError(f"{name}: an OTLP JSON file; reading one needs the "
+                             f"rerun-logging[otlp] extra ({error})") from None
+    return io.BufferedReader(files.TranscodedFile(stream, name, now_ns), 1 << 20)  # type: ignore[return-value]
 
 
 def read_batches(

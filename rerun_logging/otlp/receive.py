@@ -538,6 +538,10 @@ class OtlpStreams:
     def __len__(self) -> int:
         return len(self._streams)
 
+    def streams(self) -> list[tuple[RecordingInfo, RecordingInfo]]:
+        """Each resource's key and its stream's INFO, in the order they were first seen."""
+        return [(key, stream.info) for key, stream in self._streams.items()]
+
     def frames(self, batch: ExportBatch, now_ns: int) -> list[StreamBytes]:
         """The bytes of ``batch`` per resource, in order; rejects what does not fit."""
         out = []
@@ -551,12 +555,24 @@ class OtlpStreams:
                     batch.reject(count, f"the viewer holds {self.max_streams} OTLP resources "
                                  "already: records of another one are not taken")
                     continue
-                info = dataclasses.replace(resource.info, start_time_ns=now_ns)
+                info = self._unique(dataclasses.replace(resource.info, start_time_ns=now_ns))
                 stream = self._streams[resource.info] = _Stream(info)
             parts = [format.stream_header(stream.info)] if new else []
             parts += self._encode(stream, resource.messages)
             out.append(StreamBytes(resource.info, stream.info, b"".join(parts), new))
         return out
+
+    def _unique(self, info: RecordingInfo) -> RecordingInfo:
+        """``info``, its start moved on by nanoseconds until its stream identity is its own.
+
+        Readers tell streams apart by recording id, pid and start time: two resources of
+        one request (or one file) that share the first two (``service.name`` apart)
+        would otherwise be read as one stream, the second's records as resent frames.
+        """
+        taken = {format.stream_id(s.info) for s in self._streams.values()}
+        while format.stream_id(info) in taken:
+            info = dataclasses.replace(info, start_time_ns=info.start_time_ns + 1)
+        return info
 
     def _encode(self, stream: _Stream, messages: Sequence[Record | Dropped]) -> list[bytes]:
         frames: list[bytes] = []
