@@ -6,7 +6,7 @@ Subcommands::
     rerun-logging print FILE|-       records as text lines, or JSON lines (--json)
     rerun-logging verify FILE        check a recording: version, counts, clean end
     rerun-logging run -- PROGRAM     run a Python program with its logging recorded
-    rerun-logging stop [--port PORT] stop the viewer on a TCP port (default 9876)
+    rerun-logging stop [--port PORT] stop the viewer on a TCP port (default 7270)
     rerun-logging --version
 
 Anything that is not ``print``, ``verify``, ``run`` or ``stop`` starts the viewer: no arguments,
@@ -61,7 +61,7 @@ from .reader import (
     STDIN, RecordingSummary, StreamReport, VerifyReport, read_batches, source_name, verify,
 )
 from .render import dropped_fields, dropped_line, json_fields, stream_fields, stream_line, text_line
-from .spec import DEFAULT_WEB_PORT
+from .spec import DEFAULT_TCP_PORT, DEFAULT_WEB_PORT
 from .wording import counted
 
 PROG = "rerun-logging"
@@ -335,14 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = commands.add_parser(
         "stop", help="stop the viewer listening on a TCP port",
-        description="Stop the viewer whose TCP port is PORT (default 9876), such as the one a "
+        description=f"Stop the viewer whose TCP port is PORT (default {DEFAULT_TCP_PORT}), such as the one a "
         "spawn sink started and left running: it finishes its saved files and exits. Only a "
         "viewer of this user that wrote its state file is signalled.",
         epilog="Exit status: 0 stopped; 1 nothing stopped (no viewer on that port, or the "
         "process recorded there is not a viewer).",
     )
     stop.add_argument("--port", type=parse_port, default=None,
-                      help="the viewer's TCP port (default 9876)")
+                      help=f"the viewer's TCP port (default {DEFAULT_TCP_PORT})")
     stop.set_defaults(run=run_stop)
     return parser
 

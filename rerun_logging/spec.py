@@ -15,7 +15,7 @@ registered in :data:`rerun_logging.sinks.MODES`. Today::
         | otlp [":" URL]
 
 PORT 0 (any free port) is allowed for ``serve`` only; the URL it prints names the port.
-A ``serve`` without an address uses 127.0.0.1:9090 and, when 9090 is taken, a free
+A ``serve`` without an address uses 127.0.0.1:7271 and, when 7271 is taken, a free
 port (said once); a port written in the spec is kept (:attr:`SinkSpec.port_given`).
 
 ``off`` stands alone and turns the handler into a no-op. A PATH that contains a comma
@@ -34,8 +34,10 @@ from typing import Any, Sequence, Union
 
 ENV_VAR = "RERUN_LOGGING_SINK"
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_TCP_PORT = 9876
-DEFAULT_WEB_PORT = 9090
+# Our defaults never collide with the Rerun viewer's (9876 for the SDK's streams, 9090 for its
+# web viewer) nor with OTLP's (4317 gRPC, 4318 HTTP): one machine runs all three at once.
+DEFAULT_TCP_PORT = 7270
+DEFAULT_WEB_PORT = 7271
 SinkConfig = Union[str, Sequence[str], None]
 
 
@@ -55,7 +57,7 @@ class SinkSpec:
     """Whether the port was written in the spec (``serve:HOST:PORT``) rather than
     defaulted (``serve``). A defaulted port that is taken falls back to a free one
     where the mode allows it (``serve``); a given one is kept, and its failure said.
-    Not part of equality or of ``str()``: ``serve`` and ``serve:127.0.0.1:9090`` name
+    Not part of equality or of ``str()``: ``serve`` and ``serve:127.0.0.1:7271`` name
     the same sink."""
 
     def __str__(self) -> str:
@@ -90,7 +92,7 @@ def parse_sinks(config: SinkConfig) -> tuple[SinkSpec, ...]:
 
 
 def parse_one(text: str) -> SinkSpec:
-    """Parse one sink, e.g. ``save:logs/app.rrd`` or ``connect:[::1]:9876``."""
+    """Parse one sink, e.g. ``save:logs/app.rrd`` or ``connect:[::1]:7270``."""
     name, sep, rest = text.partition(":")
     mode = _modes().get(name.strip().lower())
     if mode is None:

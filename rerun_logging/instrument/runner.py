@@ -25,7 +25,7 @@ With ``serve``, the runner runs the viewer (see the package docstring), set up a
 the serve sink sets up its own (:func:`~rerun_logging.viewer.thread.page_config`),
 and says its events (:mod:`rerun_logging.viewer.events`) as its own lines, but
 for a stream's ordinary life (a process connects, its stream ends cleanly). The
-program always runs: a defaulted web port (``serve``, 9090) that is taken gives way
+program always runs: a defaulted web port (``serve``, 7271) that is taken gives way
 to a free one (said in the line with the URL); a port named in ``serve:HOST:PORT``
 that is taken is said once, and the program runs anyway, streaming to the runner,
 which counts its records when it ends; when even the runner's loopback port cannot

@@ -3,7 +3,7 @@
 The server is the standalone viewer's own code (:class:`~..viewer.thread.ViewerThread`,
 set up by :func:`~..viewer.thread.page_config` as ``rerun-logging run`` sets up its
 own): the same store, feed, page and security checks. Its web UI listens on the
-sink's address (``serve[:HOST:PORT]``, default 127.0.0.1:9090); beside it a TCP
+sink's address (``serve[:HOST:PORT]``, default 127.0.0.1:7271); beside it a TCP
 port on loopback takes the streams of this app's forked children, which switch to
 a connect sink aimed at it, so one page shows the whole process tree.
 
@@ -15,7 +15,7 @@ thread may still be starting.
 
 The server starts with the stream (the handler's first record), says the page's
 URL and opens a browser where one can be shown (never with ``CI`` set, never
-without a display). A defaulted port (``serve``, 9090) that is taken, by a viewer
+without a display). A defaulted port (``serve``, 7271) that is taken, by a viewer
 that a spawn left running for instance, gives way to a free port, said in the line
 that gives the URL; a port written in the spec (``serve:HOST:PORT``) is kept, and
 when it is taken the app goes on without the page, said once. The server's events
