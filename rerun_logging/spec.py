@@ -13,6 +13,7 @@ registered in :data:`rerun_logging.sinks.MODES`. Today::
 
     off | memory | stdout | save:PATH | (connect | spawn | serve) [":" HOST ":" PORT]
         | otlp [":" URL]
+        | rerun [":save:" PATH | ":spawn" [":" PORT] | ":connect" [":" URL] | ":serve" [":" PORT]]
 
 PORT 0 (any free port) is allowed for ``serve`` only; the URL it prints names the port.
 A ``serve`` without an address uses 127.0.0.1:7271 and, when 7271 is taken, a free

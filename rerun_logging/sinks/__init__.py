@@ -19,6 +19,7 @@ from .file import FileSink, SaveMode
 from .memory import MemoryMode, MemorySink
 from .mode import Mode, Off
 from .otlp import OtlpMode
+from .rerun import RerunMode
 from .serve import ServeMode
 from .spawn import SpawnMode
 from .stdout import StdoutMode, StdoutSink
@@ -31,7 +32,7 @@ __all__ = [
 
 MODES: dict[str, Mode] = {
     mode.name: mode
-    for mode in (Off(), MemoryMode(), StdoutMode(), SaveMode(), ConnectMode(), SpawnMode(), ServeMode(), OtlpMode())
+    for mode in (Off(), MemoryMode(), StdoutMode(), SaveMode(), ConnectMode(), SpawnMode(), ServeMode(), OtlpMode(), RerunMode())
 }
 """Every sink mode, by name, in the order the grammar lists them."""
 

@@ -1,0 +1,133 @@
+"""The ``rerun`` sink's cost per record against the floor, ``rr.LoggingHandler`` and ``save``.
+
+Run on demand (needs ``rerun-logging[rerun]``); pytest does not collect it::
+
+    python tests/benchmarks/bench_rerun.py [--n 20000] [--repeat 3]
+
+Every scenario logs ``N`` times, from one thread::
+
+    logger.info("request %d done", i, extra={"user": "u", "n": i})
+
+and ends with everything on disk: ``close()`` of our handlers; ``flush()`` and
+``disconnect()`` of the recording ``rr.LoggingHandler`` logs into. Scenarios:
+
+- ``NullHandler`` (the floor: the cost of ``logging`` itself);
+- ``RerunHandler("save:...")``, our own file, for reference;
+- ``RerunHandler("rerun:save:...")``: a real Rerun .rrd, ``TextLog`` rows sent in columns
+  with every field and extra as components (``rr.send_columns`` per entity per frame);
+- rerun-sdk's own ``rr.LoggingHandler`` into a recording saved to a file: one ``rr.log``
+  per record, on the caller's thread, text and level only (no extras, no fields).
+
+Each run's cost is the process's CPU time over the loop and the delivery
+(``time.process_time``: the caller, our flusher and Rerun's own threads), and its wall
+time. Runs are interleaved; the table shows each scenario's best run, its ratio to the
+best floor run, and the file's bytes per record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+
+def log_loop(logger: logging.Logger, n: int) -> None:
+    for i in range(n):
+        logger.info("request %d done", i, extra={"user": "u", "n": i})
+
+
+def fresh_logger() -> logging.Logger:
+    logger = logging.getLogger(f"bench.rerun.{time.monotonic_ns()}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+def run_floor(n: int, path: Path) -> None:
+    logger = fresh_logger()
+    logger.addHandler(logging.NullHandler())
+    log_loop(logger, n)
+
+
+def ours(spec: str) -> Callable[[int, Path], None]:
+    def run(n: int, path: Path) -> None:
+        from rerun_logging import RerunHandler
+
+        logger = fresh_logger()
+        handler = RerunHandler(spec.format(path=path), flush_timeout=60)
+        logger.addHandler(handler)
+        log_loop(logger, n)
+        handler.close()
+        if handler.stats.sinks[0].written != n:
+            raise SystemExit(f"{spec} wrote {handler.stats.sinks[0].written} of {n}")
+
+    return run
+
+
+def rerun_logging_handler(n: int, path: Path) -> None:
+    import rerun as rr
+
+    recording = rr.RecordingStream("bench", recording_id=f"bench-{time.monotonic_ns()}")
+    recording.save(str(path))
+    logger = fresh_logger()
+    handler = rr.LoggingHandler("logs")
+    logger.addHandler(handler)
+    with recording:  # the thread's recording, which rr.log (so the handler) logs into
+        log_loop(logger, n)
+        recording.flush()
+    recording.disconnect()
+
+
+SCENARIOS: dict[str, Callable[[int, Path], None]] = {
+    "NullHandler (floor)": run_floor,
+    "RerunHandler save": ours("save:{path}"),
+    "RerunHandler rerun:save (extras kept)": ours("rerun:save:{path}"),
+    "rr.LoggingHandler (rerun-sdk; text and level only)": rerun_logging_handler,
+}
+
+
+def measure(name: str, n: int, folder: str) -> tuple[float, float, float]:
+    """(CPU µs per record, wall µs per record, file bytes per record)."""
+    path = Path(folder) / f"{len(os.listdir(folder))}.rrd"
+    gc.collect()
+    cpu, wall = time.process_time(), time.perf_counter()
+    SCENARIOS[name](n, path)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    size = path.stat().st_size if path.exists() else 0
+    return cpu / n * 1e6, wall / n * 1e6, size / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    import rerun as rr
+
+    print(f"Python {platform.python_version()}, rerun-sdk {rr.__version__}, {platform.platform()}, "
+          f"{os.cpu_count()} CPUs, N={args.n}, best of {args.repeat}\n")
+    best: dict[str, tuple[float, float, float]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in SCENARIOS:  # warm-up: imports, first files
+            SCENARIOS[name](200, Path(folder) / f"warm-{len(os.listdir(folder))}.rrd")
+        for _ in range(args.repeat):
+            for name in SCENARIOS:
+                result = measure(name, args.n, folder)
+                if name not in best or result[0] < best[name][0]:
+                    best[name] = result
+    floor_cpu, floor_wall, _ = best["NullHandler (floor)"]
+    print("| scenario | CPU µs/rec | x floor | wall µs/rec | x floor | file bytes/rec |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, (cpu, wall, size) in best.items():
+        print(f"| {name} | {cpu:.2f} | {cpu / floor_cpu:.2f} | {wall:.2f} | "
+              f"{wall / floor_wall:.2f} | {size:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
