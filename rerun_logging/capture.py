@@ -8,15 +8,23 @@ Two steps, both pure:
   change some), every extra and argument that is not an immutable scalar turned
   into a plain value (a dict or list the app changes later, an object whose
   ``str()`` only works on the app's thread, such as a Django ``QuerySet``), and
-  the exception as text (the traceback holds live frames). So what a record says
-  is what was true when it was logged, and no code of the app runs on a thread of
-  ours. This is the one place that decides what is captured at log time, like
-  ``QueueHandler.prepare``.
+  the exception as text (the traceback holds live frames), and the OpenTelemetry
+  span it was logged in (:func:`trace_context`), when the app uses OpenTelemetry.
+  So what a record says is what was true when it was logged, and no code of the
+  app runs on a thread of ours. This is the one place that decides what is
+  captured at log time, like ``QueueHandler.prepare``.
 - :func:`record_columns` runs on the handler's flusher thread. It turns a batch of
   captured records into the columns of one RECORDS message (their keys, order and
   types are :mod:`rerun_logging.format.schema`'s, and so are the ``LogRecord``
   attributes read for them), with C-level passes over the whole batch where it
   can, because this is where the per-record cost of the whole package goes.
+
+The trace context is read only once the app has imported ``opentelemetry.trace``
+itself (this module never imports it): an app without OpenTelemetry pays the look
+at one module-level flag per record, and one that imports it late gets the trace
+context of every record logged after (an inert ``sys.meta_path`` entry notes the
+import). It is the context of the thread (and ``contextvars`` context) that calls
+``emit``.
 
 Extras are the attributes ``logging`` did not set, as python-json-logger finds them:
 anything not in its ``RESERVED_ATTRS``. A ``dict`` ``record.msg`` contributes its
@@ -26,6 +34,7 @@ items as extras and an empty message, as ``JsonFormatter`` does.
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from itertools import chain, compress, islice, repeat
 from operator import itemgetter, mul, ne, sub
@@ -51,6 +60,7 @@ from .format import (
     safe_repr,
     sanitize,
     safe_str,
+    trace_row,
     truncate_text,
     unformattable,
 )
@@ -60,6 +70,11 @@ RESERVED_ATTRS: frozenset[str] = frozenset(_JSON_LOGGER_RESERVED) | {"taskName"}
 
 MESSAGE_KEY = "\x00message"
 """Where :func:`capture` puts the rendered message: last, under a name no attribute has."""
+TRACE_KEY = "\x00trace"
+"""Where :func:`capture` puts a record's trace context (just before :data:`MESSAGE_KEY`),
+under a name no attribute has; only records logged in a span have it."""
+OTEL_TRACE_MODULE = "opentelemetry.trace"
+"""The module whose current span a record is logged in, once the app has imported it."""
 
 Captured = dict[str, Any]
 """What :func:`capture` returns: the record's attributes, the rendered message added last.
@@ -97,6 +112,32 @@ _ARGS = itemgetter("args")
 _LOG_RECORD = logging.LogRecord
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 """Types whose values cannot change after ``emit``: kept as they are, not copied."""
+_MODULES = sys.modules
+"""The interpreter's module table (the import system's own dict: replacing
+``sys.modules`` does not change what is imported)."""
+
+
+class _TraceImportWatch:
+    """An entry of ``sys.meta_path`` that finds nothing: it notes that the app is
+    importing ``opentelemetry.trace``, so :func:`capture` starts asking for the
+    current span. It never imports anything, and every other import passes through
+    it with one comparison; it stays in place (taking a finder out of
+    ``sys.meta_path`` while an import walks it would skip the next one)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        global _trace_imported
+        if name == OTEL_TRACE_MODULE:
+            _trace_imported = True
+        return None
+
+
+_trace_imported = OTEL_TRACE_MODULE in _MODULES
+"""Whether the app has imported (or is importing) ``opentelemetry.trace``: the one
+flag :func:`capture` reads per record. Set by :class:`_TraceImportWatch`, and by
+:func:`record_columns` on the flusher for a module put in ``sys.modules`` another
+way (then from the next batch on). Process-wide, as the import table is."""
+if not _trace_imported and not any(type(f).__name__ == "_TraceImportWatch" for f in sys.meta_path):
+    sys.meta_path.insert(0, _TraceImportWatch())
 
 
 def capture(record: logging.LogRecord, formatter: logging.Formatter | None = None) -> Captured:
@@ -147,8 +188,33 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
                 break
     if state["exc_info"] or state["exc_text"]:
         state["exc_info"] = exception_info(state)
+    if _trace_imported:  # the one look an app without OpenTelemetry pays
+        _add_trace_context(state)
     state[MESSAGE_KEY] = message
     return state
+
+
+def _add_trace_context(state: Captured) -> None:
+    """Put the current span's trace context in ``state``, when one is current."""
+    trace = trace_context()
+    if trace is not None:
+        state[TRACE_KEY] = trace
+
+
+def trace_context() -> tuple[int, int, int] | None:
+    """The current OpenTelemetry span's ``(trace_id, span_id, trace_flags)``, or None.
+
+    None when ``opentelemetry.trace`` is not imported (it is never imported here),
+    when no valid span is current, and when asking fails (a module still being
+    imported, a broken context): logging never fails for it.
+    """
+    try:
+        context = _MODULES[OTEL_TRACE_MODULE].get_current_span().get_span_context()  # KeyError: not yet
+        if context.is_valid:
+            return (context.trace_id, context.span_id, int(context.trace_flags))
+    except Exception:
+        pass
+    return None
 
 
 def _formatted(record: logging.LogRecord, formatter: logging.Formatter) -> str:
@@ -267,7 +333,10 @@ def record_columns(
     Each record's site and context are read as one tuple; the per-site work
     (entity path, template cap) runs once per distinct tuple, not per record.
     """
+    global _trace_imported
     states = batch
+    if not _trace_imported and OTEL_TRACE_MODULE in _MODULES:
+        _trace_imported = True  # imported without our watch seeing it (put in sys.modules)
     messages = list(map(_MESSAGE, states))
     try:
         keys = list(map(_KEY, states))
@@ -305,7 +374,10 @@ def record_columns(
         columns["args"] = packed if packed is not None else pack_args_capped(args)
     if not (exact and all(deferrable)) and None in messages:
         columns["msg"] = _rendered_where_needed(states, messages, site_index, deferrable, exact)
-    return columns, _extras(states, dict_msgs)
+    extras, traces = _extras(states, dict_msgs)
+    if traces:
+        columns["trace"] = traces
+    return columns, extras
 
 
 def _rendered_where_needed(
@@ -376,13 +448,17 @@ def _present(column: Sequence[Any]) -> list[tuple[int, Any]]:
 
 def _extras(
     states: Sequence[dict[str, Any]], dict_msgs: Sequence[int]
-) -> list[dict[str, Any] | None]:
-    """Per record: the attributes after the standard ones that are not reserved.
+) -> tuple[list[dict[str, Any] | None], list[list[Any]]]:
+    """Per record: the attributes after the standard ones that are not reserved; and
+    the rows of the ``trace`` table (format 1.3), for the records that have one.
 
     Names starting with ``_`` are left out, as ``JsonFormatter`` leaves them out.
 
     ``dict_msgs`` are the rows whose ``msg`` is a dict: its items come first, then
     the record's own extras, which win on a clash (as in ``JsonFormatter``).
+
+    The trace context (:data:`TRACE_KEY`) comes just before the message, so the pass
+    over the extras takes it too: a batch without any costs no look of its own.
     """
     # The attributes, then the extras, then MESSAGE_KEY: one C-level pass (a record
     # without extras gets an empty dict, which packs as small as None).
@@ -391,6 +467,7 @@ def _extras(
         map(dict, map(islice, map(dict.items, states), repeat(_STANDARD_COUNT), ends))
     )
     seen_keys = set().union(*filter(None, extras))
+    traces = _take_traces(extras) if TRACE_KEY in seen_keys else []
     if not RESERVED_ATTRS.isdisjoint(seen_keys) or any(_private(k) for k in seen_keys):
         extras = [
             {k: v for k, v in x.items() if k not in RESERVED_ATTRS and not _private(k)}
@@ -399,7 +476,27 @@ def _extras(
         ]
     for row in dict_msgs:
         extras[row] = {**states[row]["msg"], **(extras[row] or {})}
-    return extras
+    return extras, traces
+
+
+def _take_traces(extras: list[dict[str, Any]]) -> list[list[Any]]:
+    """The ``trace`` rows of the records whose attributes hold a trace context, taken
+    out of them (each record's own fresh dict). Found with a C-level pass; each
+    distinct context (the records of one span share it) is converted once. One that
+    is not a valid context (never expected: :func:`trace_context` made it) is left out.
+    """
+    rows: list[list[Any]] = []
+    known: dict[Any, list[Any]] = {}
+    for row in compress(range(len(extras)), map(dict.__contains__, extras, repeat(TRACE_KEY))):
+        trace = extras[row].pop(TRACE_KEY)
+        try:
+            fields = known.get(trace)
+            if fields is None:
+                fields = known[trace] = trace_row(row, *trace)[1:]
+        except (TypeError, ValueError):
+            continue
+        rows.append([row, *fields])
+    return rows
 
 
 def _private(key: object) -> bool:

@@ -59,8 +59,9 @@ _PLAIN_TEXT = re.compile(r"[\w.:/@+\-]+")
 def text_line(record: Record, info: RecordingInfo | None, color: bool = False) -> str:
     """One record as text, without a final newline.
 
-    ``2026-11-25 09:12:01.123 INFO  app[4242] app.db: message key=value``, then the
-    traceback and the stack, each line indented. Times are local, to the
+    ``2026-11-25 09:12:01.123 INFO  app[4242] app.db: message key=value``, with
+    ``trace=<hex> span=<hex>`` last when it was logged in an OpenTelemetry span,
+    then the traceback and the stack, each line indented. Times are local, to the
     millisecond. With ``color``, the level is wrapped in an ANSI colour by
     severity (custom levels take the colour of the standard level below them).
     """
@@ -72,7 +73,19 @@ def text_line(record: Record, info: RecordingInfo | None, color: bool = False) -
     extras = extras_text(record.extras)
     if extras:
         line = f"{line} {extras}"
+    trace = trace_text(record)
+    if trace:
+        line = f"{line} {trace}"
     return "\n".join([line, *detail_lines(record)])
+
+
+def trace_text(record: Record) -> str:
+    """``trace=<32 hex> span=<16 hex>`` for a record logged in a span, else empty."""
+    if record.trace_id is None:
+        return ""
+    if record.span_id is None:
+        return f"trace={record.trace_id}"
+    return f"trace={record.trace_id} span={record.span_id}"
 
 
 def local_time(time_ns: int) -> str:
@@ -149,7 +162,9 @@ def json_fields(record: Record, info: RecordingInfo | None) -> dict[str, Any]:
 
     The ``LogRecord`` attributes ``JsonFormatter`` would log (``message``, ``name``,
     ``levelname``, ...; ``exc_info`` holds the formatted traceback and is left out,
-    like ``stack_info``, when there is none), then the recording's ``seq``,
+    like ``stack_info``, when there is none), then a record's trace context when it
+    was logged in an OpenTelemetry span (:func:`trace_fields`: ``trace_id``,
+    ``span_id``, ``trace_flags``), then the recording's ``seq``,
     ``entity_path``, ``application_id`` and ``recording_id``, then the extras under
     their own names: an extra wins a clash, and extras whose name starts with ``_``
     are left out, as ``JsonFormatter`` does. Values are made JSON-serializable as
@@ -175,6 +190,8 @@ def json_fields(record: Record, info: RecordingInfo | None) -> dict[str, Any]:
         fields["exc_info"] = record.exception.traceback
     if record.stack_info is not None:
         fields["stack_info"] = record.stack_info
+    if record.trace_id is not None:
+        fields.update(trace_fields(record))
     fields["seq"] = record.seq
     fields["entity_path"] = record.entity_path
     fields["application_id"] = info.application_id if info is not None else None
@@ -183,6 +200,20 @@ def json_fields(record: Record, info: RecordingInfo | None) -> dict[str, Any]:
         name = json_key(key)
         if not name.startswith("_"):
             fields[name] = json_value(value)
+    return fields
+
+
+def trace_fields(record: Record) -> dict[str, Any]:
+    """The trace context of a record logged in a span, named as OpenTelemetry names
+    it for logs that are not OTLP ("Trace Context in non-OTLP Log Formats"):
+    ``trace_id`` and ``span_id`` in lowercase hex, ``trace_flags`` as the W3C
+    ``traceflags`` two hex digits (``"01"``: sampled); empty outside a span."""
+    if record.trace_id is None:
+        return {}
+    fields: dict[str, Any] = {"trace_id": record.trace_id}
+    if record.span_id is not None:
+        fields["span_id"] = record.span_id
+    fields["trace_flags"] = f"{record.trace_flags or 0:02x}"
     return fields
 
 

@@ -8,11 +8,16 @@ asking the decoder, so the tests have an oracle of their own.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import functools
 import logging
 import math
+import os
 import random
 import struct
+import subprocess
+import sys
 import zlib
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -97,6 +102,9 @@ FULL = Record(
     line=123456,
     function="handle",
     args=(7, "caf\u00e9 \ud800", [1, 2.5, None], {"k": b"\x00"}),
+    trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+    span_id="00f067aa0ba902b7",
+    trace_flags=1,
 )
 
 MINIMAL = Record(
@@ -230,7 +238,7 @@ def test_every_record_field_round_trips() -> None:
     assert_same(messages, [INFO, *SMALL_STREAM_MESSAGES])
     assert messages[1] == FULL
     assert messages[2].extras == {} and messages[2].template is None and messages[2].thread is None
-    assert decoder.version == (format.FORMAT_MAJOR, format.FORMAT_MINOR) == (1, 2)
+    assert decoder.version == (format.FORMAT_MAJOR, format.FORMAT_MINOR) == (1, 3)
     assert decoder.info == INFO
     assert decoder.ended
     assert decoder.records == 3
@@ -334,6 +342,18 @@ RECORDS = st.builds(
     function=OPT_TEXT,
     args=st.none() | st.lists(VALUES, min_size=1, max_size=3).map(tuple)
     | st.dictionaries(TEXT, VALUES, min_size=1, max_size=3),
+)
+TRACES = st.none() | st.tuples(
+    st.binary(min_size=16, max_size=16).map(bytes.hex),
+    st.none() | st.binary(min_size=8, max_size=8).map(bytes.hex),
+    st.integers(min_value=0, max_value=255),
+)
+"""A record's trace context (format 1.3): none, or trace id, span id (or none), flags."""
+RECORDS = st.builds(
+    lambda r, t: r if t is None else dataclasses.replace(
+        r, trace_id=t[0], span_id=t[1], trace_flags=t[2]
+    ),
+    RECORDS, TRACES,
 )
 MESSAGES = st.lists(
     st.one_of(RECORDS, RECORDS, st.builds(Dropped, st.integers(0, 2**32), TEXT)), max_size=10
@@ -844,6 +864,124 @@ def test_golden_v1_2_reads_forever() -> None:
     assert records[3].template == "%d items" and records[3].args == ("x",)
 
 
+GOLDEN_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_golden_v1_3_reads_forever() -> None:
+    """Version 1.3 added the ``trace`` table: the OpenTelemetry span a record was logged in."""
+    data = (DATA / "golden-v1.3.rrd").read_bytes()
+    read, decoder = decode(data)
+    decoder.close()
+    assert decoder.version == (1, 3) and decoder.ended and decoder.records == 5
+    records = [m for m in read if isinstance(m, Record)]
+    assert [(r.trace_id, r.span_id, r.trace_flags) for r in records] == [
+        (None, None, None),
+        (GOLDEN_TRACE, "00f067aa0ba902b7", 1),
+        (GOLDEN_TRACE, "53995c3f42cd8ad8", 0),
+        (None, None, None),
+        (None, None, None),
+    ]
+    assert [r.message for r in records] == [
+        "starting", "request 1 done", "query took 3 ms", "idle", "stopping"]
+    assert records[2].extras == {"db": "main"} and records[1].args == (1,)
+    # the second frame has no record in a span: no trace key at all, as a 1.2 writer's
+    (_, first, second, _) = frame_spans(data)
+    payloads = [zlib.decompress(data[start + 9 : end]) for start, end in (first, second)]
+    assert data[first[0] + 4] == data[second[0] + 4] == format.CODEC_ZLIB
+    assert b"\xa5trace" in payloads[0] and b"\xa5trace" not in payloads[1]
+
+
+V1_2_COMMIT = "ed710754a68a7f2644658097e3efe938e7231905"
+"""A commit whose ``rerun_logging.format`` is the 1.2 reader (it never knew ``trace``)."""
+
+
+def _v1_2_reader(into: Path) -> Path | None:
+    """The 1.2 reader's ``format`` package, taken from git into ``into``; None without git."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        listing = subprocess.run(
+            ["git", "-C", str(repo), "ls-tree", "--name-only", V1_2_COMMIT, "rerun_logging/format/"],
+            capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if listing.returncode != 0 or not listing.stdout.strip():
+        return None
+    package = into / "rerun_logging"
+    (package / "format").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for path in listing.stdout.split():
+        shown = subprocess.run(["git", "-C", str(repo), "show", f"{V1_2_COMMIT}:{path}"],
+                               capture_output=True, timeout=30, check=True)
+        (into / path).write_bytes(shown.stdout)
+    return into
+
+
+READ_WITH = """
+import sys
+from rerun_logging import format
+decoder = format.StreamDecoder("old")
+decoder.feed(open(sys.argv[1], "rb").read())
+print(format.FORMAT_MINOR, [vars(m) for m in decoder.messages() if isinstance(m, format.Record)])
+decoder.close()
+"""
+
+
+@pytest.mark.parametrize("name", ["golden-v1.2.rrd", "golden-v1.3.rrd"])
+def test_a_1_2_reader_reads_1_3_files_without_their_trace_context(tmp_path: Path, name: str) -> None:
+    """The real 1.2 reader (from git) skips the ``trace`` table: every other field reads the same."""
+    root = _v1_2_reader(tmp_path)
+    if root is None:
+        pytest.skip("not a git checkout holding the 1.2 reader")
+    result = subprocess.run(
+        [sys.executable, "-c", READ_WITH, str(DATA / name)], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(root)}, cwd=str(tmp_path), timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    minor, old = result.stdout.split(" ", 1)
+    assert minor == "2"
+    read, decoder = decode((DATA / name).read_bytes())
+    decoder.close()
+    trace_fields = ("trace_id", "span_id", "trace_flags")
+    now = [{k: v for k, v in vars(m).items() if k not in trace_fields}
+           for m in read if isinstance(m, Record)]
+    assert ast.literal_eval(old) == now
+
+
+def test_a_trace_row_must_hold_ids_of_their_size_and_a_flags_byte() -> None:
+    traced = dataclasses.replace(record(0), trace_id=GOLDEN_TRACE, span_id="00f067aa0ba902b7",
+                                 trace_flags=1)
+    columns, extras = format.columns_for([traced, record(1)])
+    assert columns["trace"] == [[0, bytes.fromhex(GOLDEN_TRACE), bytes.fromhex("00f067aa0ba902b7"), 1]]
+    good = {**columns, "extra": extras}
+    assert format.decode_records(good)[0] == traced
+    row = columns["trace"][0]
+    for bad in ([*row[:1], b"\x01" * 15, *row[2:]], [*row[:2], b"\x01" * 9, row[3]],
+                [*row[:3], 256], [*row[:3], -1], [*row[:3], "1"], [row[0], row[1]]):
+        with pytest.raises(ValueError, match="bad trace entry"):
+            format.decode_records({**good, "trace": [bad]})
+    # a row naming no record is ignored, as ``exc`` and ``stack`` rows are
+    assert format.decode_records({**good, "trace": [[7, *row[1:]]]})[0].trace_id is None
+    # a span id may be absent (OTLP allows a trace id alone)
+    only_trace = [row[0], row[1], b"", 0]
+    (first, _) = format.decode_records({**good, "trace": [only_trace]})
+    assert (first.trace_id, first.span_id, first.trace_flags) == (GOLDEN_TRACE, None, 0)
+
+
+def test_a_record_without_trace_context_costs_no_byte() -> None:
+    """A batch without a span is what a 1.2 writer wrote; one record in a span costs its row."""
+    plain = [record(i) for i in range(100)]
+    traced = [dataclasses.replace(r, trace_id=GOLDEN_TRACE, span_id=f"{i + 1:016x}", trace_flags=1)
+              for i, r in enumerate(plain)]
+    assert "trace" not in format.columns_for(plain)[0]
+    sizes = [len(format.encode_frame(format.encode_records(rs))) for rs in (plain, traced)]
+    assert sizes[1] - sizes[0] <= 100 * 20  # the trace id repeats; span ids deflate poorly
+    with pytest.raises(ValueError, match="not a trace id"):
+        format.columns_for([dataclasses.replace(record(0), trace_id="abc")])
+    with pytest.raises(ValueError, match="not a trace context"):
+        format.trace_row(0, 0, 1, 1)  # OpenTelemetry's invalid (zero) trace id
+
+
 @pytest.mark.parametrize("template, args, expected", [
     ("n=%d", (5,), "n=5"),
     ("%s|%r|%5.2f|%-4s|%x|%%", ("a", "b", 3.14159, "z", 255), "a|'b'| 3.14|z   |ff|%"),
@@ -1060,7 +1198,7 @@ def test_with_resync_a_single_stream_fails_as_before(name: str) -> None:
 
 
 def test_golden_files_read_the_same_with_resync() -> None:
-    for name in ("golden-v1.0.rrd", "golden-v1.1.rrd", "golden-v1.2.rrd"):
+    for name in ("golden-v1.0.rrd", "golden-v1.1.rrd", "golden-v1.2.rrd", "golden-v1.3.rrd"):
         data = (DATA / name).read_bytes()
         plain, _ = decode(data)
         read, decoder = resync_decode(data, *range(1, len(data), 61))

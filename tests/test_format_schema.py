@@ -63,6 +63,7 @@ def test_every_table_field_is_a_record_field_once() -> None:
     # what the tables do not hold has a column of its own
     assert set(record_fields) - set(table_fields) == {
         "seq", "time_ns", "message", "extras", "exception", "stack_info", "args",
+        "trace_id", "span_id", "trace_flags",
     }
 
 

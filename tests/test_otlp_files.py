@@ -26,7 +26,7 @@ from .conftest import ViewerProcess, child_env  # noqa: E402
 
 CARRIED = ("message", "level", "level_name", "logger", "entity_path", "time_ns", "extras",
            "path", "line", "function", "thread", "thread_name", "process", "exception",
-           "stack_info")
+           "stack_info", "trace_id", "span_id", "trace_flags")
 
 
 def recorded(tmp_path: Path, name: str = "run") -> list[format.Message]:
@@ -176,10 +176,16 @@ def test_an_sdk_shaped_line_reads_as_a_recording() -> None:
     log.severity_text = "WARN"
     log.body.string_value = "card declined"
     log.attributes.add(key="order").value.int_value = 42
+    log.trace_id, log.span_id, log.flags = bytes(range(1, 17)), bytes(range(1, 9)), 1
     back = decoded(b"".join(files.stream_bytes([files.json_line(request).encode()], "sdk.jsonl")))
     (record,) = records(back)
     assert (record.level, record.level_name, record.logger, record.message, record.extras) == (
         30, "WARN", "shop.pay", "card declined", {"order": 42})
+    assert (record.trace_id, record.span_id, record.trace_flags) == (
+        bytes(range(1, 17)).hex(), bytes(range(1, 9)).hex(), 1)
+    again = list(files.json_lines([m for m in back if not isinstance(m, format.End)]))
+    logged = json.loads(again[0])["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+    assert (logged["traceId"], logged["spanId"]) == (bytes(range(1, 17)).hex(), bytes(range(1, 9)).hex())
     assert mapping.severity_number(record.level) == 13
 
 
@@ -230,7 +236,7 @@ def test_print_writes_otlp_json_that_print_verify_and_the_viewer_read(tmp_path: 
         viewer.wait_for("loaded beta[")
     finally:
         viewer.stop()
-    saved = [m for p in sorted((tmp_path / "saved").glob("*.rrd")) for m in read_messages(str(p))]
+    saved = [m for p in sorted((tmp_path / "saved").glob("*.rlg")) for m in read_messages(str(p))]
     assert sorted(r.message for r in records(saved)) == sorted(messages)
 
 

@@ -111,9 +111,9 @@ def test_an_sdk_request_becomes_records(encoding: str, gzipped: bool) -> None:
     assert second == Record(
         seq=0, time_ns=NOW + 1, level=logging.INFO, level_name="INFO", entity_path="app/orders",
         logger="app.orders", message="order 1",
-        extras={"order": 1, "amount": 0.5, "paid": True, "trace_id": TRACE.hex(), "span_id": SPAN.hex()},
+        extras={"order": 1, "amount": 0.5, "paid": True},
         thread=99, thread_name="worker-1", process=77, path="/srv/orders.py", line=41,
-        function="place",
+        function="place", trace_id=TRACE.hex(), span_id=SPAN.hex(), trace_flags=second.trace_flags,
     )
     assert type(first.extras["order"]) is int and type(first.extras["amount"]) is float
 
@@ -265,7 +265,7 @@ def test_unknown_json_fields_are_ignored_and_ids_may_be_lowercase() -> None:
         "body": {"stringValue": "hi"}, "timeUnixNano": str(NOW)}]}], "newThing": {}}]}
     (record,) = records_of(decode_request(json.dumps(document).encode(), receive.JSON, None, 0))
     assert (record.level, record.message, record.time_ns) == (30, "hi", NOW)
-    assert record.extras == {"trace_id": TRACE.hex(), "span_id": SPAN.hex()}
+    assert record.extras == {} and (record.trace_id, record.span_id) == (TRACE.hex(), SPAN.hex())
 
 
 @pytest.mark.parametrize("content_type, encoding, error", [

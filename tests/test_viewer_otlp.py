@@ -229,7 +229,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def saved_stream(folder: Path, app: str) -> tuple[RecordingInfo, list[Record]] | None:
-    files = sorted(folder.glob(f"{app}-*.rrd"))
+    files = sorted(folder.glob(f"{app}-*.rlg"))
     if not files:
         return None
     assert len(files) == 1, files
@@ -286,7 +286,7 @@ def test_protobuf_json_and_gzip_posts_arrive_in_one_stream(viewer: OtlpViewer) -
     assert (info.application_id, info.recording_id, info.host, info.pid) == ("posted", "i-1", "web-3", 77)
     assert [r.seq for r in records] == list(range(8))
     assert [r.message for r in records] == ["order 0", "order 1"] * 4
-    assert all(r.extras["trace_id"] == TRACE.hex() and r.extras["span_id"] == SPAN.hex() for r in records)
+    assert all(r.trace_id == TRACE.hex() and r.span_id == SPAN.hex() for r in records)
     assert records[1].extras["order"] == 1 and records[1].line == 41 and records[1].path == "/srv/orders.py"
     viewer.err.wait_for("OTLP: posted[77] (recording i-1) started", timeout=TIMEOUT)
 
@@ -436,7 +436,8 @@ def test_the_opentelemetry_sdk_exports_into_the_viewer(viewer: OtlpViewer) -> No
         assert record.level == [logging.DEBUG, logging.INFO, logging.WARNING][i % 3]
         assert record.extras["ratio"] == i / 4 and record.extras["ok"] is (i % 2 == 0)
         assert record.extras["tags"] == ["a", "b"]
-        assert record.extras["trace_id"] == ids["trace_id"] and record.extras["span_id"] == ids["span_id"]
+        assert record.trace_id == ids["trace_id"] and record.span_id == ids["span_id"]
+        assert record.trace_flags is not None and record.trace_flags & 1  # sampled
         assert record.path == "<string>" and record.function == "<module>" and record.line > 0
         assert record.process == ids["pid"] and record.time_ns > 0
     failed = records[-1]

@@ -76,6 +76,7 @@ from .messages import (
     records_message,
     refused_message,
     stream_id,
+    trace_row,
 )
 from .schema import (
     CODEC_MSGPACK,
@@ -110,8 +111,11 @@ from .schema import (
     SITE,
     SITE_FIELDS,
     SITE_TYPES,
+    SPAN_ID_SIZE,
     STACK_ROW,
     TARGET_PAYLOAD_SIZE,
+    TRACE_ID_SIZE,
+    TRACE_ROW,
     TRUNCATION_MARK,
     VIEWER_HELLO,
     VIEWER_MAGIC,
@@ -148,8 +152,9 @@ __all__ = [
     "KIND_END", "KIND_INFO", "KIND_RECORDS", "KIND_REFUSED", "MAGIC",
     "MAX_DEFERRED_CONVERSIONS", "MAX_DEFERRED_WIDTH", "MAX_EXTRAS_BYTES", "MAX_FIELD_CHARS",
     "MAX_FRAME_SIZE", "MAX_PAYLOAD_SIZE", "MAX_RECORDS_PER_FRAME", "RECORD_COLUMNS",
-    "RERUN_SDK_MAGIC", "SITE", "SITE_FIELDS", "SITE_TYPES", "STACK_ROW", "TARGET_PAYLOAD_SIZE",
-    "TRUNCATION_MARK", "VIEWER_HELLO", "VIEWER_MAGIC",
+    "RERUN_SDK_MAGIC", "SITE", "SITE_FIELDS", "SITE_TYPES", "SPAN_ID_SIZE", "STACK_ROW",
+    "TARGET_PAYLOAD_SIZE", "TRACE_ID_SIZE", "TRACE_ROW", "TRUNCATION_MARK", "VIEWER_HELLO",
+    "VIEWER_MAGIC",
     # errors
     "ChecksumMismatch", "CorruptFrame", "FrameTooLarge", "NotARecording", "RecordingError",
     "TruncatedStream", "UnsupportedVersion",
@@ -163,7 +168,7 @@ __all__ = [
     "RecordingInfo", "Refused", "StreamId", "ack_message", "columns_for", "decode_info",
     "decode_records", "delta_decode", "delta_encode", "dropped_message", "encode_records",
     "end_message", "info_message", "pack_map", "records_message", "refused_message",
-    "stream_id",
+    "stream_id", "trace_row",
     # frames
     "FRAME_HEAD", "FRAME_HEAD_SIZE", "Frame", "FramePeek", "encode_frame", "encode_stream",
     "frame_payload", "peek_frame", "stream_header",

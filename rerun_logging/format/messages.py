@@ -34,6 +34,8 @@ from .schema import (
     KIND_REFUSED,
     MAX_RECORDS_PER_FRAME,
     SITE_FIELDS,
+    SPAN_ID_SIZE,
+    TRACE_ID_SIZE,
 )
 from .values import (
     Packed,
@@ -97,6 +99,14 @@ class Record:
     args: tuple[Any, ...] | dict[Any, Any] | None = None
     """The arguments the message was rendered with (``logger.info("%s", x)``): a
     tuple, a mapping for ``%(name)s`` templates, None without any."""
+    trace_id: str | None = None
+    """The OpenTelemetry trace the record was logged in (format 1.3): 32 lowercase hex
+    digits, as OTLP/JSON and the W3C ``traceparent`` write it; None outside a span."""
+    span_id: str | None = None
+    """The span it was logged in: 16 lowercase hex digits; None outside a span (or
+    when only the trace is known)."""
+    trace_flags: int | None = None
+    """The span's W3C trace flags (a byte; bit 0: sampled); None outside a span."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +268,7 @@ def columns_for(records: Sequence[Record]) -> tuple[dict[str, Any], list[dict[st
     ctx_col: list[int] = []
     excs: list[list[Any]] = []
     stacks: list[list[Any]] = []
+    traces: list[list[Any]] = []
     for row, r in enumerate(records):
         site = _SITE_OF(r)
         site_col.append(sites.setdefault(site, len(sites)))
@@ -268,6 +279,8 @@ def columns_for(records: Sequence[Record]) -> tuple[dict[str, Any], list[dict[st
             excs.append([row, e.type, e.value, e.traceback])
         if r.stack_info is not None:
             stacks.append([row, r.stack_info])
+        if r.trace_id is not None:
+            traces.append(_trace_row_of(row, r))
     columns = {
         "seq": delta_encode([r.seq for r in records]),
         "time": delta_encode([r.time_ns for r in records]),
@@ -281,7 +294,38 @@ def columns_for(records: Sequence[Record]) -> tuple[dict[str, Any], list[dict[st
     }
     if any(r.args for r in records):
         columns["args"] = pack_args([r.args or None for r in records])
+    if traces:
+        columns["trace"] = traces
     return columns, [r.extras or None for r in records]
+
+
+def trace_row(row: int, trace_id: int, span_id: int, flags: int) -> list[Any]:
+    """A row of the ``trace`` table from a ``SpanContext``'s numbers (ids as ints).
+
+    Raises ValueError when an id is zero (OpenTelemetry's invalid id) or does not
+    fit its size, or the flags are not a byte; TypeError when one is not an int.
+    """
+    if not (0 < trace_id < 1 << 8 * TRACE_ID_SIZE and 0 < span_id < 1 << 8 * SPAN_ID_SIZE
+            and 0 <= flags <= 0xFF):
+        raise ValueError(f"not a trace context: {trace_id!r:.40} {span_id!r:.20} {flags!r:.8}")
+    return [row, int.to_bytes(trace_id, TRACE_ID_SIZE, "big"),
+            int.to_bytes(span_id, SPAN_ID_SIZE, "big"), flags]
+
+
+def _trace_row_of(row: int, record: Record) -> list[Any]:
+    """The ``trace`` row of a :class:`Record` whose ``trace_id`` is set (hex text)."""
+    try:
+        trace_id = bytes.fromhex(record.trace_id or "")
+        span_id = bytes.fromhex(record.span_id) if record.span_id is not None else b""
+    except (TypeError, ValueError):
+        trace_id = span_id = b"?"
+    if len(trace_id) != TRACE_ID_SIZE or len(span_id) not in (0, SPAN_ID_SIZE):
+        raise ValueError(f"record {record.seq}: not a trace id and span id: "
+                         f"{record.trace_id!r:.40} {record.span_id!r:.20}")
+    flags = record.trace_flags or 0
+    if not 0 <= flags <= 0xFF:
+        raise ValueError(f"record {record.seq}: trace flags {flags!r:.8} are not a byte")
+    return [row, trace_id, span_id, flags]
 
 
 def encode_records(records: Sequence[Record]) -> bytes:
@@ -399,16 +443,36 @@ def decode_records(body: dict[str, Any]) -> list[Record]:
     site_fields = [dict(zip(SITE_FIELDS, site)) for site in sites]
     ctx_fields = [dict(zip(CONTEXT_FIELDS, ctx)) for ctx in ctxs]
     none = None
-    return [
+    records = [
         _record({
             **site_fields[si], **ctx_fields[ci], "seq": seq, "time_ns": t, "message": msg,
             "extras": extra or {}, "exception": excs.get(row, none),
             "stack_info": stacks.get(row, none), "args": _args(arg) if arg else none,
+            "trace_id": none, "span_id": none, "trace_flags": none,
         })
         for row, (seq, t, si, ci, msg, extra, arg) in enumerate(
             zip(seqs, times, site_rows, ctx_rows, messages, extras, args)
         )
     ]
+    if body.get("trace"):
+        _add_traces(records, _typed_rows(body["trace"], rows["trace"], "trace"))
+    return records
+
+
+def _add_traces(records: list[Record], rows: list[list[Any]]) -> None:
+    """Set the trace context of the records the ``trace`` rows name (1.3); ValueError
+    for an id of the wrong size or flags that are not a byte. Like ``exc`` and
+    ``stack`` rows, a row naming no record is ignored."""
+    count = len(records)
+    for row, trace_id, span_id, flags, *_ in rows:
+        if (len(trace_id) != TRACE_ID_SIZE or len(span_id) not in (0, SPAN_ID_SIZE)
+                or not 0 <= flags <= 0xFF):
+            raise ValueError(f"bad trace entry {[row, trace_id, span_id, flags]!r:.80}")
+        if 0 <= row < count:
+            fields = records[row].__dict__
+            fields["trace_id"] = trace_id.hex()
+            fields["span_id"] = span_id.hex() if span_id else None
+            fields["trace_flags"] = int(flags)  # never a bool
 
 
 def _rendered(
@@ -434,7 +498,7 @@ _set = object.__setattr__
 def _record(fields: dict[str, Any]) -> Record:
     """A :class:`Record` from all its fields, without the frozen dataclass's ``__init__``.
 
-    That ``__init__`` sets each of the 19 fields through ``object.__setattr__``, about
+    That ``__init__`` sets each of the 22 fields through ``object.__setattr__``, about
     5 µs a record, the largest cost of decoding; this sets the instance dict at once
     (about 0.7 µs). ``fields`` must hold every field: the round-trip tests check it.
     """

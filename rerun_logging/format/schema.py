@@ -31,7 +31,10 @@ the ``msg`` column be nil: the message is then its site's template with the row'
 (:func:`~rerun_logging.format.render_message`). Writers leave a message out only
 where that gives exactly the text the application would have seen (see
 :func:`~rerun_logging.format.deferrable_template`), so readers render and writers
-do not: a 1.1 reader refuses those frames.
+do not: a 1.1 reader refuses those frames. 1.3 added the ``trace`` table: the
+OpenTelemetry trace context a record was logged in (trace id, span id, trace flags),
+one row per record that has one (:data:`TRACE_ROW`), left out when none has; a 1.2
+reader skips it and reads the records without their trace context.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ MAGIC = b"\x89RLG\r\n\x1a\n"
 """Our magic. PNG-style: a high byte and CR LF catch text-mode mangling."""
 RERUN_SDK_MAGIC = b"RRF"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 2
+FORMAT_MINOR = 3
 HEADER = MAGIC + bytes((FORMAT_MAJOR, FORMAT_MINOR))
 HEADER_SIZE = len(HEADER)
 
@@ -131,14 +134,22 @@ EXCEPTION_ROW: tuple[type, ...] = (int, str, str, str)
 """A row of the ``exc`` table: record row, exception type, value, traceback."""
 STACK_ROW: tuple[type, ...] = (int, str)
 """A row of the ``stack`` table: record row, stack text."""
+TRACE_ROW: tuple[type, ...] = (int, bytes, bytes, int)
+"""A row of the ``trace`` table (1.3): record row, trace id (:data:`TRACE_ID_SIZE`
+bytes), span id (:data:`SPAN_ID_SIZE` bytes), trace flags (a byte: W3C ``traceflags``),
+all as OpenTelemetry's ``SpanContext`` holds them (ids big-endian)."""
+TRACE_ID_SIZE = 16
+"""Bytes of a trace id (W3C Trace Context, OpenTelemetry): 32 hex digits as text."""
+SPAN_ID_SIZE = 8
+"""Bytes of a span id: 16 hex digits as text."""
 
 
 class Column(NamedTuple):
     """One key of a RECORDS body.
 
     A flat column has one item per record, each of a type in ``items``; a table
-    (``sites``, ``ctxs``, ``exc``, ``stack``) is a list of rows whose leading fields
-    have the types in ``row``. ``optional`` columns may be missing (or empty).
+    (``sites``, ``ctxs``, ``exc``, ``stack``, ``trace``) is a list of rows whose
+    leading fields have the types in ``row``. ``optional`` columns may be missing (or empty).
     """
 
     key: str
@@ -158,12 +169,13 @@ RECORD_COLUMNS: tuple[Column, ...] = (
     Column("exc", row=EXCEPTION_ROW, optional=True),
     Column("stack", row=STACK_ROW, optional=True),
     Column("args", frozenset({list, dict, _NONE}), optional=True),
+    Column("trace", row=TRACE_ROW, optional=True),
     Column("extra", frozenset({dict, _NONE}), optional=True),
 )
 """The keys of a RECORDS body in the order writers put them. ``seq`` and ``time``
 are delta-coded; ``site`` and ``ctx`` index the ``sites`` and ``ctxs`` tables;
-``exc`` and ``stack`` hold only the rows that have one; ``args`` (1.1) is left out
-when no record has any; ``extra`` always comes last."""
+``exc``, ``stack`` and ``trace`` hold only the rows that have one; ``args`` (1.1)
+and ``trace`` (1.3) are left out when no record has any; ``extra`` always comes last."""
 
 COLUMN_ITEMS: dict[str, frozenset[type]] = {c.key: c.items for c in RECORD_COLUMNS if c.items}
 """The item types of each flat column, by key."""

@@ -17,6 +17,9 @@ model and the current semantic conventions::
     thread / thread_name              thread.id / thread.name
     exception type / value / text     exception.type / exception.message / exception.stacktrace
     stack_info                        code.stacktrace
+    trace_id / span_id / trace_flags  trace_id (16 bytes) / span_id (8 bytes) / flags (the
+                                      W3C trace flags in its low byte), when the record was
+                                      logged in a span (format 1.3); empty otherwise
     application_id                    resource service.name (unless OTEL_SERVICE_NAME or
                                       OTEL_RESOURCE_ATTRIBUTES name one)
     recording_id                      resource service.instance.id
@@ -205,6 +208,8 @@ def _fill(log: LogRecord, record: Record, text: Text, cache: Cache) -> None:
     log.severity_number = severity_number(record.level)  # type: ignore[assignment]
     log.severity_text = text(record.level_name)
     log.body.string_value = text(record.message)
+    if record.trace_id is not None:
+        _set_trace(log, record)
     own = _own(record, text, cache)
     attributes = log.attributes
     extras = record.extras
@@ -220,6 +225,14 @@ def _fill(log: LogRecord, record: Record, text: Text, cache: Cache) -> None:
             pair.key = name
             _set_value(pair.value, value, text, 0)
     attributes.extend(own)
+
+
+def _set_trace(log: LogRecord, record: Record) -> None:
+    """The record's trace context on ``log``: the ids as bytes, the flags' low byte."""
+    log.trace_id = bytes.fromhex(record.trace_id or "")
+    if record.span_id is not None:
+        log.span_id = bytes.fromhex(record.span_id)
+    log.flags = (record.trace_flags or 0) & 0xFF
 
 
 def log_record(record: Record, text: Text = _plain) -> LogRecord:

@@ -36,7 +36,8 @@ back as they left)::
     thread.id / thread.name               thread / thread_name
     exception.type / .message / .stacktrace   exception (type, value, traceback)
     code.stacktrace                       stack_info
-    trace_id / span_id                    extras trace_id / span_id (lowercase hex)
+    trace_id / span_id / flags            trace_id / span_id (lowercase hex; all-zero
+                                          or mis-sized ids: none) / trace_flags
     event_name                            extras event_name
     our sink's DROPPED_EVENT note         a DROPPED message (count, reason)
 
@@ -385,9 +386,8 @@ def log_message(log: Any, scope: str, info: RecordingInfo, now_ns: int) -> Recor
     if any(isinstance(extras.get(key), str) for key in _EXCEPTION_ATTRIBUTES):
         parts = [extras.pop(key) if isinstance(extras.get(key), str) else "" for key in _EXCEPTION_ATTRIBUTES]
         exception = ExceptionInfo(*(format.truncate_text(p) for p in parts))
-    for key, raw in (("trace_id", log.trace_id), ("span_id", log.span_id)):
-        if raw and key not in extras:
-            extras[key] = raw.hex()
+    trace_id = log.trace_id.hex() if len(log.trace_id) == 16 and any(log.trace_id) else None
+    span_id = log.span_id.hex() if len(log.span_id) == 8 and any(log.span_id) else None
     if log.event_name and "event_name" not in extras:
         extras["event_name"] = log.event_name
     time_ns = log.time_unix_nano or log.observed_time_unix_nano or now_ns
@@ -412,6 +412,9 @@ def log_message(log: Any, scope: str, info: RecordingInfo, now_ns: int) -> Recor
         path=format.truncate_text(fields.get("path", "")),
         line=line if -(2**63) <= line < 2**63 else 0,
         function=_cut(fields.get("function")),
+        trace_id=trace_id,
+        span_id=span_id if trace_id is not None else None,
+        trace_flags=(int(log.flags) & 0xFF) if trace_id is not None else None,
     )
 
 

@@ -30,7 +30,10 @@ per record, in order::
      "path": [sid], "line": [int], "function": [sid | null],
      "exception": [[row, type, value, traceback], ...],   sparse: rows that have one
      "stack": [[row, text], ...],                         sparse: rows that have one
-     "args": [array | object | null]}     the message's arguments; absent when no row has any
+     "args": [array | object | null],     the message's arguments; absent when no row has any
+     "trace": [[row, trace_id, span_id | null, flags], ...]}  sparse: the rows logged in an
+                                  OpenTelemetry span (ids lowercase hex, flags an int);
+                                  absent when no row has one
 
 - ``time`` is whole milliseconds since the epoch (exact as a JavaScript number,
   ready for ``new Date(time)``) and ``ns`` the nanoseconds within that millisecond,
@@ -503,6 +506,12 @@ class FeedClient:
         }
         if any(r.args for r in records):
             columns["args"] = RawJSON(json_text([r.args or None for r in records]))
+        traces = [
+            [row, r.trace_id, r.span_id, r.trace_flags]
+            for row, r in enumerate(records) if r.trace_id is not None
+        ]
+        if traces:
+            columns["trace"] = traces
         return columns
 
     def _interned(self, values: list[str | None], new: list[str]) -> list[int | None]:
@@ -613,6 +622,8 @@ def estimated_json_size(record: Record, seen: set[str] | None = None) -> int:
         size += 20 + len(e.type) + len(e.value) + len(e.traceback)
     if record.stack_info is not None:
         size += 12 + len(record.stack_info)
+    if record.trace_id is not None:
+        size += 70
     if record.extras:
         size += _json_size(record.extras)
     if record.args:

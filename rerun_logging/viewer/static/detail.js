@@ -1,11 +1,13 @@
-// The detail pane: every field of the selected record (extras, exception, stack),
-// "copy as JSON", and the keyboard shortcuts when nothing is selected.
+// The detail pane: every field of the selected record (extras, exception, stack, its
+// OpenTelemetry trace and span with a button finding the records of each), "copy as
+// JSON", and the keyboard shortcuts when nothing is selected.
 
 import { levelClass } from "./store.js";
 import { store, view } from "./state.js";
 import { $, el } from "./dom.js";
 import { fmtFullTime } from "./format.js";
 import { flash } from "./notices.js";
+import { searchFor } from "./toolbar.js";
 
 const detail = $("detail");
 
@@ -15,6 +17,7 @@ export function recordJson(i) {
   const st = store.streams[store.stream[i]] || {};
   const odd = store.odd.get(i);
   const exc = store.exception.get(i);
+  const trace = store.trace.get(i);
   return {
     time_ns: String(BigInt(store.time[i]) * 1000000n + BigInt(store.ns[i])),
     time: fmtFullTime(i), level: store.level[i], level_name: s(store.levelName[i]),
@@ -28,8 +31,31 @@ export function recordJson(i) {
     extras: store.extras[i] ?? null,
     exception: exc ? { type: exc[0], value: exc[1], traceback: exc[2] } : null,
     stack_info: store.stack.get(i) ?? null,
+    trace_id: trace ? trace[0] : null, span_id: trace ? trace[1] : null,
+    trace_flags: trace ? trace[2] : null,
     recording: st.recording ?? null, pid: st.pid ?? null, seq: store.seq[i],
   };
+}
+
+/** The trace and span rows of the fields list, each with a button that searches for it. */
+function addTrace(dl, trace) {
+  if (!trace) return;
+  const row = (name, id, what) => {
+    const dd = el("dd", null);
+    dd.setAttribute("data-field", name);
+    const find = el("button", "link", "find");
+    find.type = "button";
+    find.title = "Show the records of this " + what;
+    find.setAttribute("data-testid", "find-" + what);
+    find.addEventListener("click", () => searchFor(id));
+    dd.append(el("code", null, id), " ", find);
+    dl.append(el("dt", null, name), dd);
+  };
+  row("trace id", trace[0], "trace");
+  if (trace[1] !== null) row("span id", trace[1], "span");
+  const flags = el("dd", null, trace[2].toString(16).padStart(2, "0") + ((trace[2] & 1) ? " (sampled)" : ""));
+  flags.setAttribute("data-field", "trace flags");
+  dl.append(el("dt", null, "trace flags"), flags);
 }
 
 /** Fill the pane for the selected row (or the shortcuts when none). */
@@ -95,6 +121,7 @@ export function renderDetail() {
   if (rec) add("application", rec.application + " @ " + rec.host);
   if (st) add("recording", st.recording + " (pid " + st.pid + ")");
   add("seq", String(store.seq[i]));
+  addTrace(dl, store.trace.get(i));
   detail.appendChild(el("h3", null, "Fields"));
   detail.appendChild(dl);
 

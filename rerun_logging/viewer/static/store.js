@@ -97,6 +97,7 @@ export class Store {
     this.odd = new Map();       // row -> {thread, process} when not plain numbers
     this.exception = new Map(); // row -> [type, value, traceback]
     this.stack = new Map();     // row -> text
+    this.trace = new Map();     // row -> [trace_id, span_id, flags] (OpenTelemetry, hex ids)
     this.sidMap = [];           // the server's string ids -> ours (per connection)
     this.streams = [];          // {key, recording, pid}
     this.streamIndex = new Map();
@@ -249,12 +250,24 @@ export class Store {
     }
     for (const e of msg.exception || []) this.exception.set(first + e[0], [e[1], e[2], e[3]]);
     for (const s of msg.stack || []) this.stack.set(first + s[0], s[1]);
+    for (const t of msg.trace || []) this.addTrace(first, count, t);
     this.n = first + count;
     this.maxTime = maxT;
     this.minTime = minT;
     this.newest = maxT;
     this.version++;
     return [first, count];
+  }
+
+  /** A `trace` row [row, trace_id, span_id, flags] of a batch starting at row `first`:
+   * kept for the detail pane, and its ids made searchable (the search text of the row). */
+  addTrace(first, count, t) {
+    const j = Array.isArray(t) ? t[0] : -1;
+    if (!Number.isInteger(j) || j < 0 || j >= count || typeof t[1] !== "string") return;
+    const span = typeof t[2] === "string" ? t[2] : null;
+    const i = first + j;
+    this.trace.set(i, [t[1], span, typeof t[3] === "number" ? t[3] : 0]);
+    this.lower[i] += ("\ntrace_id=" + t[1] + (span === null ? "" : "\nspan_id=" + span)).toLowerCase();
   }
 
   timeOf(i) { return this.time[i] + this.ns[i] / 1e6; }
@@ -295,6 +308,7 @@ export class Store {
     };
     this.exception = shift(this.exception);
     this.stack = shift(this.stack);
+    this.trace = shift(this.trace);
     this.odd = shift(this.odd);
     this.n = n - k;
     let minT = Infinity;

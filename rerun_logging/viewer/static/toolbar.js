@@ -50,6 +50,13 @@ export function renderLevelCounts() {
   }
 }
 
+/** Search for `text` (the detail pane's "find" buttons): the box shows it, the filter runs. */
+export function searchFor(text) {
+  searchInput.value = text;
+  filter.search = text;
+  invalidateFilter();
+}
+
 searchInput.addEventListener("input", () => {
   filter.search = searchInput.value;
   invalidateFilter();
