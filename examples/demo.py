@@ -1,8 +1,8 @@
-"""The demo: a small service that logs structured records and an exception into demo.rrd.
+"""The demo: a small service that logs structured records and an exception into demo.rlg.
 
 Run it, then read the recording:
 
-    python examples/demo.py && rerun-logging print demo.rrd
+    python examples/demo.py && rerun-logging print demo.rlg
 
 ``RERUN_LOGGING_SINK`` overrides where it goes; with ``stdout``, standard output is the
 recording, so the demo's own words go to standard error:
@@ -33,7 +33,7 @@ def handle_order(order_id: int, rng: random.Random) -> None:
 
 
 def main() -> None:
-    handler = RerunHandler("save:demo.rrd", application_id="shop-demo")
+    handler = RerunHandler("save:demo.rlg", application_id="shop-demo")
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     rng = random.Random(7)
     for order_id in range(1, 21):

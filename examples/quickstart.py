@@ -1,7 +1,7 @@
 """Quickstart: the standard flags pick the mode; three calls wire them up.
 
     python examples/quickstart.py                 # spawn the viewer (or use the running one)
-    python examples/quickstart.py --save run.rrd  # then: rerun-logging run.rrd
+    python examples/quickstart.py --save run.rlg  # then: rerun-logging run.rlg
     python examples/quickstart.py --serve         # this script serves the web viewer
     python examples/quickstart.py --connect --url 127.0.0.1:7270
     python examples/quickstart.py --stdout | rerun-logging -

@@ -1,7 +1,7 @@
 """Multiprocess workers: one recording, every worker's records, each with its pid.
 
-    python examples/workers.py                      # saves workers.rrd (+ workers.<pid>.rrd)
-    rerun-logging workers.rrd workers.*.rrd         # one recording in the viewer
+    python examples/workers.py                      # saves workers.rlg (+ workers.<pid>.rlg)
+    rerun-logging workers.rlg workers.*.rlg         # one recording in the viewer
     python examples/workers.py --sink spawn         # or stream it all to the viewer live
     python examples/workers.py --start-method spawn
 
@@ -36,7 +36,7 @@ def work(item: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="multiprocess workers logging into one recording")
-    parser.add_argument("--sink", default="save:workers.rrd")
+    parser.add_argument("--sink", default="save:workers.rlg")
     parser.add_argument("--start-method", choices=multiprocessing.get_all_start_methods(), default="spawn")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--items", type=int, default=12)

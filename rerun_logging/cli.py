@@ -206,7 +206,7 @@ def add_viewer_options(parser: argparse.ArgumentParser) -> None:
                         help=f"TCP port for app streams (default {server.DEFAULT_PORT}; with "
                         "FILEs, a free one when it is taken; 0 picks a free one)")
     parser.add_argument("--save-dir", metavar="DIR",
-                        help="save every stream as DIR/APP-RECORDING-PID.rrd (created if missing)")
+                        help="save every stream as DIR/APP-RECORDING-PID.rlg (created if missing)")
     parser.add_argument("--print", dest="print_records", action="store_true",
                         help="print every incoming record as a line on standard output")
     parser.add_argument("--color", action=argparse.BooleanOptionalAction, default=None,
@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     program.add_argument("--sink", metavar="SPEC", default=None,
                          help="where the records go (default: $RERUN_LOGGING_SINK, or spawn); "
-                         "save:PATH saves other processes beside PATH as PATH-stem.PID.rrd; "
+                         "save:PATH saves other processes beside PATH as PATH-stem.PID.EXT; "
                          "serve[:HOST:PORT] serves the web UI from this command")
     program.add_argument("--app-id", metavar="ID", default=None,
                          help="the application id (default: the program's name)")

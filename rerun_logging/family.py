@@ -7,7 +7,7 @@ workers, ``subprocess`` children, forks), the first process of a run passes on:
   join the same recording;
 - ``RERUN_LOGGING_SAVED_AT``: the files its ``save`` sinks write, as JSON
   ``{"PATH": PID}``. A child whose ``save`` names one of them writes
-  ``PATH-stem.<pid>.rrd`` beside it instead of over it (forked children already
+  ``PATH-stem.<pid>.EXT`` beside it instead of over it (forked children already
   do, through the fork hook);
 - ``RERUN_LOGGING_SERVED_AT``: its ``serve`` sinks and the loopback TCP port that
   takes streams, as JSON ``{"SPEC": [PID, PORT]}``. A child configured with the

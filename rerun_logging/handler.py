@@ -105,7 +105,7 @@ class RerunHandler(logging.Handler):
     """Streams log records to the rerun-logging viewer, a file, or stdout.
 
     All arguments are plain values so that ``dictConfig`` and ``fileConfig`` can
-    build it. ``sink`` is a spec string (``"save:run.rrd"``, ``"stdout"``, several
+    build it. ``sink`` is a spec string (``"save:run.rlg"``, ``"stdout"``, several
     joined by commas) or a list; None buffers in memory until :meth:`set_sink`.
     ``RERUN_LOGGING_SINK`` in the environment overrides it.
 

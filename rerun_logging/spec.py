@@ -93,7 +93,7 @@ def parse_sinks(config: SinkConfig) -> tuple[SinkSpec, ...]:
 
 
 def parse_one(text: str) -> SinkSpec:
-    """Parse one sink, e.g. ``save:logs/app.rrd`` or ``connect:[::1]:7270``."""
+    """Parse one sink, e.g. ``save:logs/app.rlg`` or ``connect:[::1]:7270``."""
     name, sep, rest = text.partition(":")
     mode = _modes().get(name.strip().lower())
     if mode is None:

@@ -148,7 +148,8 @@ def file_streams(path: Path) -> list[Stream]:
 
 
 def folder_streams(folder: Path) -> list[Stream]:
-    return [s for f in sorted(folder.glob("*.rrd")) for s in streams_of_bytes(f.read_bytes(), f.name)]
+    """The streams a viewer saved into ``folder`` (``--save-dir``: one ``.rlg`` each)."""
+    return [s for f in sorted(folder.glob("*.rlg")) for s in streams_of_bytes(f.read_bytes(), f.name)]
 
 
 # --- targets ----------------------------------------------------------------------------

@@ -362,7 +362,7 @@ def test_download_what_is_shown(page: Page, viewers, demo_file: Path, tmp_path: 
     except Exception:
         pytest.skip("the server does not answer downloads yet")
     info = page.evaluate("window.rerunLogging.lastDownload")
-    assert info["name"].endswith(".rrd") and info["records"] == 111 and info["missing"] == 0
+    assert info["name"].endswith(".rlg") and info["records"] == 111 and info["missing"] == 0
     with page.expect_download() as download:
         page.get_by_test_id("download").click()
     target = tmp_path / download.value.suggested_filename

@@ -24,7 +24,7 @@ def run_example(script: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_demo_writes_records_with_extras_and_an_exception(tmp_path: Path) -> None:
     result = run_example(EXAMPLES / "demo.py", tmp_path)
     assert result.returncode == 0, result.stderr
-    messages = read_messages(tmp_path / "demo.rrd")
+    messages = read_messages(tmp_path / "demo.rlg")
     records = [m for m in messages if isinstance(m, Record)]
     assert messages[0].application_id == "shop-demo"
     assert any("latency_ms" in r.extras and "queue_depth" in r.extras for r in records)
@@ -39,7 +39,7 @@ def test_dictconfig_example(tmp_path: Path) -> None:
     result = run_example(tmp_path / "app" / "app.py", tmp_path / "app")
     assert result.returncode == 0, result.stderr
     assert "synced batch 2" in result.stderr
-    messages = read_messages(tmp_path / "app" / "dictconfig-demo.rrd")
+    messages = read_messages(tmp_path / "app" / "dictconfig-demo.rlg")
     records = [m for m in messages if isinstance(m, Record)]
     assert [r.message for r in records][:2] == ["connecting", "synced batch 0"]
     assert records[0].extras == {"host": "db.local", "port": 5432}
@@ -51,7 +51,7 @@ def test_fileconfig_example(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES / "fileconfig", tmp_path / "app")
     result = run_example(tmp_path / "app" / "app.py", tmp_path / "app")
     assert result.returncode == 0, result.stderr
-    messages = read_messages(tmp_path / "app" / "fileconfig-demo.rrd")
+    messages = read_messages(tmp_path / "app" / "fileconfig-demo.rlg")
     records = [m for m in messages if isinstance(m, Record)]
     assert [r.message for r in records] == ["invoice INV-1 sent", "payment failed"]
     assert records[1].exception.type == "ValueError"

@@ -565,7 +565,7 @@ def test_connect_into_a_real_viewer(tmp_path: Path) -> None:
     finally:
         assert viewer.stop() == 0
     assert done.returncode == 0, done.stderr
-    files = sorted(saved.glob("*.rrd"))
+    files = sorted(saved.glob("*.rlg"))
     assert len(files) == 2, viewer.lines
     messages = sorted(r.message for f in files for r in records(f))
     assert messages == ["from the child", "parent after", "parent before"]

@@ -133,7 +133,7 @@ def test_connect_streams_into_a_running_viewer(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
     finally:
         viewer.stop()
-    (saved,) = (tmp_path / "saved").glob("*.rrd")
+    (saved,) = (tmp_path / "saved").glob("*.rlg")
     records = [m for m in read_messages(saved) if isinstance(m, Record)]
     assert [r.message for r in records] == ["starting 7 work items", "item 6 is slow", "done"]
 

@@ -36,7 +36,7 @@ def viewer(tmp_path: Path) -> Iterator[ViewerProcess]:
 def saved_records(directory: Path) -> dict[int, list[Record]]:
     """Records saved by a viewer, by the pid of the process that logged them."""
     found: dict[int, list[Record]] = {}
-    for path in sorted(directory.glob("*.rrd")):
+    for path in sorted(directory.glob("*.rlg")):
         messages = read_messages(path, strict=False)
         pid = messages[0].pid
         found.setdefault(pid, []).extend(m for m in messages if isinstance(m, Record))
@@ -218,7 +218,7 @@ def test_viewer_restarted_mid_stream_loses_nothing(tmp_path: Path) -> None:
     app = start_app(f"connect:127.0.0.1:{port}", 30_000, pace=0.02)
     try:
         deadline = time.monotonic() + 30
-        while not any(p.stat().st_size > 20_000 for p in (tmp_path / "first").glob("*.rrd")):
+        while not any(p.stat().st_size > 20_000 for p in (tmp_path / "first").glob("*.rlg")):
             assert time.monotonic() < deadline, "the first viewer received nothing"
             time.sleep(0.02)
         first.stop(signal.SIGKILL)

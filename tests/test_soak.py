@@ -121,7 +121,7 @@ def stalled_page(web_port: int) -> socket.socket:
 def held_records(save_dir: Path) -> dict[int, set[int]]:
     """Sequence numbers the viewer saved, by app pid, across every restart's files."""
     held: dict[int, set[int]] = {}
-    for path in save_dir.glob("*.rrd"):
+    for path in save_dir.glob("*.rlg"):
         messages = read_messages(path, strict=False)
         seqs = held.setdefault(messages[0].pid, set())
         seqs.update(m.seq for m in messages if isinstance(m, Record))

@@ -50,7 +50,7 @@ from .conftest import Lines, child_env
 
 TIMEOUT = 15.0
 START = 1_700_000_000_000_000_000
-SAFE_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*-[A-Za-z0-9._-]+-\d+(-\d+)?\.rrd")
+SAFE_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*-[A-Za-z0-9._-]+-\d+(-\d+)?\.rlg")
 
 
 # --- stream material ---------------------------------------------------------------------
@@ -620,7 +620,7 @@ def test_a_file_and_stdin_are_loaded(start_viewer: Callable[..., Viewer], tmp_pa
     viewer.err.wait_for(str(path), "loaded from-file[1]", "2 records; ended cleanly")
     viewer.err.wait_for("<stdin>", f"loaded piped[{producer.pid}]", "1 records; ended cleanly")
     assert viewer.saved(from_file).read_bytes() == path.read_bytes()
-    (piped,) = (tmp_path / "saved").glob("piped-*.rrd")
+    (piped,) = (tmp_path / "saved").glob("piped-*.rlg")
     assert verify(str(piped)).clean and [r.message for r in saved_records(piped)] == ["through stdin"]
 
 
@@ -739,7 +739,7 @@ def test_main_runs_the_viewer_in_process(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_uuid_recording_ids_name_files_as_they_are() -> None:
     rec = str(uuid.uuid4())
-    assert stream_file_name(make_info(app="shop", recording_id=rec)) == f"shop-{rec}-4242.rrd"
+    assert stream_file_name(make_info(app="shop", recording_id=rec)) == f"shop-{rec}-4242.rlg"
 
 
 # --- files holding several streams ---------------------------------------------------------

@@ -53,7 +53,7 @@ def test_one_stream_keeps_its_info_and_sequence_numbers() -> None:
     messages = read(export.data)
     assert messages[0] == info("app", "rec-1", 11)
     assert [m.seq for m in messages if isinstance(m, Record)] == [3, 4, 5, 6, 20, 21]
-    assert (export.records, export.missing, export.name) == (6, 0, "app-rec-1.rrd")
+    assert (export.records, export.missing, export.name) == (6, 0, "app-rec-1.rlg")
 
 
 def test_several_streams_merge_in_time_order_renumbered() -> None:
@@ -101,8 +101,8 @@ def test_bad_requests_name_what_was_wrong(request_: object, error: str) -> None:
 
 
 def test_file_names_are_safe_whatever_the_application_says() -> None:
-    assert file_name(info("../../etc/passwd", "r" * 40, 1)) == "etc_passwd-rrrrrrrr.rrd"
-    assert file_name(info("", "", 1)) == "recording.rrd"
+    assert file_name(info("../../etc/passwd", "r" * 40, 1)) == "etc_passwd-rrrrrrrr.rlg"
+    assert file_name(info("", "", 1)) == "recording.rlg"
     assert "/" not in file_name(info("a/b\\c\0d", "x", 1))
 
 

@@ -131,7 +131,7 @@ def run_honest_app(viewer: HostileViewer, records: int = RECORDS, flush: float =
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout.splitlines()[-1])
     assert stats["emitted"] == stats["written"] == records, (stats, done.stderr[-2000:])
-    seqs = [m.seq for path in viewer.save_dir.glob("honest-honest-run-*.rrd")
+    seqs = [m.seq for path in viewer.save_dir.glob("honest-honest-run-*.rlg")
             for m in read_messages(path, strict=False) if isinstance(m, Record)]
     assert len(seqs) == records and set(seqs) == set(range(records))
     stats["app_stderr_lines"] = len(done.stderr.splitlines())

@@ -1,6 +1,6 @@
 """An app configured by a dictConfig JSON file that names rerun_logging.RerunHandler.
 
-    cd examples/dictconfig && python app.py && rerun-logging print dictconfig-demo.rrd
+    cd examples/dictconfig && python app.py && rerun-logging print dictconfig-demo.rlg
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """An app configured by ``logging.config.fileConfig`` with an ini file.
 
-    cd examples/fileconfig && python app.py && rerun-logging print fileconfig-demo.rrd
+    cd examples/fileconfig && python app.py && rerun-logging print fileconfig-demo.rlg
 """
 
 from __future__ import annotations

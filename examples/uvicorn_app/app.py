@@ -3,7 +3,7 @@
     cd examples/uvicorn_app
     uvicorn app:app --port 8000 --log-config log_config.json
     curl localhost:8000/items/42
-    rerun-logging uvicorn.rrd
+    rerun-logging uvicorn.rlg
 
 Nothing in the app knows about rerun-logging: ``log_config.json`` is a dictConfig
 that keeps uvicorn's console output and adds a ``RerunHandler``. The access log's

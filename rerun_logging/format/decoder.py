@@ -269,7 +269,7 @@ class StreamDecoder:
                 raise self._fail(
                     NotARecording,
                     "this is a Rerun SDK recording (it starts with 'RRF'), not a "
-                    "rerun-logging one; open it with the Rerun viewer",
+                    "rerun-logging one; the Rerun viewer opens it: rerun FILE",
                 )
             raise self._fail(NotARecording, f"not a rerun-logging recording (starts with {probe!r})")
         if len(buf) < len(magic) + 2:

@@ -39,7 +39,7 @@ Sinks per process (decided here, :func:`process_sinks`)
 -------------------------------------------------------
 
 - ``save:PATH``: the top process saves to PATH (made absolute by the runner);
-  every other Python process saves beside it, ``run.rrd`` -> ``run.<pid>.rrd``,
+  every other Python process saves beside it, ``run.rlg`` -> ``run.<pid>.rlg``,
   as any child of a process saving there does (:mod:`rerun_logging.family`: the
   top process's handler announces PATH to the processes it starts).
 - ``serve[:HOST:PORT]``: the RUNNER serves. It runs the viewer in a thread

@@ -41,9 +41,9 @@ MODES = ("a", "w")
 
 
 def child_path(path: str, pid: int) -> str:
-    """Where a forked child saves: ``run.rrd`` becomes ``run.<pid>.rrd`` beside it."""
+    """Where a forked child saves: ``run.rlg`` becomes ``run.<pid>.rlg`` beside it."""
     stem, ext = os.path.splitext(path)
-    return f"{stem}.{pid}{ext or '.rrd'}"
+    return f"{stem}.{pid}{ext or '.rlg'}"
 
 
 class OpenFile:

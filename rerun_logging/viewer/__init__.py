@@ -15,7 +15,7 @@ Layout (a sans-I/O core and thin shells, as in ``websockets``)::
     bursts    BurstReport: one report per burst of like events (failed accepts), not one each
     events    what the viewer reports (Listening, PeerRefused, Stopped, ...); no I/O
     report    the events as the lines said on standard error
-    savedir   SaveDir: one ``.rrd`` file per stream under ``--save-dir``
+    savedir   SaveDir: one ``.rlg`` file per stream under ``--save-dir``
     feed      FeedClient: records to JSON column batches for one page; no I/O
     export    the records a page asks to download, as a recording file; no I/O
     printing  ``--print``: each stored record as one line on standard output

@@ -233,6 +233,6 @@ def merged_info(infos: Sequence[RecordingInfo]) -> RecordingInfo:
 
 
 def file_name(info: RecordingInfo) -> str:
-    """A safe download name: ``<application>-<recording>.rrd``, other characters as ``_``."""
+    """A safe download name: ``<application>-<recording>.rlg``, other characters as ``_``."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{info.application_id}-{info.recording_id[:8]}")
-    return f"{stem.strip('._-')[:100] or 'recording'}.rrd"
+    return f"{stem.strip('._-')[:100] or 'recording'}.rlg"

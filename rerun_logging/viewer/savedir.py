@@ -1,7 +1,7 @@
 """``--save-dir DIR``: one recording file per stream, written as frames arrive.
 
 Each stream ``(recording_id, pid)`` of application ``app`` goes to
-``DIR/{app}-{recording_id}-{pid}.rrd``: the stream header, the INFO frame, then
+``DIR/{app}-{recording_id}-{pid}.rlg``: the stream header, the INFO frame, then
 every frame the store kept, byte for byte as received, so ``rerun-logging print``
 and ``verify`` read it like a file the save sink wrote. A stream that reconnects
 appends to the same file (no second header).
@@ -11,7 +11,7 @@ characters, never empty, never starting with a dot) and every file is created wi
 ``O_EXCL`` and reopened with ``O_NOFOLLOW``: whatever an application id says, and
 whatever is already in the directory, nothing is written outside ``DIR`` or
 through a link. A name already taken (a file of an earlier viewer run, another
-handler of the same process) gets ``-2``, ``-3``, ... before ``.rrd``. A file
+handler of the same process) gets ``-2``, ``-3``, ... before ``.rlg``. A file
 reopened (its stream reconnected) must still be the one created: the same inode,
 a regular file with one link. Anything else swapped in for it (a hard link to
 another file, a FIFO) is refused with one line and the stream is no longer saved;
@@ -57,9 +57,9 @@ def safe_name(text: object, fallback: str = "app") -> str:
 
 
 def stream_file_name(info: RecordingInfo, attempt: int = 1) -> str:
-    """``{app}-{recording_id}-{pid}.rrd``, with ``-{attempt}`` before ``.rrd`` after the first."""
+    """``{app}-{recording_id}-{pid}.rlg``, with ``-{attempt}`` before ``.rlg`` after the first."""
     stem = f"{safe_name(info.application_id)}-{safe_name(info.recording_id, 'rec')}-{int(info.pid)}"
-    return f"{stem}.rrd" if attempt == 1 else f"{stem}-{attempt}.rrd"
+    return f"{stem}.rlg" if attempt == 1 else f"{stem}-{attempt}.rlg"
 
 
 @dataclass

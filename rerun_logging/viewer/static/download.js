@@ -1,4 +1,4 @@
-// Download of the rows shown as a .rrd recording: the request lists, per stream,
+// Download of the rows shown as a .rlg recording: the request lists, per stream,
 // runs of consecutive seq numbers; the server answers with a `download` message
 // (name, counts) and then the file as one binary message, saved by the browser.
 
@@ -84,7 +84,7 @@ export function onDownloadError(msg) {
 export function onBinary(data) {
   const meta = pendingDownload && pendingDownload.meta;
   pendingDownload = null;
-  const name = meta && typeof meta.name === "string" && meta.name ? meta.name : "rerun-logging.rrd";
+  const name = meta && typeof meta.name === "string" && meta.name ? meta.name : "rerun-logging.rlg";
   const blob = new Blob([data], { type: "application/octet-stream" });
   const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
