@@ -16,6 +16,12 @@ examples. ``--headless`` only buffers in memory (bounded; a later
 ``handler.set_sink`` flushes it). The modes are exclusive, so a typo such as
 ``--save x --serve`` is an error from argparse rather than a silent choice.
 ``RERUN_LOGGING_SINK`` still overrides whatever the flags chose.
+
+``--rerun`` sends the same modes to the real Rerun viewer instead of ours (the
+``rerun`` sink, extra ``rerun-logging[rerun]``): none spawns it, ``--connect`` streams
+to its gRPC server (``--url HOST:PORT``), ``--serve`` serves its web viewer,
+``--save PATH`` writes a Rerun ``.rrd``, ``--headless`` logs into the script's own
+rerun-sdk recording. Rerun has no ``--stdout`` form here: that pair is an error.
 """
 
 from __future__ import annotations
@@ -57,6 +63,9 @@ def script_add_args(parser: argparse.ArgumentParser) -> None:
     modes.add_argument("--stdout", action="store_true",
                        help="write the recording to standard output, for a pipe: "
                             "`python script.py --stdout | rerun-logging -`")
+    group.add_argument("--rerun", action="store_true",
+                       help="to the Rerun viewer (rerun-sdk) instead of ours: the same modes, "
+                            "in Rerun's own viewer and .rrd files")
     group.add_argument("--url", metavar="HOST:PORT",
                        help="address for --connect or --serve (a scheme such as tcp:// "
                             "or http:// and a path are ignored)")
@@ -68,17 +77,41 @@ def script_add_args(parser: argparse.ArgumentParser) -> None:
 
 def sink_for(args: argparse.Namespace) -> str | None:
     """The sink spec the flags ask for (None: buffer in memory)."""
+    if getattr(args, "rerun", False):
+        return _rerun_sink_for(args)
     if getattr(args, "headless", False):
         return None
     if getattr(args, "save", None):
         return f"save:{args.save}"
     if getattr(args, "stdout", False):
         return "stdout"
-    mode = "serve" if getattr(args, "serve", False) else "connect" if getattr(args, "connect", False) else "spawn"
+    mode = _network_mode(args)
     url = getattr(args, "url", None)
     if not url:
         return mode
     spec = f"{mode}:{_address(url)}"
+    try:
+        parse_one(spec)
+    except SinkSpecError as error:
+        raise SinkSpecError(f"--url {url!r}: {error}") from None
+    return spec
+
+
+def _rerun_sink_for(args: argparse.Namespace) -> str:
+    """``--rerun`` with a mode: the ``rerun`` sink of Rerun's same mode."""
+    if getattr(args, "stdout", False):
+        raise SinkSpecError("--rerun --stdout: the rerun sink has no stdout form; "
+                            "use --rerun --save PATH, or --stdout alone")
+    if getattr(args, "headless", False):
+        return "rerun"
+    if getattr(args, "save", None):
+        return f"rerun:save:{args.save}"
+    url = getattr(args, "url", None)
+    mode = _network_mode(args)
+    if not url:
+        return f"rerun:{mode}"
+    host, _, port = _address(url).rpartition(":")
+    spec = f"rerun:connect:rerun+http://{host}:{port}/proxy" if mode == "connect" else f"rerun:{mode}:{port}"
     try:
         parse_one(spec)
     except SinkSpecError as error:
@@ -135,6 +168,11 @@ def script_teardown(args: argparse.Namespace, wait: threading.Event | None = Non
     for target, handler in installed:
         target.removeHandler(handler)
         handler.close()
+
+
+def _network_mode(args: argparse.Namespace) -> str:
+    """``serve``, ``connect``, or (no such flag) ``spawn``."""
+    return "serve" if getattr(args, "serve", False) else "connect" if getattr(args, "connect", False) else "spawn"
 
 
 def _address(url: str) -> str:

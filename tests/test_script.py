@@ -47,6 +47,35 @@ def test_flags_choose_the_sink(argv: tuple[str, ...], sink: str | None) -> None:
     assert sink_for(parse(*argv)) == sink
 
 
+@pytest.mark.parametrize("argv, sink", [
+    (("--rerun",), "rerun:spawn"),
+    (("--rerun", "--headless"), "rerun"),
+    (("--rerun", "--save", "out.rrd"), "rerun:save:out.rrd"),
+    (("--rerun", "--connect"), "rerun:connect"),
+    (("--rerun", "--connect", "--url", "10.0.0.5:9876"), "rerun:connect:rerun+http://10.0.0.5:9876/proxy"),
+    (("--rerun", "--serve"), "rerun:serve"),
+    (("--rerun", "--serve", "--url", "127.0.0.1:9877"), "rerun:serve:9877"),
+])
+def test_rerun_sends_the_same_modes_to_the_rerun_viewer(argv: tuple[str, ...], sink: str) -> None:
+    pytest.importorskip("rerun")
+    assert sink_for(parse(*argv)) == sink
+
+
+def test_rerun_has_no_stdout_form() -> None:
+    with pytest.raises(SinkSpecError, match="--rerun --stdout: the rerun sink has no stdout form"):
+        sink_for(parse("--rerun", "--stdout"))
+
+
+def test_rerun_save_through_the_flags_writes_a_rerun_file(tmp_path: Path) -> None:
+    pytest.importorskip("rerun")
+    done = subprocess.run(
+        [sys.executable, QUICKSTART, "--rerun", "--save", "q.rrd"], cwd=tmp_path,
+        env=child_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "q.rrd").read_bytes()[:3] == b"RRF"  # Rerun's own format, not ours
+
+
 def test_modes_are_exclusive_and_bad_values_named(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse("--save", "x.rrd", "--serve")
@@ -62,7 +91,7 @@ def test_help_says_what_each_flag_does() -> None:
     parser = argparse.ArgumentParser()
     script_add_args(parser)
     text = parser.format_help()
-    for flag in ("--headless", "--connect", "--serve", "--save PATH", "--stdout", "--url HOST:PORT",
+    for flag in ("--headless", "--connect", "--serve", "--save PATH", "--stdout", "--rerun", "--url HOST:PORT",
                  "--log-level LEVEL", "--app-id ID"):
         assert flag in text
 
