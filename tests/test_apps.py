@@ -74,7 +74,7 @@ def test_uvicorn_with_a_log_config_records_access_and_app_logs(tmp_path: Path) -
         server.stdout.close()
         server.stderr.close()
     assert console.count('"GET /items/1 HTTP/1.1" 200') == 1  # uvicorn's own output is kept
-    messages = read_messages(app_dir / "uvicorn.rrd")
+    messages = read_messages(app_dir / "uvicorn.rlg")
     assert messages[0].application_id == "uvicorn-shop"
     records = [m for m in messages if isinstance(m, Record)]
     access = [r for r in records if r.logger == "uvicorn.access"]

@@ -656,7 +656,7 @@ def test_the_demo_on_the_stdout_sink_pipes_into_print(tmp_path: Path) -> None:
     assert reader.returncode == 0, reader.stderr
     assert len(record_lines(reader.stdout)) == 23 and "order 21 failed" in reader.stdout
     assert said == "wrote 23 records to stdout (dropped 0)\n"
-    assert not (tmp_path / "demo.rrd").exists()
+    assert not (tmp_path / "demo.rlg").exists()
 
 
 def test_verify_counts_in_words(tmp_path: Path) -> None:

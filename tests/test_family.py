@@ -24,7 +24,7 @@ WORKERS = str(ROOT / "examples" / "workers.py")
 
 def recordings_in(folder: Path) -> dict[str, tuple[RecordingInfo, list[Record]]]:
     out = {}
-    for path in sorted(folder.glob("*.rrd")):
+    for path in sorted([*folder.glob("*.rlg"), *folder.glob("*.rrd")]):  # ours, and named so
         messages = read_messages(path)
         assert isinstance(messages[0], RecordingInfo)
         out[path.name] = (messages[0], [m for m in messages if isinstance(m, Record)])
@@ -39,9 +39,9 @@ def test_pool_workers_save_into_one_recording_beside_the_parent(tmp_path: Path, 
     )
     assert result.returncode == 0, result.stderr
     files = recordings_in(tmp_path)
-    parent_info, parent_records = files.pop("workers.rrd")
+    parent_info, parent_records = files.pop("workers.rlg")
     assert [r.message.split(" (")[0] for r in parent_records] == ["starting 3 workers", "sum of squares 8555"]
-    assert files and all(name == f"workers.{info.pid}.rrd" for name, (info, _) in files.items())
+    assert files and all(name == f"workers.{info.pid}.rlg" for name, (info, _) in files.items())
     assert {info.recording_id for info, _ in files.values()} == {parent_info.recording_id}
     items = sorted(r.extras["item"] for _, records in files.values() for r in records)
     assert items == list(range(30))

@@ -121,7 +121,7 @@ def test_download_returns_a_recording_of_the_selected_records(
         meta = next_of_type(ws, "download")
         data = ws.recv(timeout=TIMEOUT)
     assert meta == {"type": "download", "id": 7, "name": meta["name"], "records": 11, "missing": 0}
-    assert meta["name"].startswith("served-") and meta["name"].endswith(".rrd")
+    assert meta["name"].startswith("served-") and meta["name"].endswith(".rlg")
     assert isinstance(data, bytes)
     path = tmp_path / meta["name"]
     path.write_bytes(data)
