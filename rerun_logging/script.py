@@ -111,7 +111,10 @@ def _rerun_sink_for(args: argparse.Namespace) -> str:
     if not url:
         return f"rerun:{mode}"
     host, _, port = _address(url).rpartition(":")
-    spec = f"rerun:connect:rerun+http://{host}:{port}/proxy" if mode == "connect" else f"rerun:{mode}:{port}"
+    if getattr(args, "connect", False):  # Rerun connects to a URL; it serves and spawns on a port
+        spec = f"rerun:connect:rerun+http://{host}:{port}/proxy"
+    else:
+        spec = f"rerun:{mode}:{port}"
     try:
         parse_one(spec)
     except SinkSpecError as error:

@@ -220,7 +220,7 @@ def test_frames_are_read_back_with_their_drop_reports() -> None:
         format.encode_frame(format.encode_records(records[2:])),
         format.encode_frame(format.end_message()),
     ]
-    read = list(mapping.read_frames(frames))
+    read = list(format.stored_records(frames))
     assert read[0] == format.Dropped(2, "queue full")
     assert [m.message for m in read[1:]] == ["m0", "m1", "m2"]  # type: ignore[union-attr]
     assert read[3].extras == {"i": 2}  # type: ignore[union-attr]
@@ -230,13 +230,13 @@ def test_a_frame_that_does_not_decode_is_a_value_error() -> None:
     frame = bytearray(format.encode_frame(format.encode_records([record()])))
     frame[-1] ^= 0xFF
     with pytest.raises(ValueError):
-        list(mapping.read_frames([bytes(frame)]))
+        list(format.stored_records([bytes(frame)]))
     with pytest.raises(ValueError):
-        list(mapping.read_frames([bytes(frame[:-3])]))
+        list(format.stored_records([bytes(frame[:-3])]))
 
 
 def test_the_recording_info_of_a_stream_header() -> None:
-    assert mapping.recording_info(format.stream_header(INFO)) == INFO
+    assert format.header_info(format.stream_header(INFO)) == INFO
 
 
 def test_partial_success() -> None:

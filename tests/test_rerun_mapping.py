@@ -143,12 +143,12 @@ def test_a_drop_report_is_a_warn_row() -> None:
 
 def test_frames_and_header_decode_to_records_and_info() -> None:
     info = format.RecordingInfo("shop", "rid", 1, "host", 2, "3.11", "0.1", "robot")
-    assert mapping.recording_info(format.stream_header(info)) == info
+    assert format.header_info(format.stream_header(info)) == info
     frame = format.encode_frame(format.dropped_message(2, "why"))
-    (dropped,) = list(mapping.read_frames([frame]))
+    (dropped,) = list(format.stored_records([frame]))
     assert (dropped.count, dropped.reason) == (2, "why")
     with pytest.raises(ValueError):
-        list(mapping.read_frames([b"not a frame"]))
+        list(format.stored_records([b"not a frame"]))
 
 
 # --- into a real recording ----------------------------------------------------------------

@@ -30,7 +30,9 @@ Every name is importable from here (``from rerun_logging.format import Record``,
 from __future__ import annotations
 
 from . import messages as _messages
-from .decoder import DecodedStream, StreamDecoder, reported_drops, stored_decoder
+from .decoder import (
+    DecodedStream, StreamDecoder, header_info, reported_drops, stored_decoder, stored_records,
+)
 from .errors import (
     ChecksumMismatch,
     CorruptFrame,
@@ -173,7 +175,8 @@ __all__ = [
     "FRAME_HEAD", "FRAME_HEAD_SIZE", "Frame", "FramePeek", "encode_frame", "encode_stream",
     "frame_payload", "peek_frame", "stream_header",
     # decoder
-    "DecodedStream", "StreamDecoder", "reported_drops", "stored_decoder",
+    "DecodedStream", "StreamDecoder", "header_info", "reported_drops", "stored_decoder",
+    "stored_records",
 ]
 
 # Not part of the API, but imported by rerun_logging.capture (to read a value back as

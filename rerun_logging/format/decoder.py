@@ -26,7 +26,7 @@ event and reads on; with no header after the damage, it fails as it always did.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import (
     CorruptFrame,
@@ -450,3 +450,27 @@ def reported_drops(frame: bytes) -> int:
         return sum(peek_frame(f.payload).dropped for f in decoder.frames())
     except ValueError:
         return 0
+
+
+def header_info(header: bytes, source: str = "<header>") -> RecordingInfo:
+    """The :class:`RecordingInfo` of a stream header (magic, version, INFO frame): what a
+    sink that maps records elsewhere (otlp, rerun) takes from ``Sink.start``."""
+    decoder = StreamDecoder(source)
+    decoder.feed(header)
+    for message in decoder.messages():
+        if isinstance(message, RecordingInfo):
+            return message
+    raise CorruptFrame("the stream header holds no INFO message", source, 0)
+
+
+def stored_records(frames: Iterable[bytes], source: str = "<stored>") -> Iterator[Record | Dropped]:
+    """The records and drop reports of frames held apart from their stream, in order.
+
+    Raises a :class:`RecordingError` (a ``ValueError``) on a frame that does not
+    decode, a frame cut short included.
+    """
+    decoder = stored_decoder(source, b"".join(frames))
+    for message in decoder.messages():
+        if isinstance(message, (Record, Dropped)):
+            yield message
+    decoder.close()

@@ -38,10 +38,10 @@ decoder keeps lone surrogates) is sent with those characters escaped.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
 
 from .. import format
-from ..format import Dropped, Record, RecordingInfo
+from ..format import Record, RecordingInfo
 from . import OtlpUnavailable
 
 try:
@@ -58,8 +58,8 @@ except Exception as error:  # ImportError, or a protobuf runtime that does not f
 
 __all__ = [
     "DROPPED_EVENT", "DROPPED_SCOPE", "ExportLogsServiceRequest", "Resource", "any_value",
-    "dropped_note", "export_request", "log_record", "partial_success", "read_frames",
-    "recording_info", "resource", "severity_number",
+    "dropped_note", "export_request", "log_record", "partial_success", "resource",
+    "severity_number",
 ]
 
 DROPPED_SCOPE = "rerun_logging"
@@ -316,29 +316,6 @@ def export_request(
         scope.scope.name = DROPPED_SCOPE
         scope.log_records.extend(notes)
     return request
-
-
-def recording_info(header: bytes, source: str = "otlp") -> RecordingInfo:
-    """The :class:`RecordingInfo` of a stream header (magic, version, INFO frame)."""
-    decoder = format.StreamDecoder(source)
-    decoder.feed(header)
-    for message in decoder.messages():
-        if isinstance(message, RecordingInfo):
-            return message
-    raise format.CorruptFrame("the stream header holds no INFO message", source, 0)
-
-
-def read_frames(frames: Iterable[bytes], source: str = "otlp") -> Iterator[Record | Dropped]:
-    """The records and drop reports of frames held apart from their stream, in order.
-
-    Raises ValueError (a :class:`~rerun_logging.format.RecordingError`) on a frame
-    that does not decode.
-    """
-    decoder = format.stored_decoder(source, b"".join(frames))
-    for message in decoder.messages():
-        if isinstance(message, (Record, Dropped)):
-            yield message
-    decoder.close()  # a frame cut short is an error too
 
 
 def partial_success(body: bytes) -> tuple[int, str]:

@@ -45,10 +45,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 from .. import format
-from ..format import Dropped, ExceptionInfo, Record, RecordingInfo
+from ..format import ExceptionInfo, Record
 from . import RerunUnavailable
 
 try:
@@ -60,8 +60,7 @@ except Exception as error:  # ImportError, or an SDK that does not load here
 
 __all__ = [
     "ARCHETYPE", "DROPPED_ENTITY", "EntityColumns", "ExtraKinds", "ROOT", "SEQ_TIMELINE",
-    "TIME_TIMELINE", "columns_for", "dropped_columns", "entity_path", "read_frames",
-    "recording_info", "send", "text_log_level",
+    "TIME_TIMELINE", "columns_for", "dropped_columns", "entity_path", "send", "text_log_level",
 ]
 
 ROOT = "logs"
@@ -413,29 +412,6 @@ def send(columns: EntityColumns, recording: Any) -> None:
         columns.entity_path, indexes=columns.indexes, columns=columns.columns,
         recording=recording, strict=True,
     )
-
-
-def recording_info(header: bytes, source: str = "rerun") -> RecordingInfo:
-    """The :class:`RecordingInfo` of a stream header (magic, version, INFO frame)."""
-    decoder = format.StreamDecoder(source)
-    decoder.feed(header)
-    for message in decoder.messages():
-        if isinstance(message, RecordingInfo):
-            return message
-    raise format.CorruptFrame("the stream header holds no INFO message", source, 0)
-
-
-def read_frames(frames: Iterable[bytes], source: str = "rerun") -> Iterator[Record | Dropped]:
-    """The records and drop reports of frames held apart from their stream, in order.
-
-    Raises ValueError (a :class:`~rerun_logging.format.RecordingError`) on a frame
-    that does not decode.
-    """
-    decoder = format.stored_decoder(source, b"".join(frames))
-    for message in decoder.messages():
-        if isinstance(message, (Record, Dropped)):
-            yield message
-    decoder.close()
 
 
 def _warm_up() -> None:

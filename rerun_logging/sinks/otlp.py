@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..backoff import Backoff
+from .. import format
 from ..format import Record
 from ..otlp import config
 from ..spec import SinkSpec, SinkSpecError
@@ -95,7 +96,7 @@ class OtlpSink(Sink):
 
     def start(self, header: bytes) -> None:
         super().start(header)
-        info = self._mapping.recording_info(header, self.name)
+        info = format.header_info(header, self.name)
         self._resource = self._mapping.resource(
             info, self.settings.resource, sys.implementation.name
         )
@@ -231,7 +232,7 @@ class OtlpSink(Sink):
         mapping = self._mapping
         records, notes = [], []
         wall = time.time_ns()
-        for message in mapping.read_frames((frame for frame, _ in batch.frames), self.name):
+        for message in format.stored_records((frame for frame, _ in batch.frames), self.name):
             if isinstance(message, Record):
                 records.append(message)
             else:

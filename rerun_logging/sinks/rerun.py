@@ -61,7 +61,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import family, own_threads
+from .. import family, format, own_threads
 from ..format import Record
 from ..spec import SinkSpec, SinkSpecError
 from .base import Sink
@@ -167,11 +167,11 @@ class RerunSink(Sink):
 
     def start(self, header: bytes) -> None:
         super().start(header)
-        self._info = self._mapping.recording_info(header, self.name)
+        self._info = format.header_info(header, self.name)
 
     def write(self, frame: bytes, records: int) -> None:
         try:
-            messages = list(self._mapping.read_frames((frame,), self.name))
+            messages = list(format.stored_records((frame,), self.name))
         except Exception as error:  # a frame that does not decode: never one of the handler's
             self._lost(records, error)
             return
