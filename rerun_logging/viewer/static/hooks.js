@@ -7,7 +7,7 @@ import { $ } from "./dom.js";
 import { refilter } from "./filtering.js";
 import { draw, scrollToPos, select } from "./table.js";
 import { setFollow } from "./follow.js";
-import { searchInput, syncLevelButtons } from "./toolbar.js";
+import { searchFor, syncLevelButtons } from "./toolbar.js";
 import { timeline, showTimeRange } from "./panels.js";
 import { requestDownload } from "./download.js";
 import { onMessage, setMaxRecords } from "./messages.js";
@@ -18,7 +18,7 @@ Object.assign(api, {
   selected: () => view.selected,
   /** Set filters at once; fields left out keep their value. Returns filterMs. */
   setFilter(f = {}) {
-    if ("search" in f) { filter.search = f.search || ""; searchInput.value = filter.search; }
+    if ("search" in f) searchFor(f.search || "");
     if ("minLevel" in f) { filter.minLevel = f.minLevel || 0; $("min-level").value = String(filter.minLevel); }
     if ("levels" in f) {
       const lv = f.levels;

@@ -6,13 +6,16 @@ import { viewport, scrollToPos } from "./table.js";
 import { moveSelection, jumpError } from "./navigation.js";
 import { setFollow } from "./follow.js";
 import { clearSelection } from "./selection.js";
-import { searchInput } from "./toolbar.js";
+import { searchInput, closeQueryHelp } from "./toolbar.js";
 
 document.addEventListener("keydown", (e) => {
   const t = e.target;
   const typing = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
   if (typing) {
-    if (e.key === "Escape") { e.preventDefault(); t.blur(); viewport.focus(); } // keeps the text
+    if (e.key === "Escape") {
+      e.preventDefault();
+      if (!closeQueryHelp()) { t.blur(); viewport.focus(); } // keeps the text
+    }
     return;
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;

@@ -48,7 +48,9 @@ export function onMessage(ev) {
     case "records": onRecords(msg, t0); break;
     case "recordings":
       view.recordings = applyRecordings(view.recordings, msg);
-      for (const r of view.recordings) store.streamOf(String(r.recording), r.pid);
+      for (const r of view.recordings) {
+        store.streams[store.streamOf(String(r.recording), r.pid)].application = r.application; // app:
+      }
       view.ready = true;
       api.ready = true;
       dirty.side = true;

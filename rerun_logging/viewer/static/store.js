@@ -2,6 +2,9 @@
 // and the filter that turns it into an Int32Array of matching row numbers.
 // Pure data: no DOM here.
 
+import { parseQuery } from "./query.js";
+import { compileQuery } from "./predicates.js";
+
 export const LEVELS = [
   { name: "DEBUG", level: 10 },
   { name: "INFO", level: 20 },
@@ -331,7 +334,8 @@ export class Store {
  */
 export class Filter {
   constructor() {
-    this.search = "";
+    this.search = "";        // the search box's query (query.js), always one that parses
+    this.terms = [];         // its terms
     this.minLevel = 0;
     this.levels = [true, true, true, true, true, true];
     this.entity = null;      // selected path (a branch), or null
@@ -340,8 +344,20 @@ export class Filter {
     this.timeRange = null;   // [t0, t1] ms, or null
     this.levelOk = new Uint8Array(65536);
     this.entityOk = null;    // Uint8Array over string ids, or null (all)
-    this.loggerMatch = null; // Uint8Array over string ids (search in logger), or null
+    this.query = null;       // the terms compiled over the store (predicates.js), or null
     this.prepared = -1;
+  }
+
+  /**
+   * Search with the query `text`: returns null, or its error `{message, pos}` and then
+   * keeps the query it had (the rows shown stay those of the last good one).
+   */
+  setSearch(text) {
+    const parsed = parseQuery(text);
+    if (!parsed.ok) return parsed.error;
+    this.search = text;
+    this.terms = parsed.terms;
+    return null;
   }
 
   /** Rebuild the lookup tables from the state (cheap; string-table sized). */
@@ -350,11 +366,11 @@ export class Filter {
     for (let l = 0; l < 65536; l++) {
       lv[l] = l >= this.minLevel && this.levels[bucketOf(l)] ? 1 : 0;
     }
-    this.q = this.search.toLowerCase();
+    this.query = this.terms.length ? compileQuery(this.terms, store) : null;
+    this.q = this.query ? this.query.texts[0] || "" : ""; // highlighted in the table
     this.streamIdx = this.streamKey === null || this.streamKey === undefined
       ? null : store.streamOf(this.streamKey[0], this.streamKey[1]);
     this.entityOk = this.entity === null ? null : new Uint8Array(store.strings.length + 64);
-    this.loggerMatch = this.q ? new Uint8Array(store.strings.length + 64) : null;
     this.preparedStrings = 0;
     this.extend(store);
   }
@@ -371,7 +387,6 @@ export class Filter {
       return b;
     };
     this.entityOk = grow(this.entityOk);
-    this.loggerMatch = grow(this.loggerMatch);
     if (this.entityOk !== null) {
       const p = this.entity;
       const prefix = p.endsWith("/") ? p : p + "/";
@@ -381,10 +396,7 @@ export class Filter {
         if (s === p || s.startsWith(prefix)) ok[id] = 1;
       }
     }
-    if (this.loggerMatch !== null) {
-      const q = this.q, m = this.loggerMatch;
-      for (let id = from; id < S.length; id++) if (S[id].toLowerCase().includes(q)) m[id] = 1;
-    }
+    if (this.query !== null) this.query.extend(store);
     this.preparedStrings = S.length;
   }
 
@@ -396,9 +408,10 @@ export class Filter {
 
   /** The one filter loop: over rows from..to, or idx[from..to) when `idx` is given. */
   scan(store, idx, from, to, base, rows) {
-    const { levelOk, entityOk, loggerMatch, q } = this;
-    const level = store.level, entity = store.entity, logger = store.logger;
-    const stream = store.stream, lower = store.lower;
+    const { levelOk, entityOk } = this;
+    const matches = this.query === null ? null : this.query.bind(store);
+    const level = store.level, entity = store.entity;
+    const stream = store.stream;
     const sel = this.streamIdx;
     const hasStream = sel !== null;
     const tr = this.timeRange;
@@ -409,7 +422,7 @@ export class Filter {
       if (!levelOk[level[i]]) continue;
       if (hasStream && stream[i] !== sel) continue;
       if (entityOk !== null && !entityOk[entity[i]]) continue;
-      if (q && !loggerMatch[logger[i]] && lower[i].indexOf(q) < 0) continue;
+      if (matches !== null && !matches(i)) continue;
       base.push(i);
       if (tr !== null) {
         const t = time[i] + ns[i] / 1e6;

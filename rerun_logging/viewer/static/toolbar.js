@@ -1,5 +1,6 @@
-// The toolbar: the search box, the level buttons (with their counts), the minimum
-// level and the error navigation buttons. Each change invalidates the filter.
+// The toolbar: the search box (a query, query.js: a wrong one is shown under the box
+// and the filter keeps the last good one), the level buttons (with their counts), the
+// minimum level and the error navigation buttons. Each change invalidates the filter.
 
 import { LEVELS, BUCKETS, BUCKET_NAMES } from "./store.js";
 import { store, filter } from "./state.js";
@@ -9,6 +10,7 @@ import { invalidateFilter } from "./filtering.js";
 import { jumpError } from "./navigation.js";
 
 export const searchInput = $("search");
+const queryError = $("query-error");
 const levelButtons = [];
 const levelsBox = $("levels");
 const LEVEL_VARS = ["lv-debug", "lv-info", "lv-warning", "lv-error", "lv-critical", "lv-trace"];
@@ -50,17 +52,48 @@ export function renderLevelCounts() {
   }
 }
 
-/** Search for `text` (the detail pane's "find" buttons): the box shows it, the filter runs. */
-export function searchFor(text) {
-  searchInput.value = text;
-  filter.search = text;
-  invalidateFilter();
+/**
+ * Search with the query in the box: the filter runs it, or, when it does not parse,
+ * the error shows under the box and the filter keeps its last good query.
+ */
+export function applySearch() {
+  const error = filter.setSearch(searchInput.value);
+  showQueryError(error);
+  if (error === null) invalidateFilter();
+  return error;
 }
 
-searchInput.addEventListener("input", () => {
-  filter.search = searchInput.value;
-  invalidateFilter();
-});
+/** Search for `text` (the detail pane's "find" buttons, the test hooks): the box shows it. */
+export function searchFor(text) {
+  searchInput.value = text;
+  return applySearch();
+}
+
+function showQueryError(error) {
+  queryError.hidden = error === null;
+  searchInput.setAttribute("aria-invalid", error === null ? "false" : "true");
+  if (error === null) { queryError.textContent = ""; return; }
+  const text = searchInput.value;
+  queryError.textContent = "";
+  queryError.append(
+    error.message + " (at " + (error.pos + 1) + "): ",
+    el("code", null, text.slice(0, error.pos)),
+    el("code", "at", text.slice(error.pos, error.pos + 1) || " "),
+    el("code", null, text.slice(error.pos + 1)),
+  );
+  queryError.setAttribute("data-pos", String(error.pos));
+}
+
+searchInput.addEventListener("input", applySearch);
+
+const queryHelp = $("query-help");
+
+/** Close the query help if it is open; says whether it was (Escape closes it first). */
+export function closeQueryHelp() {
+  if (!queryHelp.matches(":popover-open")) return false;
+  queryHelp.hidePopover();
+  return true;
+}
 
 $("min-level").addEventListener("change", (e) => {
   filter.minLevel = Number(e.target.value) || 0;
