@@ -359,12 +359,16 @@ class RerunHandler(logging.Handler):
         Records logged afterwards are counted as dropped. If the sinks cannot take
         everything in time, one line on stderr says how many records were lost.
         """
-        with self._start_lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._accepting = False
-        with exits.closing():  # a terminating signal meanwhile waits for this close
+        # Marked closing before it is marked closed: a terminating signal from here on
+        # waits for this close (before, it closes the handler itself). The other order
+        # left a window in which the signal found the handler closed, its close not yet
+        # started, and died at once without the stream's END (seen once in CI).
+        with exits.closing():
+            with self._start_lock:
+                if self._closed:
+                    return
+                self._closed = True
+                self._accepting = False
             self._close()
 
     def _close(self) -> None:
@@ -421,7 +425,8 @@ class RerunHandler(logging.Handler):
         """Wait, up to the close's own deadline, for a close already under way to end."""
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-            thread.join(max(self._close_deadline - time.monotonic(), 0.0))
+            deadline = self._close_deadline or time.monotonic() + self.flush_timeout  # not set yet
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
     def _undelivered(self) -> int:
         """Records emitted that the slowest sink has neither written nor counted lost."""
