@@ -31,7 +31,7 @@ import functools
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Sequence, Union
+from typing import Any, ClassVar, Sequence, Union
 
 ENV_VAR = "RERUN_LOGGING_SINK"
 DEFAULT_HOST = "127.0.0.1"
@@ -44,6 +44,25 @@ SinkConfig = Union[str, Sequence[str], None]
 
 class SinkSpecError(ValueError):
     """A sink specification that does not parse; the message names the value."""
+
+
+class MissingExtra(SinkSpecError, ImportError):
+    """A sink was asked for whose optional extra cannot be imported; one line names it.
+
+    Both a :class:`SinkSpecError` (it is refused where the handler is configured, as a
+    bad spec is) and an ``ImportError`` (``name`` is the module that failed).
+    Subclasses set :attr:`sink` and :attr:`extra`.
+    """
+
+    sink: ClassVar[str] = ""
+    extra: ClassVar[str] = ""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            f"the {self.sink} sink needs the {self.extra} extra: pip install '{self.extra}' "
+            f"({type(cause).__name__}: {cause})"
+        )
+        self.name = getattr(cause, "name", None)
 
 
 @dataclass(frozen=True)

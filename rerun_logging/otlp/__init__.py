@@ -24,20 +24,17 @@ from __future__ import annotations
 
 import importlib
 
-from ..spec import SinkSpecError
+from ..spec import MissingExtra
 
 EXTRA = "rerun-logging[otlp]"
 """What to install for the ``otlp`` sink."""
 
-class OtlpUnavailable(SinkSpecError, ImportError):
+
+class OtlpUnavailable(MissingExtra):
     """The ``otlp`` sink was asked for, and ``opentelemetry-proto`` cannot be imported."""
 
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(
-            f"the otlp sink needs the {EXTRA} extra: pip install '{EXTRA}' "
-            f"({type(cause).__name__}: {cause})"
-        )
-        self.name = getattr(cause, "name", None)
+    sink = "otlp"
+    extra = EXTRA
 
 
 def require() -> None:

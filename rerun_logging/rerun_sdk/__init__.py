@@ -21,21 +21,17 @@ from __future__ import annotations
 
 import importlib
 
-from ..spec import SinkSpecError
+from ..spec import MissingExtra
 
 EXTRA = "rerun-logging[rerun]"
 """What to install for the ``rerun`` sink."""
 
 
-class RerunUnavailable(SinkSpecError, ImportError):
+class RerunUnavailable(MissingExtra):
     """The ``rerun`` sink was asked for, and ``rerun-sdk`` cannot be imported."""
 
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(
-            f"the rerun sink needs the {EXTRA} extra: pip install '{EXTRA}' "
-            f"({type(cause).__name__}: {cause})"
-        )
-        self.name = getattr(cause, "name", None)
+    sink = "rerun"
+    extra = EXTRA
 
 
 def require() -> None:
