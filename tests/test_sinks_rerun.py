@@ -3,11 +3,13 @@ installed ``rerun`` CLI (``rrd verify``, ``rrd print``) and rerun-sdk's own RRD 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.config
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -256,34 +258,40 @@ def test_without_an_app_recording_ours_becomes_the_global_one(tmp_path: Path) ->
 # --- connect: a real Rerun gRPC server --------------------------------------------------
 
 
-@pytest.fixture
-def rerun_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A headless Rerun server (``rerun --port P --save FILE``), saving what it receives."""
+@contextlib.contextmanager
+def running_rerun_server(port: int, saved: Path) -> Iterator[str]:
+    """A headless Rerun server (``rerun --port P --save FILE``) saving what it receives,
+    listening once this enters; yields its URL."""
     if RERUN_CLI is None:
         pytest.skip("the rerun CLI (rerun-sdk) is not on PATH")
-    port = free_port()
-    saved = tmp_path / "server.rrd"
     process = subprocess.Popen(
         [RERUN_CLI, "--port", str(port), "--bind", "127.0.0.1", "--save", str(saved)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "RERUN_ANALYTICS": "0"},
     )
     deadline = time.monotonic() + WAIT
-    import socket
-
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             break
         except OSError:
             time.sleep(0.05)
-    yield f"rerun+http://127.0.0.1:{port}/proxy", saved
-    process.send_signal(signal.SIGINT)
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield f"rerun+http://127.0.0.1:{port}/proxy"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def rerun_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    saved = tmp_path / "server.rrd"
+    with running_rerun_server(free_port(), saved) as url:
+        yield url, saved
 
 
 def wait_for_rows(path: Path, entity: str, count: int) -> list[dict[str, Any]]:
@@ -314,10 +322,10 @@ def test_connect_streams_to_a_real_rerun_server(rerun_server: tuple[str, Path], 
     assert (recording.application_id, recording.recording_id) == ("netapp", "net-1")
 
 
-def test_close_returns_by_its_deadline_with_no_server() -> None:
-    """rerun-sdk's gRPC client waits 5 s to connect, and 5 s more to end: ours waits for
-    neither beyond the handler's ``flush_timeout`` (a process of its own: rerun-sdk's
-    exit then still waits, as it does for ``rr.connect_grpc``)."""
+def test_with_no_server_records_are_dropped_and_the_exit_is_not_held() -> None:
+    """rerun-sdk's gRPC client, made for a server that is not there, waits 5 s to
+    connect and 5 s more to end (and a daemon thread left inside it at exit aborts the
+    process): ours makes none until a server answers, so close and exit wait for neither."""
     code = textwrap.dedent(f"""
         import logging, time
         from rerun_logging import RerunHandler
@@ -331,13 +339,46 @@ def test_close_returns_by_its_deadline_with_no_server() -> None:
         handler.close()
         s = handler.stats.sinks[0]
         print("TIMES", logged, time.monotonic() - started, s.written, s.dropped, s.pending)
+        import atexit
+        atexit.register(lambda: print("EXITED", time.monotonic() - started, flush=True))
     """)
     done = run_python(code, timeout=120)
     assert done.returncode == 0, done.stderr
     (line,) = [line for line in done.stdout.splitlines() if line.startswith("TIMES")]
     _, logged, closed, written, dropped, pending = line.split()
     assert float(logged) < 0.5 and float(closed) < 3.0
-    assert int(written) + int(dropped) == 100 and pending == "0"
+    assert (written, dropped, pending) == ("0", "100", "0")
+    assert "no Rerun server at 127.0.0.1:" in done.stderr
+    (exited,) = [line for line in done.stdout.splitlines() if line.startswith("EXITED")]
+    assert float(exited.split()[1]) < 3.0, "rerun-sdk's exit waited for a client"
+
+
+def test_records_reach_a_server_that_starts_later(tmp_path: Path, logger: logging.Logger) -> None:
+    """Dropped (counted) while nothing listens; delivered once a server answers the probe,
+    and the drop shows in the recording as a WARN row."""
+    port, saved = free_port(), tmp_path / "later.rrd"
+    handler = RerunHandler(f"rerun:connect:rerun+http://127.0.0.1:{port}/proxy")
+    logger.addHandler(handler)
+    logger.info("before the server")
+    handler.flush()
+    assert handler.stats.sinks[0].dropped == 1
+    with running_rerun_server(port, saved):
+        deadline = time.monotonic() + WAIT
+        i = 0
+        while handler.stats.sinks[0].written == 0 and time.monotonic() < deadline:
+            logger.info("after %d", i)
+            i += 1
+            handler.flush()
+            time.sleep(0.1)
+        logger.info("last")
+        handler.close()
+        stats = handler.stats.sinks[0]
+        assert stats.written >= 2 and stats.written + stats.dropped == i + 2
+        rows = wait_for_rows(saved, "/logs/" + logger.name.replace(".", "/"), stats.written)
+        texts = [first(r, "TextLog:text") for r in rows]
+        assert "last" in texts and "before the server" not in texts
+        warn = wait_for_rows(saved, "/logs/rerun_logging", 1)
+        assert any("no Rerun server" in str(first(r, "TextLog:text")) for r in warn)
 
 
 # --- fork, exit, imports ---------------------------------------------------------------
@@ -391,12 +432,12 @@ def test_a_forked_child_saves_beside_and_never_into_the_parents_file(tmp_path: P
 
 
 @pytest.mark.parametrize("target", ["save", "connect", "current"])
-def test_our_threads_never_import(tmp_path: Path, target: str) -> None:
+def test_our_threads_never_import(tmp_path: Path, target: str, request: pytest.FixtureRequest) -> None:
     spec = {
-        "save": f"rerun:save:{tmp_path / 'i.rrd'}",
-        "connect": f"rerun:connect:rerun+http://127.0.0.1:{free_port()}/proxy",
-        "current": "rerun",
-    }[target]
+        "save": lambda: f"rerun:save:{tmp_path / 'i.rrd'}",
+        "connect": lambda: f"rerun:connect:{request.getfixturevalue('rerun_server')[0]}",
+        "current": lambda: "rerun",
+    }[target]()
     code = textwrap.dedent(f"""
         import logging, sys, threading
         imported = []

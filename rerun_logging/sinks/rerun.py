@@ -22,7 +22,8 @@ recording, is ``dropped`` (counted, said once, then reported as a WARN row on
 ``<root>/rerun_logging`` once writing works again). The sink holds nothing itself
 (``pending`` is 0): what Rerun still holds is bounded by Rerun (its batcher, the
 gRPC server's ``server_memory_limit``; a recording with no sink yet buffers in
-memory, as ``rr.init()`` does). ``flush`` and ``close`` wait for Rerun's flush
+memory, as ``rr.init()`` does). ``connect`` makes no gRPC client while nothing answers
+at its URL (:meth:`RerunSink._probe`): its records are dropped, counted, until then. ``flush`` and ``close`` wait for Rerun's flush
 until their deadline; ``close`` ends (disconnects) the recording the sink made for
 ``save``, ``spawn``, ``connect`` or ``serve`` (a file gets its footer; ending a gRPC
 client is waited for until the deadline only), and only flushes under ``rerun``,
@@ -55,6 +56,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -130,6 +132,26 @@ def parse_target(text: str, argument: str | None) -> Target:
             raise SinkSpecError(f"port {port} out of range in {text!r}")
         return Target(kind, port=port)
     raise SinkSpecError(f"unknown rerun sink {text!r}; expected {GRAMMAR}")
+
+
+PROBE_TIMEOUT = 1.0
+"""How long the ``connect`` target's probe waits for a TCP answer (see ``_probe``)."""
+PROBE_RETRY = 2.0
+"""How often a ``connect`` target with no server asks again."""
+
+
+def _address_of(url: str) -> tuple[str, int] | None:
+    """The (host, port) of a Rerun gRPC URL, or None when it names no port."""
+    from urllib.parse import urlsplit  # prepared (RerunMode.modules)
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return parts.hostname, port
 
 
 def _url_of(port: int) -> str:
@@ -232,6 +254,8 @@ class RerunSink(Sink):
         if self._failed is not None:
             raise self._failed  # said once: the same error each time
         if self._own is None:
+            if self.target.kind == "connect":
+                self._probe()
             try:
                 self._own = self._open()
             except Exception as error:
@@ -240,6 +264,32 @@ class RerunSink(Sink):
         if not self._rr.is_enabled(recording=self._own):
             return None
         return self._own
+
+    def _probe(self) -> None:
+        """Raise ``ConnectionError`` while nothing listens at the ``connect`` URL
+        (asked again every :data:`PROBE_RETRY` seconds, not at every frame).
+
+        rerun-sdk's gRPC client, made for a server that is not there, waits 5 s to
+        connect and 5 s more when it is ended: an app whose Rerun server is down would
+        wait 10 s at exit. No client is made until a server answers; until then the
+        records are dropped (counted, said once), never held without bound."""
+        now = time.monotonic()
+        if now < self._probe_after:
+            raise self._unreachable or ConnectionError("no Rerun server")
+        address = _address_of(self.target.url or _url_of(DEFAULT_GRPC_PORT))
+        if address is None:
+            return  # no port to probe: rerun-sdk's default for the scheme, its own wait
+        try:
+            socket.create_connection(address, timeout=PROBE_TIMEOUT).close()
+        except OSError as error:
+            self._probe_after = now + PROBE_RETRY
+            self._unreachable = ConnectionError(
+                f"no Rerun server at {address[0]}:{address[1]} ({error.strerror or error})"
+            )
+            raise self._unreachable from None
+
+    _probe_after = 0.0
+    _unreachable: ConnectionError | None = None
 
     def _app_recording(self) -> Any:
         """The app's global recording when it is not ours (nor a dead one of a parent)."""
@@ -369,8 +419,21 @@ def _viewer_executable() -> str | None:
     return beside if os.access(beside, os.X_OK) else None
 
 
+_helpers: set[threading.Thread] = set()
+"""The helper threads still inside rerun-sdk: joined at exit (:func:`_close_rerun_handlers`)."""
+
+HELPERS_EXIT_WAIT = 15.0
+"""How long the exit waits for the helpers: rerun-sdk's connect (5 s) and, after it,
+its disconnect of a client still connecting (5 s), with room to spare."""
+
+
 def _background(name: str, call: Callable[[], object]) -> threading.Thread:
-    """Run ``call`` on a daemon thread of ours (records it logs are never recorded)."""
+    """Run ``call`` on a daemon thread of ours (records it logs are never recorded).
+
+    The thread is joined at exit: a daemon thread still inside rerun-sdk when the
+    interpreter finalizes aborts the process ("terminate called without an active
+    exception"), because Python ends such a thread with ``pthread_exit`` when it
+    returns for the GIL, and that cannot unwind through Rust's frames."""
 
     def run() -> None:
         own_threads.enter()
@@ -380,10 +443,19 @@ def _background(name: str, call: Callable[[], object]) -> threading.Thread:
             sys.stderr.write(f"rerun-logging: rerun: {name} failed: {error}\n")
         finally:
             own_threads.leave()
+            _helpers.discard(threading.current_thread())
 
     thread = threading.Thread(target=run, name=f"rerun-logging-rerun-{name}", daemon=True)
+    _helpers.add(thread)
     thread.start()
     return thread
+
+
+def _join_helpers(timeout: float) -> None:
+    """Wait until no helper of ours is inside rerun-sdk, ``timeout`` at most."""
+    deadline = time.monotonic() + timeout
+    for thread in list(_helpers):
+        thread.join(max(deadline - time.monotonic(), 0.0))
 
 
 def _disconnect(recording: Any, helper: threading.Thread | None = None) -> None:
@@ -400,7 +472,8 @@ _exit_hook_installed = False
 
 
 def _close_rerun_handlers() -> None:
-    """At exit, before rerun-sdk's own hook: close the handlers that have a rerun sink.
+    """At exit, before rerun-sdk's own hook: close the handlers that have a rerun sink,
+    then wait for the helper threads still inside rerun-sdk (see :func:`_background`).
 
     Found the way ``logging.shutdown`` finds every handler (``logging._handlerList``);
     a handler that closed already is left alone (``close`` twice is a no-op)."""
@@ -412,6 +485,7 @@ def _close_rerun_handlers() -> None:
                 handler.close()  # type: ignore[union-attr]
         except Exception:  # never in the way of the exit
             pass
+    _join_helpers(HELPERS_EXIT_WAIT)
 
 
 class RerunMode(Mode):
@@ -430,6 +504,8 @@ class RerunMode(Mode):
         "uuid",
         "json",
         "shutil",
+        "urllib.parse",
+        "encodings.idna",
         "numpy",
         "pyarrow",
         "rerun_logging.rerun_sdk.mapping",
