@@ -23,6 +23,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -372,6 +373,39 @@ def test_any_records_write_then_read_are_the_same(messages: list[Message]) -> No
 
 
 @settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES)
+def test_the_columns_decoder_reads_what_the_records_decoder_reads(messages: list[Message]) -> None:
+    """``stored_columns`` (no object per record) holds the same records, in order, as
+    ``stored_records``: each RECORDS message is one ``RecordColumns`` whose rows, made
+    into records, are that message's records."""
+    frames = [format.encode_frame(format.encode_records([m])) if isinstance(m, Record)
+              else format.encode_frame(format.dropped_message(m.count, m.reason)) for m in messages]
+    by_columns: list[Message] = []
+    for item in format.stored_columns(frames):
+        if isinstance(item, format.RecordColumns):
+            assert len(item) == 1
+            by_columns += item.records()
+        else:
+            by_columns.append(item)
+    assert_same(by_columns, list(format.stored_records(frames)))
+    assert_same(by_columns, messages)
+
+
+def test_columns_keep_the_tables_and_name_each_row() -> None:
+    records = [record(i, extras={"i": i}) for i in range(3)]
+    records[1] = dataclasses.replace(records[1], exception=ExceptionInfo("E", "v", "tb"),
+                                     trace_id="ab" * 16, span_id="cd" * 8, trace_flags=1)
+    (columns,) = format.stored_columns([format.encode_frame(format.encode_records(records))])
+    assert isinstance(columns, format.RecordColumns) and len(columns) == 3
+    assert columns.seqs == [r.seq for r in records] and columns.messages == [r.message for r in records]
+    assert [columns.sites[s][format.SITE_FIELDS.index("logger")] for s in columns.site_rows] == [
+        r.logger for r in records]
+    assert columns.exceptions == {1: ExceptionInfo("E", "v", "tb")}
+    assert columns.traces == {1: ("ab" * 16, "cd" * 8, 1)}
+    assert [x or {} for x in columns.extras] == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(MESSAGES, st.data())
 def test_any_cut_reads_whole_frames_and_reports_a_torn_tail(
     messages: list[Message], data_strategy: st.DataObject
@@ -660,6 +694,8 @@ GARBAGE_PAYLOADS.update(
     {
         "columns of different lengths": (format.CODEC_MSGPACK, _records_body(msg=["only one"])),
         "site index out of range": (format.CODEC_MSGPACK, _records_body(site=[0, 5])),
+        "negative site index": (format.CODEC_MSGPACK, _records_body(site=[0, -1])),
+        "negative context index": (format.CODEC_MSGPACK, _records_body(ctx=[-1, 0])),
         "short site row": (format.CODEC_MSGPACK, _records_body(sites=[["bench"]])),
     }
 )
@@ -1009,6 +1045,35 @@ def test_a_template_that_could_make_a_reader_build_a_huge_string_is_never_render
     if isinstance(template, str):
         text = format.render_message(template, (10**9, 1))
         assert text.startswith("<message not rendered") and len(text) <= format.MAX_FIELD_CHARS + 64
+
+
+NIL_MESSAGE_BATCHES = {
+    "all render": [("request %d done", [1]), ("%(user)s did %(n)d", {"user": "ann", "n": 3}),
+                   ("plain 100%%", None), ("no args", None), ("%s and %r", ["a", "b"])],
+    "one raises": [("request %d done", [1]), ("%d items", ["x"]), ("%s", ["ok"])],
+    "one past the cap": [("%s", ["x" * (format.MAX_FIELD_CHARS + 5)]), ("%d", [2])],
+    "one not deferrable": [("%s", ["a"]), ("%*d", [5, 1])],
+}
+
+
+@pytest.mark.parametrize("name", sorted(NIL_MESSAGE_BATCHES))
+def test_nil_messages_render_as_render_message_renders_each(name: str) -> None:
+    """A batch is rendered in one pass when it can be; whatever the batch holds, each
+    row's text is what ``render_message`` makes of its template and args alone."""
+    rows = NIL_MESSAGE_BATCHES[name]
+    records = [Record(seq=i, time_ns=i, message="", template=t, level=20, level_name="INFO",
+                      logger="x", entity_path="x", path="p", line=i, function="f",
+                      args=tuple(a) if isinstance(a, list) else a)
+               for i, (t, a) in enumerate(rows)]
+    columns, extras = format.columns_for(records)
+    columns["msg"] = [None] * len(records)
+    body = msgpack.unpackb(format.records_message(columns, format.pack_extras(extras)),
+                           raw=False, strict_map_key=False)[1]
+    stored_args = body.get("args") or [None] * len(rows)  # as stored: capped
+    expected = [format.render_message(t, (tuple(a) if isinstance(a, list) else a) or None)
+                for (t, _), a in zip(rows, stored_args)]
+    assert format.decode_columns(body).messages == expected
+    assert [r.message for r in format.decode_records(body)] == expected
 
 
 def test_a_crafted_nil_message_with_a_huge_width_reads_as_a_short_note() -> None:

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from . import messages as _messages
 from .decoder import (
-    DecodedStream, StreamDecoder, header_info, reported_drops, stored_decoder, stored_records,
+    DecodedStream, StreamDecoder, header_info, reported_drops, stored_columns, stored_decoder,
+    stored_records,
 )
 from .errors import (
     ChecksumMismatch,
@@ -61,11 +62,13 @@ from .messages import (
     ExceptionInfo,
     Message,
     Record,
+    RecordColumns,
     RecordingInfo,
     Refused,
     StreamId,
     ack_message,
     columns_for,
+    decode_columns,
     decode_info,
     decode_records,
     delta_decode,
@@ -167,7 +170,8 @@ __all__ = [
     "truncate_text", "unformattable",
     # messages
     "Ack", "Damage", "Dropped", "End", "ExceptionInfo", "Message", "Record",
-    "RecordingInfo", "Refused", "StreamId", "ack_message", "columns_for", "decode_info",
+    "RecordColumns", "RecordingInfo", "Refused", "StreamId", "ack_message", "columns_for",
+    "decode_columns", "decode_info",
     "decode_records", "delta_decode", "delta_encode", "dropped_message", "encode_records",
     "end_message", "info_message", "pack_map", "records_message", "refused_message",
     "stream_id", "trace_row",
@@ -175,8 +179,8 @@ __all__ = [
     "FRAME_HEAD", "FRAME_HEAD_SIZE", "Frame", "FramePeek", "encode_frame", "encode_stream",
     "frame_payload", "peek_frame", "stream_header",
     # decoder
-    "DecodedStream", "StreamDecoder", "header_info", "reported_drops", "stored_decoder",
-    "stored_records",
+    "DecodedStream", "StreamDecoder", "header_info", "reported_drops", "stored_columns",
+    "stored_decoder", "stored_records",
 ]
 
 # Not part of the API, but imported by rerun_logging.capture (to read a value back as

@@ -44,11 +44,13 @@ from .messages import (
     End,
     Message,
     Record,
+    RecordColumns,
     RecordingInfo,
     Refused,
     StreamId,
     _unpack_all,
     _hashable_keys,
+    decode_columns,
     decode_info,
     decode_records,
     stream_id,
@@ -111,6 +113,7 @@ class StreamDecoder:
     def __init__(
         self, source: str = "<stream>", max_frame_size: int = MAX_FRAME_SIZE,
         magic: bytes = MAGIC, resync: bool = False, max_payload_size: int = MAX_PAYLOAD_SIZE,
+        columns: bool = False,
     ) -> None:
         if max_frame_size >= _frame_size_of(magic):
             raise ValueError(f"max_frame_size {max_frame_size} would read a stream header as a frame")
@@ -119,6 +122,9 @@ class StreamDecoder:
         self.max_frame_size = max_frame_size
         self.max_payload_size = max_payload_size
         self.resync = resync
+        self.columns = columns
+        """Whether a RECORDS message is yielded as one :class:`RecordColumns` (its
+        records in columns, no object per record) rather than as its records."""
         self.version: tuple[int, int] | None = None
         self.info: RecordingInfo | None = None
         self.ended = False
@@ -375,7 +381,9 @@ class StreamDecoder:
             )
             raise self._error from None
         for batch in messages:
-            self.records += sum(isinstance(m, Record) for m in batch)
+            self.records += sum(
+                len(m) if isinstance(m, RecordColumns) else isinstance(m, Record) for m in batch
+            )
             yield from batch
 
     def _message(self, item: Any) -> list[Message]:
@@ -383,7 +391,7 @@ class StreamDecoder:
             raise ValueError(f"a message must be [kind, map], got {type(item).__name__}")
         kind, body = item[0], item[1]
         if kind == KIND_RECORDS:
-            return list(decode_records(body))
+            return [decode_columns(body)] if self.columns else decode_records(body)
         if kind == KIND_INFO:
             info = decode_info(body)
             if self._awaiting_info:
@@ -426,7 +434,7 @@ def _frame_size_of(magic: bytes) -> int:
     return int(FRAME_HEAD.unpack_from(magic.ljust(FRAME_HEAD_SIZE, b"\0"))[0])
 
 
-def stored_decoder(source: str = "<stored>", frames: bytes = b"") -> StreamDecoder:
+def stored_decoder(source: str = "<stored>", frames: bytes = b"", columns: bool = False) -> StreamDecoder:
     """A decoder of frames kept apart from their stream: a viewer's store, a sink's
     backlog, the frames an export reads again.
 
@@ -436,7 +444,7 @@ def stored_decoder(source: str = "<stored>", frames: bytes = b"") -> StreamDecod
     ``decode_payload()`` (or both with ``messages()``). Errors are the decoder's,
     named after ``source``.
     """
-    decoder = StreamDecoder(source)
+    decoder = StreamDecoder(source, columns=columns)
     decoder.feed(HEADER + frames)
     return decoder
 
@@ -472,5 +480,17 @@ def stored_records(frames: Iterable[bytes], source: str = "<stored>") -> Iterato
     decoder = stored_decoder(source, b"".join(frames))
     for message in decoder.messages():
         if isinstance(message, (Record, Dropped)):
+            yield message
+    decoder.close()
+
+
+def stored_columns(
+    frames: Iterable[bytes], source: str = "<stored>"
+) -> Iterator[RecordColumns | Dropped]:
+    """As :func:`stored_records`, with each RECORDS message as one
+    :class:`RecordColumns`: for the readers that map whole batches (no object per record)."""
+    decoder = stored_decoder(source, b"".join(frames), columns=True)
+    for message in decoder.messages():
+        if isinstance(message, (RecordColumns, Dropped)):
             yield message
     decoder.close()

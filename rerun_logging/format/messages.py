@@ -32,6 +32,7 @@ from .schema import (
     KIND_INFO,
     KIND_RECORDS,
     KIND_REFUSED,
+    MAX_FIELD_CHARS,
     MAX_RECORDS_PER_FRAME,
     SITE_FIELDS,
     SPAN_ID_SIZE,
@@ -165,7 +166,7 @@ class Damage:
         )
 
 
-Message = Union[RecordingInfo, Record, Dropped, End, Ack, Refused, Damage]
+Message = Union[RecordingInfo, Record, "RecordColumns", Dropped, End, Ack, Refused, Damage]
 """What a decoder yields: the messages on the wire, and its own :class:`Damage` reports."""
 
 StreamId = Tuple[str, int, int]
@@ -413,12 +414,91 @@ def _info_field(value: Any, key: str, name: str, kind: type) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class RecordColumns:
+    """The records of one RECORDS message as columns: what :func:`decode_columns`
+    returns, checked as :func:`decode_records` checks, with no object per record.
+
+    For the readers that map a batch elsewhere at once (the rerun sink, the page's
+    feed): row ``i`` is logged at ``sites[site_rows[i]]`` (a row in
+    :data:`~rerun_logging.format.schema.SITE_FIELDS` order) by
+    ``ctxs[ctx_rows[i]]`` (:data:`~rerun_logging.format.schema.CONTEXT_FIELDS`),
+    with ``messages[i]`` rendered; the sparse tables are keyed by row.
+    """
+
+    seqs: list[int]
+    times: list[int]
+    sites: list[list[Any]]
+    site_rows: list[int]
+    ctxs: list[list[Any]]
+    ctx_rows: list[int]
+    messages: list[str]
+    extras: list[dict[str, Any] | None]
+    """The extras of each row (None or an empty map: none)."""
+    args: list[Any]
+    """The ``args`` column's rows (None: none), as stored (a list or a map)."""
+    exceptions: dict[int, ExceptionInfo]
+    stacks: dict[int, str]
+    traces: dict[int, tuple[str, str | None, int]]
+    """Row -> (trace id, span id or None, flags), as :class:`Record` holds them (hex)."""
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    @classmethod
+    def of(cls, records: Sequence[Record]) -> RecordColumns:
+        """The columns of ``records`` (a site and a context row per record: for tests and
+        tools that hold records, not for a hot path)."""
+        rows = range(len(records))
+        return cls(
+            seqs=[r.seq for r in records], times=[r.time_ns for r in records],
+            sites=[list(_SITE_OF(r)) for r in records], site_rows=list(rows),
+            ctxs=[list(_CONTEXT_OF(r)) for r in records], ctx_rows=list(rows),
+            messages=[r.message for r in records], extras=[r.extras or None for r in records],
+            args=[r.args for r in records],
+            exceptions={i: r.exception for i, r in enumerate(records) if r.exception is not None},
+            stacks={i: r.stack_info for i, r in enumerate(records) if r.stack_info is not None},
+            traces={
+                i: (r.trace_id, r.span_id, r.trace_flags or 0)
+                for i, r in enumerate(records) if r.trace_id is not None
+            },
+        )
+
+    def records(self) -> list[Record]:
+        """One :class:`Record` per row (the general path: printing, the page, tools)."""
+        site_fields = [dict(zip(SITE_FIELDS, site)) for site in self.sites]
+        ctx_fields = [dict(zip(CONTEXT_FIELDS, ctx)) for ctx in self.ctxs]
+        excs, stacks, none = self.exceptions, self.stacks, None
+        records = [
+            _record({
+                **site_fields[si], **ctx_fields[ci], "seq": seq, "time_ns": t, "message": msg,
+                "extras": extra or {}, "exception": excs.get(row, none),
+                "stack_info": stacks.get(row, none), "args": _args(arg) if arg else none,
+                "trace_id": none, "span_id": none, "trace_flags": none,
+            })
+            for row, (seq, t, si, ci, msg, extra, arg) in enumerate(zip(
+                self.seqs, self.times, self.site_rows, self.ctx_rows, self.messages,
+                self.extras, self.args,
+            ))
+        ]
+        for row, (trace_id, span_id, flags) in self.traces.items():
+            fields = records[row].__dict__
+            fields["trace_id"], fields["span_id"], fields["trace_flags"] = trace_id, span_id, flags
+        return records
+
+
 def decode_records(body: dict[str, Any]) -> list[Record]:
     """Records from the body of a RECORDS message; ValueError if any field has a wrong type.
 
     Every field of every :class:`Record` has the type its annotation says, so the
     readers (printing, the web feed) can trust them whatever a peer sent.
     """
+    return decode_columns(body).records()
+
+
+def decode_columns(body: dict[str, Any]) -> RecordColumns:
+    """The columns of the body of a RECORDS message, every field checked (ValueError):
+    the same checks as :func:`decode_records`, which builds on this."""
     items, rows = COLUMN_ITEMS, COLUMN_ROWS
     raw_seqs = _column(body, "seq", items["seq"])
     count = len(raw_seqs)
@@ -433,46 +513,38 @@ def decode_records(body: dict[str, Any]) -> list[Record]:
     args = _column(body, "args", items["args"], count) if body.get("args") else [None] * count
     excs = {
         row: ExceptionInfo(t, v, tb)
-        for row, t, v, tb in _typed_rows(body.get("exc", []), rows["exc"], "exception")
+        for row, t, v, tb, *_ in _typed_rows(body.get("exc", []), rows["exc"], "exception")
     }
-    stacks = {row: text for row, text in _typed_rows(body.get("stack", []), rows["stack"], "stack")}
-    site_rows = _column(body, "site", items["site"], count)
-    ctx_rows = _column(body, "ctx", items["ctx"], count)
+    stacks = {row: text for row, text, *_ in _typed_rows(body.get("stack", []), rows["stack"], "stack")}
+    site_rows = _indexes(_column(body, "site", items["site"], count), len(sites), "site")
+    ctx_rows = _indexes(_column(body, "ctx", items["ctx"], count), len(ctxs), "ctx")
     if None in messages:
         messages = _rendered(messages, site_rows, [site[_TEMPLATE_AT] for site in sites], args)
-    site_fields = [dict(zip(SITE_FIELDS, site)) for site in sites]
-    ctx_fields = [dict(zip(CONTEXT_FIELDS, ctx)) for ctx in ctxs]
-    none = None
-    records = [
-        _record({
-            **site_fields[si], **ctx_fields[ci], "seq": seq, "time_ns": t, "message": msg,
-            "extras": extra or {}, "exception": excs.get(row, none),
-            "stack_info": stacks.get(row, none), "args": _args(arg) if arg else none,
-            "trace_id": none, "span_id": none, "trace_flags": none,
-        })
-        for row, (seq, t, si, ci, msg, extra, arg) in enumerate(
-            zip(seqs, times, site_rows, ctx_rows, messages, extras, args)
-        )
-    ]
-    if body.get("trace"):
-        _add_traces(records, _typed_rows(body["trace"], rows["trace"], "trace"))
-    return records
+    traces = _traces(_typed_rows(body["trace"], rows["trace"], "trace"), count) if body.get("trace") else {}
+    return RecordColumns(
+        seqs, times, sites, site_rows, ctxs, ctx_rows, messages, extras, args, excs, stacks, traces,
+    )
 
 
-def _add_traces(records: list[Record], rows: list[list[Any]]) -> None:
-    """Set the trace context of the records the ``trace`` rows name (1.3); ValueError
-    for an id of the wrong size or flags that are not a byte. Like ``exc`` and
-    ``stack`` rows, a row naming no record is ignored."""
-    count = len(records)
+def _indexes(column: list[int], size: int, key: str) -> list[int]:
+    """``column``, checked to index a table of ``size`` rows."""
+    if column and (min(column) < 0 or max(column) >= size):
+        raise ValueError(f"column {key!r} indexes past its table of {size}")
+    return column
+
+
+def _traces(rows: list[list[Any]], count: int) -> dict[int, tuple[str, str | None, int]]:
+    """The trace context of the rows the ``trace`` entries name (1.3); ValueError for an
+    id of the wrong size or flags that are not a byte. Like ``exc`` and ``stack`` rows,
+    an entry naming no record is ignored."""
+    found: dict[int, tuple[str, str | None, int]] = {}
     for row, trace_id, span_id, flags, *_ in rows:
         if (len(trace_id) != TRACE_ID_SIZE or len(span_id) not in (0, SPAN_ID_SIZE)
                 or not 0 <= flags <= 0xFF):
             raise ValueError(f"bad trace entry {[row, trace_id, span_id, flags]!r:.80}")
         if 0 <= row < count:
-            fields = records[row].__dict__
-            fields["trace_id"] = trace_id.hex()
-            fields["span_id"] = span_id.hex() if span_id else None
-            fields["trace_flags"] = int(flags)  # never a bool
+            found[row] = (trace_id.hex(), span_id.hex() if span_id else None, int(flags))  # never a bool
+    return found
 
 
 def _rendered(
@@ -480,14 +552,40 @@ def _rendered(
 ) -> list[str]:
     """``messages`` with each nil row rendered from its site's template and its args.
 
-    Whether a template may be rendered is decided once per site, not per record."""
+    Whether a template may be rendered is decided once per site, not per record.
+    A batch whose every template may be rendered is first rendered in one pass
+    (``template % args``, no call per record); any failure there, or a message over
+    the cap, and each row goes the careful way (:func:`render`: capped, never raises)."""
     renderable = [deferrable_template(t) for t in templates]
+    if all(renderable):
+        fast = _rendered_at_once(messages, site_rows, templates, args)
+        if fast is not None:
+            return fast
     return [
         message if message is not None
         else render(templates[site], _args(arg)) if renderable[site]
         else render_message(templates[site], _args(arg))
         for message, site, arg in zip(messages, site_rows, args)
     ]
+
+
+def _rendered_at_once(
+    messages: list[str | None], site_rows: list[int], templates: list[Any], args: list[Any]
+) -> list[str] | None:
+    """The rows rendered as :func:`render` renders them, or None when one would not be
+    the same (a template that raises or is not text, a message over the cap)."""
+    try:
+        rendered = [
+            message if message is not None
+            else template % (tuple(arg) if arg.__class__ is list else arg) if arg
+            else template
+            for message, template, arg in zip(messages, map(templates.__getitem__, site_rows), args)
+        ]
+    except Exception:
+        return None
+    if set(map(type, rendered)) != {str} or max(map(len, rendered)) > MAX_FIELD_CHARS:
+        return None
+    return rendered
 
 
 _TEMPLATE_AT = SITE_FIELDS.index("template")

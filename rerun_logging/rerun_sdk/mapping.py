@@ -45,10 +45,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from .. import format
-from ..format import ExceptionInfo, Record
+from ..format import ExceptionInfo, Record, RecordColumns
 from . import RerunUnavailable
 
 try:
@@ -60,7 +60,7 @@ except Exception as error:  # ImportError, or an SDK that does not load here
 
 __all__ = [
     "ARCHETYPE", "DROPPED_ENTITY", "EntityColumns", "ExtraKinds", "ROOT", "SEQ_TIMELINE",
-    "TIME_TIMELINE", "columns_for", "dropped_columns", "entity_path", "send", "text_log_level",
+    "TIME_TIMELINE", "batch_columns", "columns_for", "dropped_columns", "entity_path", "send", "text_log_level",
 ]
 
 ROOT = "logs"
@@ -135,38 +135,39 @@ def _escaped(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _values(values: Sequence[Any], kind: Any) -> Any:
-    """A flat Arrow array of ``values`` (no None among them) of type ``kind``."""
-    if kind == pa.string():
-        try:
-            return pa.array(values, pa.string())
-        except (UnicodeEncodeError, pa.ArrowInvalid, pa.ArrowTypeError):
-            return pa.array([_escaped(str(value)) for value in values], pa.string())
-    return pa.array(values, kind)
+def _array(values: Sequence[Any], kind: Any) -> Any:
+    """An Arrow array of ``values`` (None: null) of type ``kind``; text that UTF-8
+    cannot hold is escaped."""
+    try:
+        return pa.array(values, kind)
+    except (UnicodeEncodeError, pa.ArrowInvalid, pa.ArrowTypeError):
+        if kind != pa.string():
+            raise
+        return pa.array([None if v is None else _escaped(str(v)) for v in values], kind)
+
+
+def _list_of(descriptor: Any, array: Any) -> _Column | None:
+    """The component column of ``array``: one value per row, none where it is null;
+    None when no row has one. Built with Arrow's and numpy's own loops."""
+    rows, nulls = len(array), array.null_count
+    if nulls == rows:
+        return None
+    if nulls == 0:
+        offsets = pa.array(np.arange(rows + 1, dtype=np.int32))
+        return _Column(descriptor, pa.ListArray.from_arrays(offsets, array))
+    valid = array.is_valid()
+    present = np.asarray(valid.to_numpy(zero_copy_only=False))
+    offsets = np.zeros(rows + 1, dtype=np.int32)
+    np.cumsum(present, out=offsets[1:])
+    list_array = pa.ListArray.from_arrays(
+        pa.array(offsets), array.filter(valid), mask=pa.array(~present)
+    )
+    return _Column(descriptor, list_array)
 
 
 def _list_column(descriptor: Any, values: Sequence[Any], kind: Any) -> _Column | None:
     """The column of ``values`` (None where a row has none); None when no row has one."""
-    present = [value for value in values if value is not None]
-    if not present:
-        return None
-    rows = len(values)
-    if len(present) == rows:
-        offsets = pa.array(range(rows + 1), pa.int32())
-        return _Column(descriptor, pa.ListArray.from_arrays(offsets, _values(present, kind)))
-    offsets_list = [0] * (rows + 1)
-    mask = [False] * rows
-    end = 0
-    for row, value in enumerate(values):
-        if value is None:
-            mask[row] = True
-        else:
-            end += 1
-        offsets_list[row + 1] = end
-    array = pa.ListArray.from_arrays(
-        pa.array(offsets_list, pa.int32()), _values(present, kind), mask=pa.array(mask, pa.bool_())
-    )
-    return _Column(descriptor, array)
+    return _list_of(descriptor, _array(values, kind))
 
 
 _DESCRIPTORS: dict[str, Any] = {}
@@ -255,76 +256,112 @@ def _text(value: Any) -> str:
         return format.safe_str(value)
 
 
-def _extra_columns(records: Sequence[Record], kinds: ExtraKinds) -> list[_Column]:
-    keys: dict[str, None] = {}
-    for record in records:
-        if record.extras:
-            keys.update(dict.fromkeys(record.extras))
-    columns = []
+def _descriptor(name: str) -> Any:
+    """The descriptor of the extra ``name``'s component (named by the key, as
+    ``rr.AnyValues`` names them)."""
+    found = _EXTRA_DESCRIPTORS.get(name)
+    if found is None:
+        found = _EXTRA_DESCRIPTORS[name] = rr.ComponentDescriptor(name)
+    return found
+
+
+_EXTRA_DESCRIPTORS: dict[str, Any] = {}
+
+
+def _extra_arrays(extras: list[dict[str, Any] | None], kinds: ExtraKinds) -> list[tuple[Any, Any]]:
+    """(descriptor, array) of each extra key of the batch, a row per record, and of its
+    ``<key>.text`` sibling where values of another kind went (see :class:`ExtraKinds`)."""
+    keys: dict[Any, None] = {}
+    for extra in extras:
+        if extra:
+            keys.update(dict.fromkeys(extra))
+    arrays = []
     for key in keys:
         name = key if isinstance(key, str) else format.safe_str(key)
-        raw = [record.extras.get(key) if record.extras else None for record in records]
-        kind = None
-        for value in raw:
-            if value is not None:
-                kind = kinds.kind_of(name, value)
-                break
+        raw = [extra.get(key) if extra else None for extra in extras]
+        kind = next((kinds.kind_of(name, value) for value in raw if value is not None), None)
         if kind is None:
             continue
-        if _all_of_kind(raw, kind):
-            values, spill = raw, [None] * len(raw)
-        else:
-            values = [None if value is None else _fits(kind, value) for value in raw]
-            spill = [
-                _text(value) if value is not None and fitted is None else None
-                for value, fitted in zip(raw, values)
-            ]
         arrow_kind = getattr(pa, _ARROW_KINDS[kind])()
-        for column in (
-            _list_column(rr.ComponentDescriptor(name), values, arrow_kind),
-            _list_column(rr.ComponentDescriptor(f"{name}.text"), spill, pa.string()),
-        ):
-            if column is not None:
-                columns.append(column)
-    return columns
+        if _all_of_kind(raw, kind):
+            arrays.append((_descriptor(name), _array(raw, arrow_kind)))
+            continue
+        values = [None if value is None else _fits(kind, value) for value in raw]
+        spill = [
+            _text(value) if value is not None and fitted is None else None
+            for value, fitted in zip(raw, values)
+        ]
+        arrays.append((_descriptor(name), _array(values, arrow_kind)))
+        if any(text is not None for text in spill):
+            arrays.append((_descriptor(f"{name}.text"), _array(spill, pa.string())))
+    return arrays
 
 
-def _own_columns(records: Sequence[Record]) -> list[_Column]:
-    """The record's own fields beside its text (see the table in the module docstring)."""
+_SITE = {name: at for at, name in enumerate(format.SITE_FIELDS)}
+_CONTEXT = {name: at for at, name in enumerate(format.CONTEXT_FIELDS)}
+
+
+def _site_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
+    """The fields of each record's site (level, logger, source...): one value per site,
+    spread to the rows by the batch's ``site_rows`` in one Arrow ``take``."""
+    sites, at = batch.sites, _SITE
+    level, name, path, line = at["level"], at["level_name"], at["path"], at["line"]
     string, int64 = pa.string(), pa.int64()
-    fields: list[tuple[str, Any, list[Any]]] = [
-        ("levelno", int64, _int64s([r.level for r in records])),
-        ("logger", string, [r.logger for r in records]),
-        ("template", string, [r.template for r in records]),
-        ("pathname", string, [r.path or None for r in records]),
-        ("lineno", int64, _int64s([r.line if r.path else None for r in records])),
-        ("funcName", string, [r.function for r in records]),
-        ("thread", pa.uint64(), _uint64s([r.thread for r in records])),
-        ("threadName", string, [r.thread_name for r in records]),
-        ("process", int64, _int64s([r.process for r in records])),
-        ("processName", string, [r.process_name for r in records]),
-        ("taskName", string, [r.task_name for r in records]),
+    per_site: list[tuple[Any, Any, list[Any]]] = [
+        (rr.TextLog.descriptor_level(), string, [text_log_level(s[level], s[name]) for s in sites]),
+        (_field("levelno"), int64, _int64s([s[level] for s in sites])),
+        (_field("logger"), string, [s[at["logger"]] for s in sites]),
+        (_field("template"), string, [s[at["template"]] for s in sites]),
+        (_field("pathname"), string, [s[path] or None for s in sites]),
+        (_field("lineno"), int64, _int64s([s[line] if s[path] else None for s in sites])),
+        (_field("funcName"), string, [s[at["function"]] for s in sites]),
     ]
-    if any(r.exception is not None for r in records):
+    rows = np.asarray(batch.site_rows, dtype=np.int64)
+    return [(d, _array(values, kind).take(rows)) for d, kind, values in per_site]
+
+
+def _context_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
+    """The thread, process and task of each record, from the context table (as sites)."""
+    ctxs, at = batch.ctxs, _CONTEXT
+    string = pa.string()
+    per_ctx: list[tuple[str, Any, list[Any]]] = [
+        ("thread", pa.uint64(), _uint64s([c[at["thread"]] for c in ctxs])),
+        ("threadName", string, [c[at["thread_name"]] for c in ctxs]),
+        ("process", pa.int64(), _int64s([c[at["process"]] for c in ctxs])),
+        ("processName", string, [c[at["process_name"]] for c in ctxs]),
+        ("taskName", string, [c[at["task_name"]] for c in ctxs]),
+    ]
+    rows = np.asarray(batch.ctx_rows, dtype=np.int64)
+    return [(_field(n), _array(values, kind).take(rows)) for n, kind, values in per_ctx]
+
+
+def _sparse_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
+    """The exception, stack and trace fields, for the few rows that have them."""
+    count, string = len(batch), pa.string()
+    fields: list[tuple[str, Any, dict[int, Any]]] = []
+    if batch.exceptions:
+        excs = batch.exceptions
         fields += [
-            ("exc_type", string, [r.exception.type if r.exception else None for r in records]),
-            ("exc_value", string, [r.exception.value if r.exception else None for r in records]),
-            ("exc_text", string, [r.exception.traceback if r.exception else None for r in records]),
+            ("exc_type", string, {row: e.type for row, e in excs.items()}),
+            ("exc_value", string, {row: e.value for row, e in excs.items()}),
+            ("exc_text", string, {row: e.traceback for row, e in excs.items()}),
         ]
-    if any(r.stack_info is not None for r in records):
-        fields.append(("stack_info", string, [r.stack_info for r in records]))
-    if any(getattr(r, "trace_id", None) is not None for r in records):  # format 1.3 and later
+    if batch.stacks:
+        fields.append(("stack_info", string, batch.stacks))
+    if batch.traces:
+        traces = batch.traces
         fields += [
-            ("trace_id", string, [getattr(r, "trace_id", None) for r in records]),
-            ("span_id", string, [getattr(r, "span_id", None) for r in records]),
-            ("trace_flags", int64, _int64s([getattr(r, "trace_flags", None) for r in records])),
+            ("trace_id", string, {row: t[0] for row, t in traces.items()}),
+            ("span_id", string, {row: t[1] for row, t in traces.items()}),
+            ("trace_flags", pa.int64(), {row: t[2] for row, t in traces.items()}),
         ]
-    columns = []
-    for name, kind, values in fields:
-        column = _list_column(_field(name), values, kind)
-        if column is not None:
-            columns.append(column)
-    return columns
+    arrays = []
+    for name, kind, by_row in fields:
+        values = [None] * count
+        for row, value in by_row.items():
+            values[row] = value
+        arrays.append((_field(name), _array(values, kind)))
+    return arrays
 
 
 def _int64s(values: list[int | None]) -> list[int | None]:
@@ -343,42 +380,66 @@ def _in_range(values: list[int | None], low: int, high: int) -> list[int | None]
     return [value if value is not None and low <= value <= high else None for value in values]
 
 
-def _timestamps(times_ns: Sequence[int]) -> Any:
-    return rr.TimeColumn(TIME_TIMELINE, timestamp=np.array(times_ns, dtype="datetime64[ns]"))
+def _timestamps(times_ns: Any) -> Any:
+    return rr.TimeColumn(TIME_TIMELINE, timestamp=np.asarray(times_ns, dtype=np.int64).view("datetime64[ns]"))
 
 
-def _entity_columns(path: str, records: Sequence[Record], kinds: ExtraKinds) -> EntityColumns:
-    string = pa.string()
-    text = _list_column(rr.TextLog.descriptor_text(), [r.message for r in records], string)
-    level = _list_column(
-        rr.TextLog.descriptor_level(),
-        [text_log_level(r.level, r.level_name) for r in records],
-        string,
-    )
-    indexes = [
-        _timestamps([max(r.time_ns, 0) for r in records]),
-        rr.TimeColumn(SEQ_TIMELINE, sequence=np.array([r.seq for r in records], dtype=np.int64)),
+def _groups(batch: RecordColumns, paths: list[str]) -> list[tuple[str, Any]]:
+    """(entity path, rows) for each entity path of the batch, in the order of their first
+    row; rows is None for a batch that is all one path (the common case)."""
+    if len(set(paths)) <= 1:
+        return [(paths[0], None)] if paths else []
+    ids: dict[str, int] = {}
+    site_group = np.asarray([ids.setdefault(path, len(ids)) for path in paths], dtype=np.int64)
+    per_row = site_group[np.asarray(batch.site_rows, dtype=np.int64)]
+    found = [(path, np.flatnonzero(per_row == group)) for path, group in ids.items()]
+    return sorted((item for item in found if len(item[1])), key=lambda item: item[1][0])
+
+
+def batch_columns(
+    batch: RecordColumns, entity_prefix: str, kinds: ExtraKinds,
+    paths: dict[str, str] | None = None,
+) -> list[EntityColumns]:
+    """The columns of a decoded batch: one :class:`EntityColumns` per entity path, in
+    the order the paths first appear, rows in order. ``paths`` caches entity paths.
+
+    Each field is made into one Arrow array for the whole batch (a site's fields once
+    per site), then taken per entity path: no object per record."""
+    if not len(batch):
+        return []
+    paths = {} if paths is None else paths
+    entity_at = _SITE["entity_path"]
+    site_paths = []
+    for site in batch.sites:
+        path = paths.get(site[entity_at])
+        if path is None:
+            path = paths[site[entity_at]] = entity_path(site[entity_at], entity_prefix)
+        site_paths.append(path)
+    arrays = [
+        (rr.TextLog.descriptor_text(), _array(batch.messages, pa.string())),
+        *_site_arrays(batch), *_context_arrays(batch), *_sparse_arrays(batch),
+        *_extra_arrays(batch.extras, kinds),
     ]
-    columns = [c for c in (text, level) if c is not None]
-    columns += _own_columns(records)
-    columns += _extra_columns(records, kinds)
-    return EntityColumns(path, indexes, columns, len(records))
+    times = np.maximum(np.asarray(batch.times, dtype=np.int64), 0)
+    seqs = np.asarray(batch.seqs, dtype=np.int64)
+    found = []
+    for path, rows in _groups(batch, site_paths):
+        taken = arrays if rows is None else [(d, array.take(rows)) for d, array in arrays]
+        columns = [c for c in (_list_of(d, array) for d, array in taken) if c is not None]
+        indexes = [
+            _timestamps(times if rows is None else times[rows]),
+            rr.TimeColumn(SEQ_TIMELINE, sequence=seqs if rows is None else seqs[rows]),
+        ]
+        found.append(EntityColumns(path, indexes, columns, len(seqs) if rows is None else len(rows)))
+    return found
 
 
 def columns_for(
-    records: Iterable[Record], entity_prefix: str, kinds: ExtraKinds,
+    records: Sequence[Record], entity_prefix: str, kinds: ExtraKinds,
     paths: dict[str, str] | None = None,
 ) -> list[EntityColumns]:
-    """The columns of ``records``: one :class:`EntityColumns` per entity path, in the
-    order the paths first appear, rows in order. ``paths`` caches entity paths."""
-    paths = {} if paths is None else paths
-    groups: dict[str, list[Record]] = {}
-    for record in records:
-        path = paths.get(record.entity_path)
-        if path is None:
-            path = paths[record.entity_path] = entity_path(record.entity_path, entity_prefix)
-        groups.setdefault(path, []).append(record)
-    return [_entity_columns(path, group, kinds) for path, group in groups.items()]
+    """As :func:`batch_columns`, for :class:`Record` objects (tests and tools)."""
+    return batch_columns(RecordColumns.of(list(records)), entity_prefix, kinds, paths)
 
 
 def dropped_columns(count: int, reason: str, time_ns: int, entity_prefix: str) -> EntityColumns:

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import family, format, own_threads
-from ..format import Record
+from ..format import Dropped, RecordColumns
 from ..spec import SinkSpec, SinkSpecError
 from .base import Sink
 from .file import child_path
@@ -193,7 +193,7 @@ class RerunSink(Sink):
 
     def write(self, frame: bytes, records: int) -> None:
         try:
-            messages = list(format.stored_records((frame,), self.name))
+            messages = list(format.stored_columns((frame,), self.name))
         except Exception as error:  # a frame that does not decode: never one of the handler's
             self._lost(records, error)
             return
@@ -371,13 +371,13 @@ class RerunSink(Sink):
 
     # --- sending ------------------------------------------------------------------------
 
-    def _send(self, recording: Any, messages: list[Any]) -> None:
+    def _send(self, recording: Any, messages: list[RecordColumns | Dropped]) -> None:
         mapping, prefix = self._mapping, self._info.entity_prefix
-        records = [m for m in messages if isinstance(m, Record)]
-        notes = [m for m in messages if not isinstance(m, Record)]
-        if records:
-            for columns in mapping.columns_for(records, prefix, self._kinds, self._paths):
-                self._deliver(recording, columns, columns.rows)
+        notes = [m for m in messages if isinstance(m, Dropped)]
+        for batch in messages:
+            if isinstance(batch, RecordColumns):
+                for columns in mapping.batch_columns(batch, prefix, self._kinds, self._paths):
+                    self._deliver(recording, columns, columns.rows)
         wall = time.time_ns()
         if self._unreported and not self.error:
             count, self._unreported = self._unreported, 0
