@@ -280,9 +280,10 @@ class Flusher:
         handoff.quiet_until = time.time() + self.settings.flush_interval
 
     def _write_frame(self, batch: list[Captured]) -> None:
+        compress = any(sink.stores_frames for sink in self.sinks)
         for payload, records in self._encode(batch):
             try:
-                frame = format.encode_frame(self._drop_reports() + payload)
+                frame = format.encode_frame(self._drop_reports() + payload, compress)
             except ValueError as error:
                 self.handoff.count_drop(f"batch could not be framed: {error}", records)
                 continue

@@ -25,6 +25,8 @@ from rerun_logging import own_threads
 from rerun_logging.capture import Captured, capture
 from rerun_logging.flusher import Flusher, FlusherSettings, sink_drop_reason
 from rerun_logging.format import (
+    CODEC_MSGPACK,
+    CODEC_ZLIB,
     TARGET_PAYLOAD_SIZE,
     Dropped,
     End,
@@ -372,3 +374,35 @@ def test_a_batch_past_the_target_payload_is_split_into_several_frames(running: l
     decoder = StreamDecoder("collector")
     decoder.feed(bytes(collector.data))
     assert [r.seq for r in records(list(decoder.messages()))] == list(range(count))
+
+
+class Decoding(Collector):
+    """A sink that decodes each frame at once (as the rerun sink does): no zlib for it."""
+
+    name = "decoding"
+    stores_frames = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.codecs: list[int] = []
+
+    def write(self, frame: bytes, records: int) -> None:
+        if records:
+            self.codecs.append(frame[4])  # size (u32), then the codec byte
+        super().write(frame, records)
+
+
+@pytest.mark.parametrize("with_a_file", [False, True])
+def test_frames_are_deflated_only_when_a_sink_keeps_their_bytes(
+    running: list[Running], with_a_file: bool,
+) -> None:
+    handoff = Handoff()
+    decoding = Decoding()
+    sinks = [decoding, Collector()] if with_a_file else [decoding]
+    run = Running(Flusher(settings(), handoff, (), inherited=sinks))
+    running.append(run)
+    handoff.queue.extend(captured(i, "the same long message that deflates well %d") for i in range(200))
+    assert run.flush()
+    assert decoding.codecs == [CODEC_ZLIB if with_a_file else CODEC_MSGPACK]
+    assert [r.message for r in records(decoding.messages())] == [
+        f"the same long message that deflates well {i}" for i in range(200)]

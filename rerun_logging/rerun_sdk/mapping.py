@@ -316,8 +316,8 @@ def _site_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
         (_field("lineno"), int64, _int64s([s[line] if s[path] else None for s in sites])),
         (_field("funcName"), string, [s[at["function"]] for s in sites]),
     ]
-    rows = np.asarray(batch.site_rows, dtype=np.int64)
-    return [(d, _array(values, kind).take(rows)) for d, kind, values in per_site]
+    rows = _indices(batch.site_rows, len(sites))
+    return [(d, _spread(_array(values, kind), rows, len(batch))) for d, kind, values in per_site]
 
 
 def _context_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
@@ -331,8 +331,19 @@ def _context_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
         ("processName", string, [c[at["process_name"]] for c in ctxs]),
         ("taskName", string, [c[at["task_name"]] for c in ctxs]),
     ]
-    rows = np.asarray(batch.ctx_rows, dtype=np.int64)
-    return [(_field(n), _array(values, kind).take(rows)) for n, kind, values in per_ctx]
+    rows = _indices(batch.ctx_rows, len(ctxs))
+    return [(_field(n), _spread(_array(values, kind), rows, len(batch))) for n, kind, values in per_ctx]
+
+
+def _indices(rows: list[int], tables: int) -> Any:
+    """The rows' indexes into a table of ``tables`` entries, as Arrow wants them for a
+    ``take`` (None for a table of one: nothing to look up)."""
+    return None if tables == 1 else pa.array(np.asarray(rows, dtype=np.int32))
+
+
+def _spread(table: Any, rows: Any, count: int) -> Any:
+    """``table`` (one value per site or context) spread to the ``count`` rows."""
+    return pa.repeat(table[0], count) if rows is None else table.take(rows)
 
 
 def _sparse_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:

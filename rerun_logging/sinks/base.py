@@ -38,6 +38,11 @@ class Sink:
     """
 
     name = "sink"
+    stores_frames = True
+    """Whether the frames' bytes are kept or sent on as they are (a file, a socket, a
+    buffer, the otlp sink's backlog), so worth deflating. A sink that decodes each
+    frame at once to map its records elsewhere (rerun) says False: a flusher whose
+    sinks all do so skips zlib."""
 
     def __init__(self) -> None:
         self.written = 0

@@ -161,6 +161,8 @@ def _url_of(port: int) -> str:
 class RerunSink(Sink):
     """Sends the records of its frames into a Rerun recording (see the module docstring)."""
 
+    stores_frames = False  # it decodes each frame and maps the records: no zlib wanted
+
     def __init__(self, target: Target, open_browser: bool = False) -> None:
         # Imported by prepare() on the configuring thread (RerunMode.modules): found, not loaded.
         import rerun as rr
