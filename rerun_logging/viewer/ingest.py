@@ -41,6 +41,14 @@ handler bounds what it writes (``MAX_FIELD_CHARS``, ``MAX_EXTRAS_BYTES``):
   and arguments past ``MAX_EXTRAS_BYTES`` are cut the handler's way, and the
   ingest counts the records it cut (:attr:`StreamIngest.truncated`).
 
+Frames are decoded in columns: each RECORDS message is one
+:class:`~rerun_logging.format.RecordColumns`, bounded column by column
+(:func:`bounded_columns`, the same cuts as :func:`bounded_record` makes per record,
+a site's fields once per site), with no Python object per record. A printer that
+says it takes columns (``columns = True``: the web fanout) is shown them as they
+are; any other is shown :class:`~rerun_logging.format.Record` objects
+(:func:`record_messages`), exactly as before.
+
 A source that rejoins a stream already in the store (a reconnect resending what
 was not acknowledged, a file loaded twice) is de-duplicated: a frame of records
 whose first sequence number is behind the stream is acknowledged and not stored
@@ -58,15 +66,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
+import operator
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
 from ..format import (
+    CONTEXT,
     MAX_EXTRAS_BYTES,
     MAX_FIELD_CHARS,
     MAX_FRAME_SIZE,
     MAX_PAYLOAD_SIZE,
+    SITE,
     TARGET_PAYLOAD_SIZE,
     CorruptFrame,
     Damage,
@@ -74,8 +86,10 @@ from ..format import (
     ExceptionInfo,
     Frame,
     FramePeek,
+    Field,
     Message,
     Record,
+    RecordColumns,
     RecordingError,
     RecordingInfo,
     StreamDecoder,
@@ -84,6 +98,7 @@ from ..format import (
     encode_frame,
     fit_extras,
     info_message,
+    new_packer,
     packb,
     peek_frame,
     refused_message,
@@ -120,6 +135,10 @@ class RecordPrinter(Protocol):
     A printer that is false (``bool(printer)``, e.g. no web client connected, or
     every client's queue full) is skipped for that frame, which is then not decoded
     at all; it is told how many records it skipped.
+
+    A printer with a true ``columns`` attribute is shown each RECORDS message as one
+    :class:`~rerun_logging.format.RecordColumns` (no object per record); without
+    it, as :class:`~rerun_logging.format.Record` objects.
     """
 
     def show(self, info: RecordingInfo, messages: Sequence[Message]) -> None:
@@ -188,6 +207,7 @@ class StreamIngest:
         self._decoder = StreamDecoder(
             source, max_frame_size=max_frame_size, resync=not network,
             max_payload_size=MAX_PEER_PAYLOAD_SIZE if network else MAX_PAYLOAD_SIZE,
+            columns=True,
         )
         self._streams: dict[StreamKey, FedStream] = {}
         self._current: FedStream | None = None
@@ -401,6 +421,8 @@ class StreamIngest:
                 list(self._decoder.decode_payload(frame)), len(frame.payload)
             )
             self.truncated += cut
+            if not getattr(printer, "columns", False):
+                messages = record_messages(messages)
         self.store.add_frame(self.key, frame.raw, peek)
         self.records += peek.records
         if self._current is not None:
@@ -565,6 +587,8 @@ _TEXT_FIELDS = (
 def bounded_messages(messages: list[Message], payload_size: int) -> tuple[list[Message], int]:
     """``messages`` of one frame with every record within the handler's caps, and how many were cut.
 
+    Records may come one by one (:class:`Record`, :func:`bounded_record`) or in
+    columns (:class:`RecordColumns`, :func:`bounded_columns`); the cuts are the same.
     ``payload_size`` is the frame's inflated size: a frame no larger than
     MAX_FIELD_CHARS bytes cannot hold a field past a cap, so it is returned as it
     is, unchecked (the common case costs nothing).
@@ -578,6 +602,9 @@ def bounded_messages(messages: list[Message], payload_size: int) -> tuple[list[M
             bounded = bounded_record(message)
             cut += bounded is not message
             message = bounded
+        elif isinstance(message, RecordColumns):
+            message, rows_cut = bounded_columns(message)
+            cut += rows_cut
         elif isinstance(message, Dropped) and len(message.reason) > MAX_FIELD_CHARS:
             message = Dropped(message.count, truncate_text(message.reason))
         out.append(message)
@@ -605,6 +632,184 @@ def bounded_record(record: Record) -> Record:
         if args != record.args:
             changes["args"] = args
     return dataclasses.replace(record, **changes) if changes else record
+
+
+def record_messages(messages: Sequence[Message]) -> list[Message]:
+    """``messages`` with each :class:`RecordColumns` replaced by its records: for the
+    readers that want one :class:`Record` per record (``--print``, tests, tools)."""
+    out: list[Message] = []
+    for message in messages:
+        if isinstance(message, RecordColumns):
+            out.extend(message.records())
+        else:
+            out.append(message)
+    return out
+
+
+def bounded_columns(columns: RecordColumns) -> tuple[RecordColumns, int]:
+    """``columns`` within the handler's caps, and how many of its rows were cut.
+
+    Each row comes out as :func:`bounded_record` makes the record it stands for (the
+    round-trip tests check it), but the work is per column: a site's or a context's
+    fields are cut once for every row logged there, and a per-row column is only
+    walked row by row when a cheap C-level bound (its longest text, its rows' packed
+    size) says some row may be past a cap. Returns ``columns`` itself when nothing
+    is cut.
+    """
+    count = len(columns)
+    sites, cut_sites = _bounded_table(columns.sites, _SITE_TEXTS)
+    ctxs, cut_ctxs = _bounded_table(columns.ctxs, _CONTEXT_TEXTS)
+    messages, cut_messages = _bounded_texts(columns.messages)
+    exceptions, cut_exceptions = _bounded_exceptions(columns.exceptions, count)
+    stacks, cut_stacks = _bounded_stacks(columns.stacks, count)
+    extras, cut_extras = _bounded_values(columns.extras, _bounded_extras)
+    args, cut_args = _bounded_values(columns.args, _bounded_arg_row)
+    cut_rows = {*cut_messages, *cut_exceptions, *cut_stacks, *cut_extras, *cut_args}
+    for table_cut, rows in ((cut_sites, columns.site_rows), (cut_ctxs, columns.ctx_rows)):
+        if table_cut:
+            cut_rows.update(itertools.compress(range(count), map(table_cut.__contains__, rows)))
+    if not cut_rows:
+        return columns, 0
+    bounded = dataclasses.replace(
+        columns, sites=sites, ctxs=ctxs, messages=messages, exceptions=exceptions,
+        stacks=stacks, extras=extras, args=args,
+    )
+    return bounded, len(cut_rows)
+
+
+_PER_ROW_BUDGET = MAX_FIELD_CHARS // 9
+"""Packed bytes below which a value cannot pass :func:`_size_over`'s budget: that walk
+counts at most 9 for each packed byte (a text's character is at least one byte, a
+number or nil at least one, a map or array header at least one)."""
+
+
+def _text_fields(fields: tuple[Field, ...]) -> tuple[int, ...]:
+    """Where the text fields of a ``sites`` or ``ctxs`` row are (text or nil on the wire)."""
+    return tuple(
+        at for at, f in enumerate(fields)
+        if f.types is str or (isinstance(f.types, tuple) and str in f.types)
+    )
+
+
+_SITE_TEXTS = _text_fields(SITE)
+_CONTEXT_TEXTS = _text_fields(CONTEXT)
+
+
+def _bounded_table(rows: list[list[Any]], texts: tuple[int, ...]) -> tuple[list[list[Any]], set[int]]:
+    """A ``sites`` or ``ctxs`` table with its text fields (at ``texts``) cut, and the
+    rows cut. Fields after a row's schema fields are ignored (as readers ignore them).
+
+    Only text (names, paths, the template, the function) can pass a cap there. A
+    frame may hold a site per record, so the longest text is found first by one
+    C-level pass; only a table that has one past the cap is walked row by row.
+    """
+    fields = itertools.chain.from_iterable(map(operator.itemgetter(*texts), rows))
+    if max(map(len, filter(None, fields)), default=0) <= MAX_FIELD_CHARS:
+        return rows, set()
+    out = list(rows)
+    cut: set[int] = set()
+    for index, row in enumerate(rows):
+        if any(row[at] is not None and len(row[at]) > MAX_FIELD_CHARS for at in texts):
+            out[index] = [truncate_text(v) if at in texts and v is not None else v
+                          for at, v in enumerate(row)]
+            cut.add(index)
+    return out, cut
+
+
+def _bounded_texts(texts: list[str]) -> tuple[list[str], list[int]]:
+    """A text column (the messages) with every text cut, and the rows cut."""
+    if not texts or max(map(len, texts)) <= MAX_FIELD_CHARS:
+        return texts, []
+    rows = [row for row, text in enumerate(texts) if len(text) > MAX_FIELD_CHARS]
+    out = list(texts)
+    for row in rows:
+        out[row] = truncate_text(out[row])
+    return out, rows
+
+
+def _bounded_exceptions(
+    exceptions: dict[int, ExceptionInfo], count: int
+) -> tuple[dict[int, ExceptionInfo], list[int]]:
+    """The ``exc`` table with the exceptions of rows ``0 .. count-1`` cut, and those rows."""
+    rows = [
+        row for row, e in exceptions.items()
+        if 0 <= row < count and max(len(e.type), len(e.value), len(e.traceback)) > MAX_FIELD_CHARS
+    ]
+    if not rows:
+        return exceptions, []
+    out = dict(exceptions)
+    for row in rows:
+        e = out[row]
+        out[row] = ExceptionInfo(
+            truncate_text(e.type), truncate_text(e.value), truncate_text(e.traceback)
+        )
+    return out, rows
+
+
+def _bounded_stacks(stacks: dict[int, str], count: int) -> tuple[dict[int, str], list[int]]:
+    """The ``stack`` table with the stacks of rows ``0 .. count-1`` cut, and those rows."""
+    rows = [row for row, text in stacks.items() if 0 <= row < count and len(text) > MAX_FIELD_CHARS]
+    if not rows:
+        return stacks, []
+    out = dict(stacks)
+    for row in rows:
+        out[row] = truncate_text(out[row])
+    return out, rows
+
+
+def _bounded_values(
+    values: list[Any], bound: Callable[[Any], Any]
+) -> tuple[list[Any], list[int]]:
+    """An ``extras`` or ``args`` column with each row that may be past the caps given to
+    ``bound`` (which returns the row cut, or the row itself), and the rows it changed.
+
+    Which rows may be: those whose packed size passes :data:`_PER_ROW_BUDGET`, measured
+    in one C-level pass; a value that cannot be packed (never from a decoder) sends
+    every row to ``bound``.
+    """
+    if not any(values):  # no row has any (a frame without arguments)
+        return values, []
+    pack = new_packer().pack
+    try:
+        sizes = list(map(len, map(pack, values)))
+    except Exception:
+        sizes = [_PER_ROW_BUDGET + 1] * len(values)
+    if not sizes or max(sizes) <= _PER_ROW_BUDGET:
+        return values, []
+    out = values
+    rows = []
+    for row, size in enumerate(sizes):
+        if size > _PER_ROW_BUDGET:
+            value = values[row]
+            bounded = bound(value)
+            if bounded is not value:
+                if out is values:
+                    out = list(values)
+                out[row] = bounded
+                rows.append(row)
+    return out, rows
+
+
+def _bounded_extras(extras: dict[Any, Any] | None) -> dict[Any, Any] | None:
+    """A row of the ``extra`` column as :func:`bounded_record` cuts a record's extras."""
+    if extras and _size_over(extras, MAX_FIELD_CHARS):
+        fitted = fit_extras(extras)
+        if fitted != extras:
+            return fitted
+    return extras
+
+
+def _bounded_arg_row(arg: Any) -> Any:
+    """A row of the ``args`` column as :func:`bounded_record` cuts a record's arguments
+    (the row as stored: a list or a map; cut arguments come back a list or a map)."""
+    if not arg:
+        return arg
+    args = tuple(arg) if isinstance(arg, list) else arg
+    if _size_over(args, MAX_FIELD_CHARS):
+        bounded = _bounded_args(args)
+        if bounded != args:
+            return list(bounded) if isinstance(bounded, tuple) else bounded
+    return arg
 
 
 def _size_over(value: Any, budget: int) -> bool:

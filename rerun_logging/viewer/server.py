@@ -19,8 +19,9 @@ only routes bytes and events between them:
 - the web UI (:mod:`.web`) on ``--bind`` and ``--web-port``, beside the TCP
   server: while at least one web client is connected, the stored frames are
   decoded (through the same :class:`~.ingest.RecordPrinter` hook as ``--print``,
-  :mod:`.printing`) and their records pushed live, with the recordings list
-  whenever it changes; with no web client nothing is decoded for it. A client
+  :mod:`.printing`) and their records pushed live, in columns (one
+  ``RecordColumns`` per RECORDS message, no object per record: :class:`WebFanout`),
+  with the recordings list whenever it changes; with no web client nothing is decoded for it. A client
   that joins gets a snapshot (decoded by :func:`.feed.queue_snapshot`): the
   recordings list and the records of the most recent stored frames, at most
   :data:`SNAPSHOT_RECORDS` records. A web port that is taken costs the web UI only
@@ -51,7 +52,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
-from ..format import VIEWER_HELLO, Message, Record, RecordingInfo
+from ..format import VIEWER_HELLO, Message, Record, RecordColumns, RecordingInfo
 from ..reader import source_name
 from ..exitcodes import EXIT_OK, EXIT_PORT_TAKEN, EXIT_USAGE
 from ..spec import DEFAULT_HOST, DEFAULT_TCP_PORT, DEFAULT_WEB_PORT
@@ -79,7 +80,7 @@ from .events import (
     WebUIStarted,
 )
 from .files import read_chunks, unreadable_source
-from .ingest import ReadDeadline, StreamIngest, describe_stream
+from .ingest import ReadDeadline, StreamIngest, describe_stream, record_messages
 from .peers import PeerSlot, PeerTable
 from .printing import TextPrinter
 from .report import LineReport, say
@@ -653,8 +654,14 @@ class WebFanout:
     """The ingests' :class:`~.ingest.RecordPrinter`: ``--print`` and the web clients.
 
     False (so an ingest does not even decode a frame) when there is no ``--print``
-    and no web client with room in its queue.
+    and no web client with room in its queue. It takes records in columns
+    (:attr:`columns`): each RECORDS message goes to the web clients as the one
+    :class:`~rerun_logging.format.RecordColumns` it was decoded to, with no Python
+    object per record; only ``--print`` turns them into records.
     """
+
+    columns = True
+    """Show me RECORDS messages as :class:`~rerun_logging.format.RecordColumns`."""
 
     def __init__(self, viewer: Viewer) -> None:
         self.viewer = viewer
@@ -669,14 +676,18 @@ class WebFanout:
             self.viewer.web.skip_records(records)
 
     def show(self, info: RecordingInfo, messages: Sequence[Message]) -> None:
-        """Print ``messages`` (``--print``) and push their records to the web clients."""
+        """Print ``messages`` (``--print``) and push their records to the web clients:
+        one batch per RECORDS message (its columns), one for any loose records."""
         if self.viewer.printer is not None:
-            self.viewer.printer.show(info, messages)
+            self.viewer.printer.show(info, record_messages(messages))
         web = self.viewer.web
         if web is not None and web.clients:
             records = [m for m in messages if isinstance(m, Record)]
             if records:
                 web.push_records(info.recording_id, records, info.pid)
+            for columns in messages:
+                if isinstance(columns, RecordColumns) and len(columns):
+                    web.push_records(info.recording_id, columns, info.pid)
 
 
 class PeerReport:
