@@ -518,13 +518,16 @@ def measure_load(
             page.screenshot(path=str(screenshot))
             log(f"load: screenshot in {screenshot}")
         result["viewer_cost"] = viewer_side_cost(header, frames)
+        result["viewer_cost_columns"] = viewer_side_cost_columns(header, frames)  # issue 14 item 1
         since = page.evaluate("() => performance.now()")
         result["idle"] = [action(page, kind="idle") for _ in range(3)]
         result["filters"] = measure_filters(page, n, repeats)
         result["scroll"] = measure_scroll(page, n, jumps)
+        result["context"] = measure_context(page, n, jumps)  # issue 14 item 3 (context.js)
         result["long_tasks"] = page.evaluate(
             "(since) => { const L = window.__bench.longTasks; "
             "return L === null ? null : L.filter((t) => t[0] >= since).map((t) => t[1]); }", since)
+        result["facets_patterns"] = measure_facets_patterns(page, repeats)  # issue 14 items 2, 4
         return result
     finally:
         if page is not None:
@@ -552,6 +555,51 @@ def viewer_side_cost(header: bytes, frames: list[bytes], sample: int = 25) -> di
     count = max(1, len(records))
     return {"decode_us": (decoded - started) / count * 1e6, "json_us": (jsoned - decoded) / count * 1e6,
             "records": len(records)}
+
+
+# --- 1a. the viewer's columnar path (issue 14 item 1) ------------------------------------------
+
+
+def viewer_side_cost_columns(header: bytes, frames: list[bytes], sample: int = 25) -> dict[str, float]:
+    """As :func:`viewer_side_cost`, by the path the viewer's ingest and web feed take
+    (issue 14): frames decoded to one ``RecordColumns`` per RECORDS message and cut to
+    the caps column by column (``bounded_messages``), then the page's JSON made from the
+    columns; no Python object per record. Best of three (CPU time is shared here)."""
+    from rerun_logging.viewer.feed import FeedClient
+    from rerun_logging.viewer.ingest import bounded_messages
+
+    best: dict[str, float] = {}
+    for _ in range(3):
+        decoder = format.StreamDecoder("bench", columns=True)
+        started = time.perf_counter()
+        decoder.feed(header + b"".join(frames[:sample]))
+        batches = []
+        for frame in decoder.frames():
+            messages, _ = bounded_messages(list(decoder.decode_payload(frame)), len(frame.payload))
+            batches += [m for m in messages if isinstance(m, format.RecordColumns)]
+        decoded = time.perf_counter()
+        feed = FeedClient(max_batches=10**6, max_bytes=2**40)
+        for batch in batches:
+            feed.records("rec", batch, 1)
+        feed.data_to_send()
+        jsoned = time.perf_counter()
+        count = max(1, sum(map(len, batches)))
+        run = {"decode_us": (decoded - started) / count * 1e6,
+               "json_us": (jsoned - decoded) / count * 1e6, "records": count}
+        if not best or run["decode_us"] + run["json_us"] < best["decode_us"] + best["json_us"]:
+            best = run
+    return best
+
+
+def report_viewer_cost_columns(r: dict[str, Any]) -> str:
+    """The row of :func:`viewer_side_cost_columns` in the load table."""
+    cost = r.get("viewer_cost_columns")
+    if not cost:
+        return "| viewer's Python per record, columns path | n/a | |"
+    return (f"| viewer's Python per record, columns path (ingest caps + page JSON, best of 3): "
+            f"decode / JSON | {cost['decode_us']:.1f} / {cost['json_us']:.1f} µs | ⇒ at most "
+            f"{1e6 / (cost['decode_us'] + cost['json_us']):,.0f} records/s to a page "
+            f"({cost['records']:,} records) |")
 
 
 FILTERS = (
@@ -589,6 +637,196 @@ def measure_scroll(page: Any, n: int, jumps: int) -> list[dict[str, Any]]:
     log(f"scroll: slowest painted frame: jump {slowest + 1} of {len(out)}, "
         f"{out[slowest]['toPaintMs']:.1f} ms (to onDraw {out[slowest]['toDrawMs']:.1f} ms)")
     return out
+
+
+# --- 1b. the context view (context.js) ---------------------------------------------------------
+
+CONTEXT_SIZE = 50
+"""Records shown before and after the row in the context view."""
+
+# "show context" of store row `args.row`: the page's own time (timings.contextMs), the
+# wall time to the next draw and to the frame after it; then back to the filtered view.
+CONTEXT_JS = r"""
+(args) => new Promise((resolve) => {
+  const api = window.rerunLogging;
+  const prev = api.onDraw;
+  let drawAt = null;
+  api.onDraw = (d) => { if (drawAt === null) drawAt = performance.now(); if (typeof prev === "function") prev(d); };
+  const t0 = performance.now();
+  const contextMs = api.showContext(args.row, args.size);
+  const callMs = performance.now() - t0;
+  requestAnimationFrame(() => setTimeout(() => {
+    const painted = performance.now();
+    api.onDraw = prev;
+    const shown = api.shown();
+    const t1 = performance.now();
+    api.leaveContext();
+    resolve({ contextMs, findMs: api.timings.contextFindMs, callMs, toDrawMs: drawAt === null ? null : drawAt - t0, toPaintMs: painted - t0,
+              shown, backMs: performance.now() - t1 });
+  }, 0));
+})
+"""
+
+
+def measure_context(page: Any, n: int, jumps: int) -> dict[str, Any]:
+    """The context view ("show context") from rows of a filtered view (the text filter), at random store
+    rows; then the worst case: a stream of one record after all the others (the walk
+    goes over every row held to find no neighbour)."""
+    log(f"context: {jumps} rows, ±{CONTEXT_SIZE}")
+    action(page, kind="filter", filter={"search": NEEDLE, "minLevel": 0})
+    rng = random.Random(11)
+    rows = [rng.randrange(n) for _ in range(jumps)]
+    dense = []
+    for row in rows:  # as a user does: the row selected first (a frame), then its context
+        page.evaluate("(r) => new Promise((done) => { window.rerunLogging.select(r); "
+                      "requestAnimationFrame(() => setTimeout(done, 0)); })", row)
+        dense.append(page.evaluate(CONTEXT_JS, {"row": row, "size": CONTEXT_SIZE}))
+    page.evaluate("""() => { const api = window.rerunLogging;
+        api.inject({type: "records", recording: "bench-sparse", pid: 1, reset: true,
+            strings: ["INFO", "sparse", "/sparse", "sparse.py"],
+            seq: [0], time: [Date.now()], ns: [0], level: [20], level_name: [0],
+            logger: [1], entity: [2], message: ["the only record of its stream"], template: [null],
+            extras: [null], thread: [1], thread_name: [null], process: [1], process_name: [null],
+            task: [null], path: [3], line: [1], function: [null], exception: [], stack: []}); }""")
+    last = page.evaluate("() => window.rerunLogging.total() - 1")
+    sparse = [page.evaluate(CONTEXT_JS, {"row": last, "size": CONTEXT_SIZE}) for _ in range(3)]
+    action(page, kind="filter", filter={"search": "", "minLevel": 0})
+    log("context: found / shown (contextMs) / painted frame, ms: " + ", ".join(
+        f"{x['findMs']:.2f}/{x['contextMs']:.1f}/{x['toPaintMs']:.0f}" for x in dense)
+        + "; sparse stream: " + ", ".join(f"{x['findMs']:.2f}/{x['contextMs']:.1f}" for x in sparse))
+    return {"dense": dense, "sparse": sparse, "n": n}
+
+
+def report_context(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    lines = [
+        "",
+        f"| Context view (±{CONTEXT_SIZE}, over {r['n']:,} records) | rows shown | finding the rows med / max "
+        "| `contextMs` (found + drawn) med / max "
+        "| wall to `onDraw` med / max | wall to painted frame med / max | back med / max | target | met |",
+        "|---|---:|---:|---:|---:|---:|---:|---|:---:|",
+    ]
+    for name, runs in (("from a filtered row (one dense stream)", r["dense"]),
+                       ("a one-record stream after all the others (walks every row)", r["sparse"])):
+        cm = [x["contextMs"] for x in runs]
+        fm = [x["findMs"] for x in runs]
+        td = [x["toDrawMs"] for x in runs if x["toDrawMs"] is not None] or [float("nan")]
+        tp = [x["toPaintMs"] for x in runs]
+        bk = [x["backMs"] for x in runs]
+        lines.append(
+            f"| {name} ({len(runs)} runs) | {runs[0]['shown']:,} | {med(fm):.2f} / {max(fm):.2f} | "
+            f"{med(cm):.2f} / {max(cm):.2f} | "
+            f"{med(td):.1f} / {max(td):.1f} | {med(tp):.1f} / {max(tp):.1f} | {med(bk):.1f} / {max(bk):.1f} "
+            f"| < 50 ms | {verdict(max(td) < 50)} |"
+        )
+    return lines
+
+
+# --- 1c. the facets and patterns panels (facets.js, patterns.js) -----------------------------
+
+FACET_FILTERS = (
+    ("all rows", {"search": "", "minLevel": 0}),
+    ("level >= WARNING", {"search": "", "minLevel": 30}),
+    (f'text "{NEEDLE}" (1%)', {"search": NEEDLE, "minLevel": 0}),
+)
+
+# Set the filter, then count facets and patterns now: each one's counting alone
+# (timings.*ComputeMs) and with filling its panel (the hooks' return).
+FACETS_NOW_JS = r"""
+(f) => {
+  const api = window.rerunLogging;
+  api.setFilter(f);
+  const facetsMs = api.refreshFacets(), facetsComputeMs = api.timings.facetsComputeMs;
+  const patternsMs = api.refreshPatterns(), patternsComputeMs = api.timings.patternsComputeMs;
+  return { shown: api.shown(), facetsMs, facetsComputeMs, patternsMs, patternsComputeMs,
+           fields: api.facets().facets.length, patterns: api.patterns().total };
+}
+"""
+
+# With both panels open, as a user sees it: the filter's frame (the panels are not in
+# it), then the wall time until both panels show the new rows (their deferred,
+# throttled run: up to 250 ms after their previous one).
+FACETS_DEFERRED_JS = r"""
+(f) => new Promise((resolve) => {
+  const api = window.rerunLogging;
+  const f0 = api.facets(), p0 = api.patterns();
+  const t0 = performance.now();
+  api.setFilter(f);
+  let painted = null;
+  requestAnimationFrame(() => setTimeout(() => { if (painted === null) painted = performance.now() - t0; }, 0));
+  const poll = () => {
+    if (api.facets() !== f0 && api.patterns() !== p0 && painted !== null) {
+      resolve({ paintedMs: painted, updatedMs: performance.now() - t0, shown: api.shown() });
+    } else setTimeout(poll, 1);
+  };
+  setTimeout(poll, 0);
+})
+"""
+
+
+def measure_facets_patterns(page: Any, repeats: int) -> dict[str, Any]:
+    """Open both panels (the first facets run builds the extras index over every record),
+    then per filter: facets and patterns counted now, and the deferred update as the
+    page does it."""
+    log("facets and patterns: opening the panels")
+    first = page.evaluate("""() => { const api = window.rerunLogging, t = api.timings;
+        api.setFilter({ search: "", minLevel: 0 });
+        api.refreshFacets(); const facets = { ms: t.facetsMs, compute: t.facetsComputeMs };
+        api.refreshPatterns(); const patterns = { ms: t.patternsMs, compute: t.patternsComputeMs };
+        api.showFacets(true); api.showPatterns(true);
+        return { facets, patterns, shown: api.shown() }; }""")
+    now: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in FACET_FILTERS}
+    deferred: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in FACET_FILTERS}
+    for _ in range(repeats):
+        for name, f in FACET_FILTERS:
+            now[name].append(page.evaluate(FACETS_NOW_JS, f))
+    for _ in range(repeats):
+        for name, f in FACET_FILTERS:
+            deferred[name].append(page.evaluate(FACETS_DEFERRED_JS, f))
+    page.evaluate("""() => { const api = window.rerunLogging; api.showFacets(false); api.showPatterns(false);
+        api.setFilter({ search: "", minLevel: 0 }); }""")
+    log("facets / patterns ms: " + ", ".join(
+        f"{name}: {max(x['facetsMs'] for x in runs):.1f} / {max(x['patternsMs'] for x in runs):.1f}"
+        for name, runs in now.items()))
+    return {"first": first, "now": now, "deferred": deferred}
+
+
+def report_facets_patterns(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    first = r["first"]
+    lines = [
+        "",
+        f"| Facets and patterns panels ({first['shown']:,} rows held) | rows shown | facets: counting "
+        "med / max | facets + panel med / max | patterns: counting med / max | patterns + panel med / max "
+        "| target | met |",
+        "|---|---:|---:|---:|---:|---:|---|:---:|",
+        f"| first opening (facets: builds the extras index over every record) | {first['shown']:,} "
+        f"| {first['facets']['compute']:.1f} | {first['facets']['ms']:.1f} | {first['patterns']['compute']:.1f} "
+        f"| {first['patterns']['ms']:.1f} | – | – |",
+    ]
+    for name, runs in r["now"].items():
+        fc = [x["facetsComputeMs"] for x in runs]
+        fm = [x["facetsMs"] for x in runs]
+        pc = [x["patternsComputeMs"] for x in runs]
+        pm = [x["patternsMs"] for x in runs]
+        lines.append(
+            f"| {name}: {runs[0]['fields']} facets, {runs[0]['patterns']:,} patterns | {runs[0]['shown']:,} "
+            f"| {med(fc):.1f} / {max(fc):.1f} | {med(fm):.1f} / {max(fm):.1f} | {med(pc):.1f} / {max(pc):.1f} "
+            f"| {med(pm):.1f} / {max(pm):.1f} | facets < 200, patterns < 300 ms "
+            f"| {verdict(max(fm) < 200 and max(pm) < 300)} |"
+        )
+    lines += ["", "| Both panels open, filter changed | rows shown | wall to the painted frame med / max "
+              "| wall to both panels updated med / max |", "|---|---:|---:|---:|"]
+    for name, runs in r["deferred"].items():
+        pt = [x["paintedMs"] for x in runs]
+        up = [x["updatedMs"] for x in runs]
+        lines.append(f"| {name} | {runs[0]['shown']:,} | {med(pt):.1f} / {max(pt):.1f} | {med(up):.1f} / {max(up):.1f} |")
+    lines += ["", "The panels count after the frame that shows the new rows (a timer, at most every "
+              "250 ms on big data), so the filter's own frame does not wait for them; \"updated\" "
+              "includes that wait."]
+    return lines
 
 
 # --- 2. latency at a steady rate ------------------------------------------------------------
@@ -868,6 +1106,7 @@ def report_load(r: dict[str, Any]) -> list[str]:
         f"{r['viewer_cost']['decode_us']:.1f} / {r['viewer_cost']['json_us']:.1f} µs "
         f"| ⇒ at most {1e6 / (r['viewer_cost']['decode_us'] + r['viewer_cost']['json_us']):,.0f} "
         f"records/s to a page (in this process, {r['viewer_cost']['records']:,} records) |",
+        report_viewer_cost_columns(r),
         "",
         "| Action (over all rows held) | rows shown | `filterMs` first / med / max | `redrawMs` med / max "
         "| wall to `onDraw` first / med / max | wall to painted frame med / max "
@@ -914,6 +1153,8 @@ def report_load(r: dict[str, Any]) -> list[str]:
         "(the page's deferred work: timeline, plot, side panel), or the painted frame when none; "
         "in brackets the longest gap between two frames.",
     ]
+    lines += report_context(r.get("context"))
+    lines += report_facets_patterns(r.get("facets_patterns"))
     return lines
 
 

@@ -1,6 +1,6 @@
 // rerun-logging web viewer: the page's wiring and start-up. Each part has its module
 // (table, toolbar, sidebar, detail, panels, download, connection, messages,
-// keyboard, hooks; shared state in state.js); this one runs the frame loop that
+// keyboard, hooks, context, urlstate; shared state in state.js); this one runs the frame loop that
 // redraws what is dirty, then connects. Every string from a log is rendered as
 // text (textContent / createTextNode), never as HTML.
 
@@ -15,6 +15,10 @@ import { onMessage, resetAll } from "./messages.js";
 import "./toolbar.js";
 import "./keyboard.js";
 import "./hooks.js";
+import { facetsFrame } from "./facets.js";
+import { patternsFrame } from "./patterns.js";
+import { startUrlState, syncUrl } from "./urlstate.js";
+import { dropContext } from "./context.js";
 
 const SLOW_MS = 250; // the sidebar and the charts redraw at most this often on big data
 let lastSlow = 0;
@@ -32,6 +36,8 @@ function frame() {
     if (dirty.timeline) { dirty.timeline = false; renderTimeline(); }
     if (dirty.plot) { dirty.plot = false; renderPlot(); }
   }
+  syncUrl(); // the view into the URL (urlstate.js)
+  facetsFrame(); patternsFrame(); // recomputed after this frame when the rows changed and they are open
   if (dirty.table || dirty.timeline || dirty.plot || dirty.side || dirty.filter || dirty.detail) schedule();
 }
 
@@ -39,4 +45,5 @@ onFrame(frame);
 renderHead();
 refreshColors();
 resetAll();
-connect({ onOpen: resetAll, onMessage });
+startUrlState(); // the view from the URL (urlstate.js)
+connect({ onOpen: () => { dropContext(); resetAll(); }, onMessage });

@@ -1,6 +1,6 @@
 // The detail pane: every field of the selected record (extras, exception, stack, its
 // OpenTelemetry trace and span with a button finding the records of each), "copy as
-// JSON", and the keyboard shortcuts when nothing is selected.
+// JSON", "show context" (context.js), and the keyboard shortcuts when nothing is selected.
 
 import { levelClass } from "./store.js";
 import { store, view } from "./state.js";
@@ -8,6 +8,9 @@ import { $, el } from "./dom.js";
 import { fmtFullTime } from "./format.js";
 import { flash } from "./notices.js";
 import { searchFor } from "./toolbar.js";
+import { showContext } from "./context.js";
+import { shortcutList } from "./keyboard.js";
+import { makeFilterable, rowTerm, termFor, hasTerm } from "./facets.js";
 
 const detail = $("detail");
 
@@ -64,13 +67,7 @@ export function renderDetail() {
   const i = view.selected;
   if (i < 0 || i >= store.n) {
     detail.appendChild(el("div", "detail-empty", "Select a row to see every field."));
-    const keys = el("dl", "shortcuts");
-    for (const [k, v] of [["/", "search"], ["Esc", "leave the search box"], ["\u2191 \u2193", "move the selection"],
-      ["e / E", "next / previous error"], ["f", "follow new records"], ["Home / End", "first row / follow"],
-      ["drag", "on the timeline: a time range (double-click clears)"]]) {
-      keys.append(el("dt", null, k), el("dd", null, v));
-    }
-    detail.appendChild(keys);
+    detail.appendChild(shortcutList()); // keyboard.js
     return;
   }
   const S = store.strings;
@@ -86,7 +83,12 @@ export function renderDetail() {
     const done = () => flash("Copied the record as JSON.");
     if (navigator.clipboard) navigator.clipboard.writeText(text).then(done, () => flash("Could not copy."));
   });
-  head.append(badge, el("span", "when", fmtFullTime(i)), copy);
+  const context = el("button", "link", "show context");
+  context.type = "button";
+  context.title = "The records around this one in its stream, ignoring the filters (c)";
+  context.setAttribute("data-testid", "show-context");
+  context.addEventListener("click", () => showContext(i));
+  head.append(badge, el("span", "when", fmtFullTime(i)), copy, context);
   detail.appendChild(head);
   const msg = el("div", "msg", store.message[i]);
   msg.setAttribute("data-testid", "detail-message");
@@ -95,8 +97,10 @@ export function renderDetail() {
   const dl = el("dl");
   const add = (k, v) => {
     if (v === null || v === undefined || v === "") return;
-    const dt = el("dt", null, k), dd = el("dd", null, v);
+    const dt = el("dt", null, k), dd = el("dd");
     dd.setAttribute("data-field", k);
+    const term = rowTerm(i, k); // a click adds it to the search (facets.js)
+    dd.appendChild(term === null ? document.createTextNode(v) : makeFilterable(el("span", null, v), term));
     dl.append(dt, dd);
   };
   const odd = store.odd.get(i);
@@ -134,8 +138,8 @@ export function renderDetail() {
       const dd = el("dd");
       let text;
       try { text = JSON.stringify(ex[k], null, 2); } catch { text = String(ex[k]); }
-      dd.appendChild(el("pre", null, text));
-      edl.append(el("dt", null, k), dd);
+      dd.appendChild(makeFilterable(el("pre", null, text), termFor(k, ex[k]))); // a click: k:value (facets.js)
+      edl.append(makeFilterable(el("dt", null, k), hasTerm(k), false), dd); // a click: has:k
     }
     detail.appendChild(edl);
   }

@@ -11,6 +11,10 @@ import { posOf, wantTimeOrder, timeOrderOfAll, mergeTail } from "./order.js";
 import { scrollToPos, captureAnchor, restoreAnchor, redrawEveryRow } from "./table.js";
 import { markNew, clearNew } from "./follow.js";
 
+let instead = null;        // () => IntVec: rows shown instead of the filtered ones (context.js), or null
+let insteadMissed = false; // records arrived meanwhile: the filtered rows miss them
+let filteredTimeOrder = false; // view.timeOrder of the filtered rows while `instead` shows
+
 /** The filter changed: run it at the next frame. */
 export function invalidateFilter() { dirty.filter = true; schedule(); }
 
@@ -33,6 +37,7 @@ export function refilter() {
     filter.runIndexed(store, all.a, 0, all.n, base, view.rows);
   } else filter.run(store, 0, store.n, base, view.rows);
   timings.filterMs = performance.now() - t0;
+  if (instead !== null) { filteredTimeOrder = view.timeOrder; pointAtInstead(); }
   redrawEveryRow();
   dirty.table = dirty.timeline = dirty.plot = true;
   clearNew();
@@ -49,6 +54,7 @@ export function refilter() {
  * when not following.
  */
 export function filterArrived(first, count) {
+  if (instead !== null) { insteadMissed = true; return; }
   if (dirty.filter) return;
   if (wantTimeOrder() !== view.timeOrder) regroup();
   else appendRows(first, count);
@@ -81,8 +87,41 @@ function appendRows(first, count) {
   markNew(view.rows.n - before);
 }
 
+/**
+ * Show the rows `rowsOf()` returns (store rows in store order: the context view,
+ * context.js) instead of the filtered rows, until `showFiltered`. The filter still
+ * runs on filter changes; records arriving meanwhile are filtered on the way back.
+ */
+export function showInstead(rowsOf) {
+  if (instead === null) filteredTimeOrder = view.timeOrder;
+  instead = rowsOf;
+  pointAtInstead();
+  redrawEveryRow();
+  dirty.table = dirty.plot = true; // the timeline shows view.base, which stays
+  schedule();
+}
+
+function pointAtInstead() {
+  view.rows = instead();
+  view.timeOrder = false;
+}
+
+/** Show the filtered rows again (after `showInstead`). */
+export function showFiltered() {
+  if (instead === null) return;
+  instead = null;
+  view.rows = filter.timeRange ? view.timeRows : view.base;
+  view.timeOrder = filteredTimeOrder;
+  if (insteadMissed) { insteadMissed = false; refilter(); return; }
+  redrawEveryRow();
+  dirty.table = dirty.plot = true;
+  schedule();
+}
+
 /** Forget the rows shown (a new connection): none, in store order. */
 export function resetRows() {
+  instead = null;
+  insteadMissed = false;
   view.base = new IntVec(1 << 16);
   view.rows = view.base;
   view.timeRows.clear();

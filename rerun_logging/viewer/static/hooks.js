@@ -8,9 +8,25 @@ import { refilter } from "./filtering.js";
 import { draw, scrollToPos, select } from "./table.js";
 import { setFollow } from "./follow.js";
 import { searchFor, syncLevelButtons } from "./toolbar.js";
-import { timeline, showTimeRange } from "./panels.js";
+import { timeline, showTimeRange, plotState, timeAxisState } from "./panels.js";
+import { columnState } from "./table.js";
 import { requestDownload } from "./download.js";
 import { onMessage, setMaxRecords } from "./messages.js";
+import { showContext, leaveContext } from "./context.js";
+import { showFacets, refreshFacets, lastFacets } from "./facets.js";
+import { showPatterns, refreshPatterns, lastPatterns } from "./patterns.js";
+
+// the facets and patterns panels (facets.js, patterns.js)
+Object.assign(api, {
+  showFacets,
+  showPatterns,
+  /** Compute and show the facets now; returns timings.facetsMs (counting and the panel). */
+  refreshFacets: () => { refreshFacets(); return timings.facetsMs; },
+  refreshPatterns: () => { refreshPatterns(); return timings.patternsMs; },
+  /** The facets / patterns last shown (plain data), or null. */
+  facets: () => lastFacets(),
+  patterns: () => lastPatterns(),
+});
 
 Object.assign(api, {
   total: () => store.n,
@@ -53,6 +69,26 @@ Object.assign(api, {
   timeOf: (i) => store.timeOf(i),
   /** Handle `msg` (an object) as if the server had sent it (tests). */
   inject: (msg) => onMessage({ data: JSON.stringify(msg) }),
+  /** The plot as last drawn: {key, auto, count, yTicks, yStep, xTicks, xStep, domain, readout}. */
+  plot: () => plotState(),
+  /** The shared time axis: {domain, gaps, step, ticks, zoomDepth, segments}. */
+  timeAxis: () => timeAxisState(),
+  /** The table's columns in order: [{id, width}]. */
+  columns: () => columnState(),
+  /** The context view (context.js): show the records around store row `i`; returns timings.contextMs. */
+  showContext: (i, n) => (showContext(i, n) ? timings.contextMs : null),
+  leaveContext,
+  /** null, or the context shown: {row, size, before, after}. */
+  context: () => (view.context === null ? null
+    : { row: view.context.row, size: view.context.size, before: view.context.before, after: view.context.after }),
+  /** The store row of the record `seq` of recording `recording` (any pid unless given), or -1. */
+  rowOf(recording, seq, pid) {
+    for (let i = 0; i < store.n; i++) {
+      const st = store.streams[store.stream[i]];
+      if (store.seq[i] === seq && st.recording === recording && (pid === undefined || st.pid === pid)) return i;
+    }
+    return -1;
+  },
 });
 
 /** Most records the tab keeps (default 2,000,000); the oldest are dropped past it. */

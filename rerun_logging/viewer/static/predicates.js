@@ -7,7 +7,8 @@
 //
 // Matching: "text" as the search box always did (substring of message, extras and
 // logger, case-insensitive); `field:value` the whole value, case-insensitive, or its
-// start with `value*` (`logger:shop.*` is shop and its children); comparisons on
+// start with `value*` (`logger:shop.*` is shop and its children; `template:` the
+// message's template, patterns.js); comparisons on
 // numbers only (an extra holding a string never compares); `has:` an extra present.
 
 import { BUILTIN_FIELDS, HAS_BUILTINS } from "./query.js";
@@ -139,6 +140,7 @@ function fieldCheck(t) {
   switch (field) {
     case "logger": return idColumnCheck("logger", match);
     case "task": return idColumnCheck("task", match);
+    case "template": return templateCheck(match);
     case "file": return idColumnCheck("path", (s) => match(s) || match(s.slice(Math.max(s.lastIndexOf("/"), s.lastIndexOf("\\")) + 1)));
     case "level": {
       if (num !== null) return { bind: (s) => { const level = s.level; return (i) => level[i] === num; } };
@@ -171,6 +173,24 @@ function fieldCheck(t) {
     }
     default: return extraCheck(field, value, match, num);
   }
+}
+
+/** Text with each line break as one space (a template matched from the one-line search box). */
+export function flatText(s) {
+  return s.indexOf("\n") < 0 && s.indexOf("\r") < 0 ? s : s.replace(/\r\n|[\r\n]/g, " ");
+}
+
+/** `template:value`: the record's message template (`msg` before its % args), or its
+ * message when it has none; a line break counts as a space. */
+function templateCheck(match) {
+  const strings = stringTable((s) => match(flatText(s)));
+  return {
+    strings,
+    bind: (s) => {
+      const tpl = s.template, msg = s.message, ok = strings.ok;
+      return (i) => { const t = tpl[i]; return t >= 0 ? ok[t] === 1 : match(flatText(msg[i])); };
+    },
+  };
 }
 
 /** `key:value` on an extra: numbers by value, strings as `match`, booleans and null by name. */

@@ -30,6 +30,7 @@ export const BUILTIN_FIELDS = Object.freeze({
   file: { numeric: false },
   trace_id: { numeric: false },
   span_id: { numeric: false },
+  template: { numeric: false }, // the message's template (`msg` before its % args), else the message
 });
 
 /** Built-in names `has:` accepts besides extras. */
@@ -96,8 +97,21 @@ class Parser {
   phraseTerm() {
     const at = this.i;
     const value = this.quoted();
+    const named = this.quotedName(value);
+    if (named !== null) return named;
     if (value === "") throw new QueryError("empty phrase", at);
     return { kind: "text", value, quoted: true };
+  }
+
+  /** A quoted name followed by ":" or an operator: a field not spelled as a plain name
+   * (`"request-id":abc`, `"odd key">3`); else null (a phrase). */
+  quotedName(field) {
+    const rest = this.s.slice(this.i);
+    const op = rest[0] === ":" ? ":" : OPS.find((o) => rest.startsWith(o));
+    if (!op || field === "") return null;
+    const opAt = this.i;
+    this.i += op.length;
+    return op === ":" ? this.fieldTerm(field) : this.compareTerm(field, op, opAt);
   }
 
   /** A quoted string at this.i (escapes \" and \\), without its quotes. */
@@ -185,6 +199,24 @@ class Parser {
     }
     return { kind: "compare", field, op, value };
   }
+}
+
+/**
+ * `value` written so that the parser reads it back as that one whole value: as it is
+ * when it is a plain run of characters, else quoted with `"` and `\` escaped (quoted,
+ * a trailing `*` is no prefix). Used by the facets and patterns to add terms.
+ */
+export function quoteValue(value) {
+  const v = String(value);
+  if (v !== "" && !/[\s"\\*:]/.test(v)) return v;
+  return "\"" + v.replace(/[\\"]/g, "\\$&") + "\"";
+}
+
+/** The term `field:value` (`-field:value` when `negate`); a name that is not plain is quoted. */
+export function formatTerm(field, value, negate = false) {
+  const plain = /^[A-Za-z_][A-Za-z0-9_.]*$/.test(field) && field !== "has";
+  const name = plain ? field : "\"" + String(field).replace(/[\\"]/g, "\\$&") + "\"";
+  return (negate ? "-" : "") + name + ":" + quoteValue(value);
 }
 
 function quoteIt(s) { return "\"" + s + "\""; }

@@ -1,6 +1,9 @@
 // The sidebar: the recordings list (all merged, or one stream) and the logger tree
 // (entity paths with counts per level; a click filters to a branch, the twisty folds
 // it). Items are updated in place so a click is never lost to a rebuild while live.
+// Each recording has its colour (table.js's `streamColor`, the mark on its rows). With
+// one recording selected, the tree and the level buttons count that recording only:
+// its counts are summed from the store's columns once, then over new records only.
 
 import { BUCKETS, BUCKET_NAMES } from "./store.js";
 import { store, filter, view, dirty, schedule } from "./state.js";
@@ -9,7 +12,7 @@ import { fmtCount } from "./format.js";
 import { clockLabel } from "./charts.js";
 import { invalidateFilter } from "./filtering.js";
 import { renderLevelCounts } from "./toolbar.js";
-import { refreshAddColumn } from "./table.js";
+import { refreshAddColumn, streamColor } from "./table.js";
 
 const recList = $("recordings"), treeBox = $("tree"), treeClear = $("tree-clear");
 let treeNodes = new Map(); // path -> {path, row, cnt, counts}
@@ -17,13 +20,46 @@ let treeEntityVersion = -1;
 const collapsed = new Set(); // tree paths folded by the user
 let recItems = new Map(); // stream key -> {li, app, state, meta1, meta2, rec}
 let recAll = null;
+let streamCounts = null; // the selected stream's counts: {idx, upTo, evicted, buckets, entities}
 
 /** Redraw the sidebar and the counts that change with the data. */
 export function renderSide() {
-  renderLevelCounts();
+  const counts = selectedCounts();
+  renderLevelCounts(counts ? counts.buckets : store.bucketCounts);
   refreshAddColumn();
   renderRecordings();
-  renderTree();
+  renderTree(counts ? counts.entities : store.entityCounts);
+}
+
+/**
+ * The level and entity counts of the selected stream (null: all are shown), brought up
+ * to date: a new selection (or evicted records) sums them afresh, else the rows that
+ * arrived since are added.
+ */
+function selectedCounts() {
+  if (filter.streamKey === null) { streamCounts = null; return null; }
+  const idx = store.streamOf(filter.streamKey[0], filter.streamKey[1]);
+  let sc = streamCounts;
+  if (sc === null || sc.idx !== idx || sc.evicted !== store.evicted || sc.upTo > store.n) {
+    sc = { idx, upTo: 0, evicted: store.evicted, buckets: new Float64Array(BUCKETS), entities: new Map() };
+    streamCounts = sc;
+  }
+  const stream = store.stream, bucket = store.bucket, entity = store.entity, n = store.n;
+  const { buckets, entities } = sc;
+  let lastEnt = -2, lastCounts = null;
+  for (let i = sc.upTo; i < n; i++) {
+    if (stream[i] !== idx) continue;
+    const b = bucket[i], ent = entity[i];
+    buckets[b]++;
+    if (ent !== lastEnt) {
+      lastEnt = ent;
+      lastCounts = entities.get(ent);
+      if (lastCounts === undefined) { lastCounts = new Float64Array(BUCKETS); entities.set(ent, lastCounts); }
+    }
+    lastCounts[b]++;
+  }
+  sc.upTo = n;
+  return sc;
 }
 
 /** A new connection: forget the recordings and the tree (folds are kept). */
@@ -32,6 +68,7 @@ export function resetSidebar() {
   recItems = new Map();
   treeNodes = new Map();
   treeEntityVersion = -1;
+  streamCounts = null;
 }
 
 function streamKeyOf(r) { return String(r.recording) + "\u0000" + r.pid; }
@@ -64,10 +101,12 @@ function renderRecordings() {
       li.setAttribute("data-testid", "recording");
       const head = el("div", "app");
       const app = el("span", "appname"), state = el("span", "state");
-      head.append(app, state);
+      const swatch = el("span", "swatch");
+      swatch.setAttribute("data-testid", "recording-color");
+      head.append(swatch, app, state);
       const meta1 = el("div", "meta"), meta2 = el("div", "meta");
       li.append(head, meta1, meta2);
-      item = { li, app, state, meta1, meta2, rec: r };
+      item = { li, app, state, meta1, meta2, swatch, rec: r };
       li.addEventListener("click", () => {
         const cur = filter.streamKey;
         const isSel = cur !== null && cur[0] === item.rec.recording && cur[1] === item.rec.pid;
@@ -80,6 +119,12 @@ function renderRecordings() {
     item.li.setAttribute("aria-selected", isSel ? "true" : "false");
     item.li.title = "recording " + r.recording;
     item.app.textContent = r.application;
+    const color = streamColor(store.streamOf(String(r.recording), r.pid));
+    if (item.swatch.getAttribute("data-color") !== color) {
+      item.swatch.style.background = color;
+      item.swatch.setAttribute("data-color", color);
+      item.swatch.title = "The colour of this recording's rows";
+    }
     item.state.className = "state " + String(r.state).replace(/[^a-z]/g, "");
     item.state.textContent = r.state;
     const started = r.start ? new Date(r.start) : null;
@@ -108,14 +153,15 @@ function selectStream(key) {
 
 function entityPath(id) { return id >= 0 ? store.strings[id] : "/"; }
 
-function renderTree() {
+/** The tree with the counts `entityCounts` (entity string id -> counts per level bucket). */
+function renderTree(entityCounts) {
   if (treeEntityVersion !== store.entityVersion || treeNodes.size === 0) {
     treeEntityVersion = store.entityVersion;
     buildTree();
   }
   // counts: aggregate from the leaves
   for (const node of treeNodes.values()) node.counts.fill(0);
-  for (const [id, c] of store.entityCounts) {
+  for (const [id, c] of entityCounts) {
     const parts = splitPath(entityPath(id));
     let path = "";
     const root = treeNodes.get("/");
@@ -139,6 +185,7 @@ function renderTree() {
     }
     node.row.title = node.path + "\n" + tips.join(", ");
     node.row.setAttribute("aria-selected", filter.entity === node.path ? "true" : "false");
+    node.row.classList.toggle("none", total === 0);
     let hidden = false;
     for (const c of collapsed) if (node.path.startsWith(c + "/")) { hidden = true; break; }
     node.row.hidden = hidden;

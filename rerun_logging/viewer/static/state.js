@@ -10,9 +10,9 @@
 //
 //   field          owner           changed through
 //   base           filtering.js    refilter, filterArrived, resetRows
-//   rows           filtering.js    refilter, filterArrived, resetRows
+//   rows           filtering.js    refilter, filterArrived, resetRows, showInstead, showFiltered
 //   timeRows       filtering.js    refilter, filterArrived, resetRows
-//   timeOrder      filtering.js    refilter, filterArrived, resetRows
+//   timeOrder      filtering.js    refilter, filterArrived, resetRows, showInstead, showFiltered
 //   selected       selection.js    setSelected, clearSelection, evictSelection
 //   follow         follow.js       setFollow
 //   newCount       follow.js       setFollow, markNew, clearNew
@@ -23,6 +23,7 @@
 //   maxRecords     messages.js     setMaxRecords
 //   connected      connection.js   connect
 //   colors         panels.js       refreshColors
+//   context        context.js      showContext, leaveContext, dropContext
 //
 // `view` is sealed: assigning a field it does not have throws.
 
@@ -33,6 +34,10 @@ export const filter = new Filter();
 
 /** Timings of the last filter run, table draw and batch parse (read by tests and benchmarks). */
 export const timings = { filterMs: 0, redrawMs: 0, lastBatchParseMs: 0 };
+timings.contextMs = 0; // the last "show context" (context.js): finding the rows and drawing them
+timings.contextFindMs = 0; // ... of which finding the rows
+// the facets and patterns panels (facets.js, patterns.js): counting alone, and with the panel's DOM
+Object.assign(timings, { facetsComputeMs: 0, facetsMs: 0, patternsComputeMs: 0, patternsMs: 0 });
 
 /** What the next frame must redo. */
 export const dirty = { filter: false, table: true, timeline: true, plot: true, side: true, detail: false };
@@ -55,6 +60,7 @@ export const view = Object.seal({
   renderVersion: 0,          // bumped when every drawn row must be redrawn
   colors: null,              // theme colours for the canvases
   maxRecords: 2_000_000,     // the tab keeps at most this many; the oldest go first
+  context: null,             // the context view shown instead of the filtered rows (context.js), or null
 });
 
 /** The test hooks (`window.rerunLogging`); hooks.js adds the functions. */

@@ -8,6 +8,7 @@ import { $, el } from "./dom.js";
 import { fmtCount, fmtCompact } from "./format.js";
 import { invalidateFilter } from "./filtering.js";
 import { jumpError } from "./navigation.js";
+import { parseQuery } from "./query.js";
 
 export const searchInput = $("search");
 const queryError = $("query-error");
@@ -40,16 +41,27 @@ for (let b = 0; b < BUCKETS; b++) {
 
 /** Show each level button pressed or not, as the filter says. */
 export function syncLevelButtons() {
-  for (let b = 0; b < BUCKETS; b++) levelButtons[b].setAttribute("aria-pressed", filter.levels[b] ? "true" : "false");
+  for (let b = 0; b < BUCKETS; b++) {
+    levelButtons[b].setAttribute("aria-pressed", filter.levels[b] ? "true" : "false");
+    levelButtons[b].title = levelTitle(b);
+  }
 }
 
-/** The record count of each level on its button (the "other" button only when used). */
-export function renderLevelCounts() {
+/** The record count of each level on its button (the "other" button only when used):
+ * `counts` per level bucket (sidebar.js: of the recording selected), else of all held. */
+export function renderLevelCounts(counts = store.bucketCounts) {
   for (let b = 0; b < BUCKETS; b++) {
-    levelButtons[b]._n.textContent = fmtCompact(store.bucketCounts[b]);
-    levelButtons[b]._n.title = fmtCount(store.bucketCounts[b]) + " records held";
+    levelButtons[b]._n.textContent = fmtCompact(counts[b]);
+    levelButtons[b]._n.title = fmtCount(counts[b]) + (counts === store.bucketCounts ? " records held" : " records of the recording selected");
     levelButtons[b].hidden = b === BUCKETS - 1 && store.bucketCounts[b] === 0 && filter.levels[b];
+    levelButtons[b].title = levelTitle(b);
   }
+}
+
+/** A level button's tooltip: what a click does now (off levels are struck through). */
+function levelTitle(b) {
+  const name = b < LEVELS.length ? BUCKET_NAMES[b] + " records" : "records of other (custom) levels";
+  return filter.levels[b] ? "Showing " + name + ": click to hide (Alt+click: only these)" : "Hiding " + name + ": click to show";
 }
 
 /**
@@ -67,6 +79,25 @@ export function applySearch() {
 export function searchFor(text) {
   searchInput.value = text;
   return applySearch();
+}
+
+/**
+ * Add the term `term` (one `field:value`; `-field:value` when `negate`) to the query in
+ * the box: the facets, the patterns, the detail pane's and the table's values. Kept once
+ * when there; the opposite term is replaced in place. Built on the box's text when it
+ * parses, else on the last good query. Returns the error, or null.
+ */
+export function addQueryTerm(term, negate = false) {
+  const want = parseQuery(term);
+  if (!want.ok || want.terms.length !== 1) return want.ok ? null : want.error;
+  const t = want.terms[0];
+  const base = parseQuery(searchInput.value).ok ? searchInput.value : filter.search;
+  const old = parseQuery(base).terms.find((u) => u.kind === t.kind && u.field === t.field && u.prefix === t.prefix
+    && String(u.value).toLowerCase() === String(t.value).toLowerCase());
+  const text = (negate ? "-" : "") + term;
+  if (old && old.negate === negate) return searchFor(base);
+  if (old) return searchFor(base.slice(0, old.start) + text + base.slice(old.end));
+  return searchFor(base.trim() === "" ? text : base.replace(/\s+$/, "") + " " + text);
 }
 
 function showQueryError(error) {
