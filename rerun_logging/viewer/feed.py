@@ -112,10 +112,16 @@ from .ingest import bounded_messages
 if TYPE_CHECKING:
     from .store import RecordingStore, StoredFrame
 
-DEFAULT_MAX_BATCHES = 256
+DEFAULT_MAX_BATCHES = 512
 """Batches a client's outgoing queue holds before the oldest are dropped."""
-DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-"""Bytes of JSON a client's outgoing queue holds before the oldest are dropped."""
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+"""Bytes of JSON a client's outgoing queue holds before the oldest are dropped.
+
+64 MiB since the feed went columnar (issue 14): the viewer now makes a page's JSON
+about three times faster than Chromium on two cores takes it in, so a burst of 1M
+records sent at full speed (``bench_browser.py``) left 32 MiB behind and the tab
+missed records; 64 MiB holds that burst. At most 32 pages (``MAX_CLIENTS``) bound the
+viewer's worst case at 2 GiB of queued JSON, reached only by 32 tabs that all stall."""
 DEFAULT_MAX_STRINGS = 65536
 """Entries of a client's string table before it is reset (``"reset": true``)."""
 DEFAULT_MAX_STRING_CHARS = 8 * 1024 * 1024
