@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import json
 from typing import Any, Awaitable, Callable
@@ -160,6 +161,27 @@ def test_own_origin_receives_initial_and_pushed_batches() -> None:
                     assert batch["strings"] == ["WARNING", "app", ""]  # "" is the empty path
                     server.push_recordings([])
                     assert json.loads(await ws.recv()) == {"type": "recordings", "recordings": []}
+        finally:
+            await server.close()
+
+    run(test)
+
+
+def test_the_feed_is_deflated_as_negotiated_and_reads_back_whole() -> None:
+    """permessage-deflate with websockets' server windows (4 KiB), at level 1: a batch
+    of many records crosses compressed and reads back as the JSON the feed made."""
+    async def test() -> None:
+        server = await started()
+        try:
+            origin = f"http://127.0.0.1:{server.port}"
+            async with connect(f"ws://127.0.0.1:{server.port}/ws", origin=origin) as ws:
+                assert ws.response is not None
+                extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+                assert "permessage-deflate" in extensions and "server_max_window_bits=12" in extensions
+                records = [dataclasses.replace(RECORD, seq=i, message=f"m{i} " * 20) for i in range(2000)]
+                server.push_records("rec", records)
+                batch = json.loads(await ws.recv())
+                assert batch["type"] == "records" and batch["message"] == [r.message for r in records]
         finally:
             await server.close()
 
