@@ -327,7 +327,9 @@ def test_with_no_server_records_are_dropped_and_the_exit_is_not_held() -> None:
     connect and 5 s more to end (and a daemon thread left inside it at exit aborts the
     process): ours makes none until a server answers, so close and exit wait for neither."""
     code = textwrap.dedent(f"""
-        import logging, time
+        import atexit, logging, time
+        # Registered before rerun-sdk and ours register theirs: at exit it runs after them.
+        atexit.register(lambda: print("EXITED", time.monotonic() - started, flush=True))
         from rerun_logging import RerunHandler
         handler = RerunHandler("rerun:connect:rerun+http://127.0.0.1:{free_port()}/proxy",
                                flush_timeout=1.0)
@@ -339,8 +341,6 @@ def test_with_no_server_records_are_dropped_and_the_exit_is_not_held() -> None:
         handler.close()
         s = handler.stats.sinks[0]
         print("TIMES", logged, time.monotonic() - started, s.written, s.dropped, s.pending)
-        import atexit
-        atexit.register(lambda: print("EXITED", time.monotonic() - started, flush=True))
     """)
     done = run_python(code, timeout=120)
     assert done.returncode == 0, done.stderr
