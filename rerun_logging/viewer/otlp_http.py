@@ -62,7 +62,7 @@ from ..otlp.receive import (
 )
 from .bursts import BurstReport
 from .ingest import StreamIngest, describe_stream
-from .sockets import format_address, linger, peer_name
+from .sockets import format_address, is_loopback, linger, peer_name
 
 LOGS_PATH = "/v1/logs"
 MAX_CONNECTIONS = 32
@@ -243,23 +243,12 @@ def error_response(error: HttpError | ReceiveError, kind: Kind) -> bytes:
 
 def allowed_hosts(bind: str, port: int) -> frozenset[str] | None:
     """The ``Host`` values a receiver on ``bind:port`` accepts: its loopback names, or any."""
-    if not _is_loopback(bind):
+    if not is_loopback(bind):
         return None
     name = f"[{bind}]" if ":" in bind and not bind.startswith("[") else bind
     names = {*LOOPBACK_NAMES, name}
     hosts = {f"{n}:{port}" for n in names}
     return frozenset(hosts | names if port == 80 else hosts)
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # --- the server ----------------------------------------------------------------------

@@ -46,6 +46,20 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def is_loopback(host: str | None) -> bool:
+    """Whether binding ``host`` keeps a server reachable from this machine only."""
+    import ipaddress
+
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def format_address(address: object) -> str:
     """``host:port``, or ``[v6host]:port``, from a socket address tuple."""
     if isinstance(address, tuple) and len(address) >= 2:

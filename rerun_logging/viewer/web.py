@@ -65,7 +65,6 @@ import asyncio
 import dataclasses
 import hmac
 import json
-import ipaddress
 import logging
 import re
 import secrets
@@ -76,6 +75,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ..format import Record, RecordColumns
 from .bursts import BurstReport
 from .feed import DEFAULT_MAX_BATCHES, DEFAULT_MAX_BYTES, FeedClient, StreamSummary, to_json
+from .sockets import is_loopback
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server, ServerConnection
@@ -157,18 +157,6 @@ ACCEPT_BACKLOG = 32
 at once: under a flood, at most a few times this many wait to be closed at the cap."""
 SINGLE_HEADERS = ("Host", "Origin")
 """Headers the checks read: a request with two of one of them is refused (400)."""
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether binding ``host`` keeps the server reachable from this machine only."""
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_name(host: str) -> str:
