@@ -89,12 +89,7 @@ def sink_for(args: argparse.Namespace) -> str | None:
     url = getattr(args, "url", None)
     if not url:
         return mode
-    spec = f"{mode}:{_address(url)}"
-    try:
-        parse_one(spec)
-    except SinkSpecError as error:
-        raise SinkSpecError(f"--url {url!r}: {error}") from None
-    return spec
+    return _checked(f"{mode}:{_address(url)}", url)
 
 
 def _rerun_sink_for(args: argparse.Namespace) -> str:
@@ -112,9 +107,12 @@ def _rerun_sink_for(args: argparse.Namespace) -> str:
         return f"rerun:{mode}"
     host, _, port = _address(url).rpartition(":")
     if getattr(args, "connect", False):  # Rerun connects to a URL; it serves and spawns on a port
-        spec = f"rerun:connect:rerun+http://{host}:{port}/proxy"
-    else:
-        spec = f"rerun:{mode}:{port}"
+        return _checked(f"rerun:connect:rerun+http://{host}:{port}/proxy", url)
+    return _checked(f"rerun:{mode}:{port}", url)
+
+
+def _checked(spec: str, url: str) -> str:
+    """``spec``, made from ``--url``; a SinkSpecError naming the flag when it does not parse."""
     try:
         parse_one(spec)
     except SinkSpecError as error:
