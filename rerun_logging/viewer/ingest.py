@@ -618,19 +618,16 @@ def bounded_record(record: Record) -> Record:
         value = getattr(record, name)
         if value is not None and len(value) > MAX_FIELD_CHARS:
             changes[name] = truncate_text(value)
-    exc = record.exception
-    if exc is not None and max(len(exc.type), len(exc.value), len(exc.traceback)) > MAX_FIELD_CHARS:
-        changes["exception"] = ExceptionInfo(
-            truncate_text(exc.type), truncate_text(exc.value), truncate_text(exc.traceback)
-        )
-    if record.extras and _size_over(record.extras, MAX_FIELD_CHARS):
-        extras = fit_extras(record.extras)
-        if extras != record.extras:
-            changes["extras"] = extras
-    if record.args and _size_over(record.args, MAX_FIELD_CHARS):
-        args = _bounded_args(record.args)
-        if args != record.args:
-            changes["args"] = args
+    if record.exception is not None:
+        exception = _bounded_exception(record.exception)
+        if exception is not record.exception:
+            changes["exception"] = exception
+    extras = _bounded_extras(record.extras)
+    if extras is not record.extras:
+        changes["extras"] = extras
+    args = _bounded_call_args(record.args)
+    if args is not record.args:
+        changes["args"] = args
     return dataclasses.replace(record, **changes) if changes else record
 
 
@@ -733,17 +730,22 @@ def _bounded_exceptions(
     """The ``exc`` table with the exceptions of rows ``0 .. count-1`` cut, and those rows."""
     rows = [
         row for row, e in exceptions.items()
-        if 0 <= row < count and max(len(e.type), len(e.value), len(e.traceback)) > MAX_FIELD_CHARS
+        if 0 <= row < count and _bounded_exception(e) is not e
     ]
     if not rows:
         return exceptions, []
     out = dict(exceptions)
     for row in rows:
-        e = out[row]
-        out[row] = ExceptionInfo(
-            truncate_text(e.type), truncate_text(e.value), truncate_text(e.traceback)
-        )
+        out[row] = _bounded_exception(out[row])
     return out, rows
+
+
+def _bounded_exception(exception: ExceptionInfo) -> ExceptionInfo:
+    """``exception`` with each text cut to the cap (itself when none is past it)."""
+    e = exception
+    if max(len(e.type), len(e.value), len(e.traceback)) <= MAX_FIELD_CHARS:
+        return e
+    return ExceptionInfo(truncate_text(e.type), truncate_text(e.value), truncate_text(e.traceback))
 
 
 def _bounded_stacks(stacks: dict[int, str], count: int) -> tuple[dict[int, str], list[int]]:
@@ -805,11 +807,20 @@ def _bounded_arg_row(arg: Any) -> Any:
     if not arg:
         return arg
     args = tuple(arg) if isinstance(arg, list) else arg
-    if _size_over(args, MAX_FIELD_CHARS):
+    bounded = _bounded_call_args(args)
+    if bounded is args:
+        return arg
+    return list(bounded) if isinstance(bounded, tuple) else bounded
+
+
+def _bounded_call_args(args: Any) -> Any:
+    """A record's arguments (a tuple or a map) as :func:`bounded_record` cuts them:
+    themselves when within the caps."""
+    if args and _size_over(args, MAX_FIELD_CHARS):
         bounded = _bounded_args(args)
         if bounded != args:
-            return list(bounded) if isinstance(bounded, tuple) else bounded
-    return arg
+            return bounded
+    return args
 
 
 def _size_over(value: Any, budget: int) -> bool:
