@@ -447,13 +447,14 @@ class RecordColumns:
 
     @classmethod
     def of(cls, records: Sequence[Record]) -> RecordColumns:
-        """The columns of ``records`` (a site and a context row per record: for tests and
-        tools that hold records, not for a hot path)."""
-        rows = range(len(records))
+        """The columns of ``records``: records that share a site or a context share its
+        row, as a writer's do, so readers make each once (for tools, tests and the page's
+        snapshot, which hold records; not for a hot path)."""
+        sites, site_rows = _shared_rows(map(_SITE_OF, records))
+        ctxs, ctx_rows = _shared_rows(map(_CONTEXT_OF, records))
         return cls(
             seqs=[r.seq for r in records], times=[r.time_ns for r in records],
-            sites=[list(_SITE_OF(r)) for r in records], site_rows=list(rows),
-            ctxs=[list(_CONTEXT_OF(r)) for r in records], ctx_rows=list(rows),
+            sites=sites, site_rows=site_rows, ctxs=ctxs, ctx_rows=ctx_rows,
             messages=[r.message for r in records], extras=[r.extras or None for r in records],
             args=[r.args for r in records],
             exceptions={i: r.exception for i, r in enumerate(records) if r.exception is not None},
@@ -485,6 +486,18 @@ class RecordColumns:
             fields = records[row].__dict__
             fields["trace_id"], fields["span_id"], fields["trace_flags"] = trace_id, span_id, flags
         return records
+
+
+def _shared_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[list[Any]], list[int]]:
+    """The distinct ``rows`` (as lists) in the order they first come, and each row's
+    index there; a row per row when a field cannot be hashed (a hand-made record)."""
+    rows = list(rows)
+    index: dict[tuple[Any, ...], int] = {}
+    try:
+        at = [index.setdefault(row, len(index)) for row in rows]
+    except TypeError:
+        return [list(row) for row in rows], list(range(len(rows)))
+    return [list(row) for row in index], at
 
 
 def decode_records(body: dict[str, Any]) -> list[Record]:

@@ -94,7 +94,6 @@ message), never raises, and ``json.loads``/``JSON.parse`` give back the exact st
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import operator
@@ -606,31 +605,9 @@ class FeedClient:
 
 
 def _as_columns(records: RecordColumns | Sequence[Record]) -> RecordColumns:
-    """``records`` as columns: :class:`Record` objects are turned into columns
-    (``RecordColumns.of``) whose records share their sites and contexts, as a
-    writer's do, so that each is made JSON once (the snapshot's batches)."""
-    if isinstance(records, RecordColumns):
-        return records
-    columns = RecordColumns.of(records)
-    try:
-        sites, site_rows = _shared_rows(map(_SITE_OF, records))
-        ctxs, ctx_rows = _shared_rows(map(_CONTEXT_OF, records))
-    except TypeError:  # a field that cannot be hashed (a hand-made record): a site per record
-        return columns
-    return dataclasses.replace(
-        columns, sites=sites, site_rows=site_rows, ctxs=ctxs, ctx_rows=ctx_rows
-    )
-
-
-_SITE_OF = operator.attrgetter(*SITE_FIELDS)
-_CONTEXT_OF = operator.attrgetter(*CONTEXT_FIELDS)
-
-
-def _shared_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[Any], list[int]]:
-    """The distinct ``rows`` in the order they first come, and each row's index there."""
-    index: dict[tuple[Any, ...], int] = {}
-    at = [index.setdefault(row, len(index)) for row in rows]
-    return list(index), at
+    """``records`` as columns (:class:`Record` objects through ``RecordColumns.of``,
+    whose records share their sites and contexts: each is made JSON once)."""
+    return records if isinstance(records, RecordColumns) else RecordColumns.of(records)
 
 
 def _used_fields(
