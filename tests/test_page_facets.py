@@ -24,6 +24,7 @@ from .test_browser_ui import (  # noqa: E402,F401  (the module's Playwright fixt
     browser, browser_context_args, browser_type, launch_browser, make_recording, open_page,
     playwright, viewers, wait_shown,
 )
+from . import test_page_query as query_page  # noqa: E402
 
 D, I, W, E = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
 
@@ -55,7 +56,7 @@ for name, level, message, extras in {RECORDS!r}:
 h.close()
 """
 
-SHOWN = "window.rerunLogging.shownRows(0, 1000).map((i) => window.rerunLogging.message(i))"
+SHOWN = query_page.SHOWN
 LEVEL_NAMES = {D: "DEBUG", I: "INFO", W: "WARNING", E: "ERROR"}
 
 
@@ -77,9 +78,7 @@ def facets_page(page: Page, viewers, facets_file: Path) -> Page:
 
 
 def expect_rows(page: Page, messages: list[str]) -> None:
-    page.wait_for_function(f"(want) => JSON.stringify({SHOWN}) === JSON.stringify(want)", arg=messages)
-    expect(page.get_by_test_id("counts")).to_have_text(f"{len(messages)} / {TOTAL}")
-    expect(page.get_by_test_id("query-error")).to_be_hidden()
+    query_page.expect_rows(page, messages, TOTAL)
 
 
 def facet(page: Page, field: str) -> Locator:

@@ -244,9 +244,10 @@ def type_query(page: Page, text: str) -> None:
     search.press_sequentially(text) if len(text) < 12 else search.fill(text)
 
 
-def expect_rows(page: Page, messages: list[str]) -> None:
+def expect_rows(page: Page, messages: list[str], total: int = len(RECORDS)) -> None:
+    """The page shows exactly ``messages`` (of ``total`` records), and no query error."""
     page.wait_for_function(f"(want) => JSON.stringify({SHOWN}) === JSON.stringify(want)", arg=messages)
-    expect(page.get_by_test_id("counts")).to_have_text(f"{len(messages)} / {len(RECORDS)}")
+    expect(page.get_by_test_id("counts")).to_have_text(f"{len(messages)} / {total}")
     expect(page.get_by_test_id("query-error")).to_be_hidden()
 
 
