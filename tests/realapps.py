@@ -42,6 +42,7 @@ from rerun_logging.format import (
     RecordingInfo,
     StreamDecoder,
 )
+from rerun_logging.viewer.feed import BATCH_TAG
 
 from .conftest import ROOT, Lines, ViewerProcess, child_env, feed_of, free_port, viewer_pids
 
@@ -270,6 +271,8 @@ def feed_streams(url: str, deadline: float) -> list[Stream]:
                 {"recording": r["recording"], "pid": r["pid"], "seqs": [0, 2**40]}]}))
             while True:  # the download's text message, then its file
                 message = receive()
+                if isinstance(message, bytes) and message.startswith(BATCH_TAG):
+                    continue  # a records batch of the live feed, not the file
                 if isinstance(message, str):
                     reply = json.loads(message)
                     if reply["type"] == "error":

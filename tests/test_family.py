@@ -6,7 +6,6 @@ and plain subprocesses.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from rerun_logging.format import Record, RecordingInfo
+from rerun_logging.viewer.feed import read_message
 
 from .conftest import ROOT, child_env, feed_of, read_messages, run_python
 
@@ -86,7 +86,7 @@ def test_spawn_workers_stream_into_the_parents_served_page(tmp_path: Path) -> No
         deadline = time.monotonic() + 60
         with connect(ws_url, origin=origin) as ws:
             while len(items) < 20:
-                message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+                message = read_message(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
                 if message["type"] == "records":
                     items += [e["item"] for e in message["extras"] if e and "item" in e]
                     pids.add(message["pid"])

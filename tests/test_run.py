@@ -6,7 +6,6 @@ importable (``child_env``); every wait has a deadline, and no sleep decides a pa
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 
 from rerun_logging.format import Record, RecordingInfo
 from rerun_logging.instrument import CONFIG_ENV_VAR, SITE_DIR
+from rerun_logging.viewer.feed import read_message
 
 from .conftest import Lines, ViewerProcess, feed_of, child_env, free_port, read_messages, viewer_pids
 
@@ -597,7 +597,7 @@ def test_serve_shows_the_program_and_its_subprocess(tmp_path: Path) -> None:
         deadline = time.monotonic() + TIMEOUT
         with connect(ws_url, origin=origin) as ws:
             while not {"top is up", "kid is up"} <= seen.keys():
-                message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+                message = read_message(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
                 if message["type"] == "records":
                     for text in message["message"]:
                         seen[text] = (message["recording"], message.get("pid"))

@@ -20,6 +20,7 @@ from rerun_logging import RerunHandler, script_add_args, script_setup, script_te
 from rerun_logging.format import Record
 from rerun_logging.script import sink_for
 from rerun_logging.spec import SinkSpecError
+from rerun_logging.viewer.feed import read_message
 
 from .conftest import ROOT, ViewerProcess, child_env, feed_of, read_messages
 
@@ -174,8 +175,6 @@ def test_headless_only_buffers(tmp_path: Path) -> None:
 
 
 def test_serve_keeps_serving_after_the_work_until_ctrl_c(tmp_path: Path) -> None:
-    import json
-
     from websockets.sync.client import connect
 
     app = subprocess.Popen([sys.executable, QUICKSTART, "--serve", "--url", "127.0.0.1:0", "--count", "7"],
@@ -192,7 +191,7 @@ def test_serve_keeps_serving_after_the_work_until_ctrl_c(tmp_path: Path) -> None
         with connect(ws_url, origin=origin) as ws:
             messages: list[str] = []
             while len(messages) < 3:
-                batch = json.loads(ws.recv(timeout=10))
+                batch = read_message(ws.recv(timeout=10))
                 messages += batch.get("message", []) if batch["type"] == "records" else []
         assert messages == ["starting 7 work items", "item 6 is slow", "done"]
         app.send_signal(signal.SIGINT)

@@ -20,6 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from rerun_logging import RerunHandler
 from rerun_logging.format import Record
+from rerun_logging.viewer.feed import read_message
 
 from .conftest import feed_of, read_messages, run_python
 
@@ -53,7 +54,7 @@ def receive_until(ws: ClientConnection, wanted: int, kinds: tuple[str, ...] = ("
     """Messages of ``kinds`` until ``wanted`` records arrived (the string table applied)."""
     out, count, deadline = [], 0, time.monotonic() + TIMEOUT
     while count < wanted:
-        message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+        message = read_message(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
         if message["type"] in kinds:
             out.append(message)
             count += len(message.get("seq", ()))
@@ -64,7 +65,7 @@ def next_of_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
     """The next message of type ``kind`` (others skipped)."""
     deadline = time.monotonic() + TIMEOUT
     while True:
-        message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+        message = read_message(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
         if message["type"] == kind:
             return message
 

@@ -12,7 +12,6 @@ makes (default 1000; the issue's attack made 4000).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -29,7 +28,7 @@ from rerun_logging.format import (
     Refused, StreamDecoder, columns_for, encode_frame, packb, records_message, encode_records, end_message, info_message, stream_header,
 )
 from rerun_logging.viewer.feed import (
-    FeedClient, StreamSummary, newest_records, queue_snapshot, stream_summaries,
+    FeedClient, StreamSummary, newest_records, queue_snapshot, read_message, stream_summaries,
 )
 from rerun_logging.viewer.ingest import (
     MAX_INFO_CHARS, MAX_PEER_PAYLOAD_SIZE, StreamIngest, bounded_info,
@@ -196,7 +195,7 @@ class Page:
 
     def receive(self, texts: list[str]) -> None:
         for text in texts:
-            message = json.loads(text)
+            message = read_message(text)
             kind = message["type"]
             if kind == "records":
                 if "stream" in message:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-import json
 from typing import Any, Awaitable, Callable
 
 import pytest
@@ -13,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from rerun_logging.format import Record
-from rerun_logging.viewer.feed import FeedClient, StreamSummary
+from rerun_logging.viewer.feed import FeedClient, StreamSummary, read_message
 from rerun_logging.viewer.web import WebServer, content_security_policy, is_loopback, serve_web
 
 RECORD = Record(
@@ -151,36 +150,44 @@ def test_own_origin_receives_initial_and_pushed_batches() -> None:
                     assert_security_headers(
                         {k.lower(): v for k, v in ws.response.headers.raw_items()}, server.port
                     )
-                    first = json.loads(await ws.recv())
+                    first = read_message(await ws.recv())
                     assert first["type"] == "recordings"
                     assert first["recordings"][0]["recording"] == "rec"
                     server.push_records("rec", [RECORD], pid=1)
-                    batch = json.loads(await ws.recv())
+                    batch = read_message(await ws.recv())
                     assert batch["type"] == "records"
                     assert batch["message"] == [RECORD.message]
-                    assert batch["strings"] == ["WARNING", "app", ""]  # "" is the empty path
+                    assert "strings" not in batch  # a binary batch: it names its own strings
+                    assert (batch["level_name"], batch["logger"], batch["path"]) == (
+                        [RECORD.level_name], [RECORD.logger], [RECORD.path])
                     server.push_recordings([])
-                    assert json.loads(await ws.recv()) == {"type": "recordings", "recordings": []}
+                    assert read_message(await ws.recv()) == {"type": "recordings", "recordings": []}
         finally:
             await server.close()
 
     run(test)
 
 
-def test_the_feed_is_deflated_as_negotiated_and_reads_back_whole() -> None:
-    """permessage-deflate with websockets' server windows (4 KiB), at level 1: a batch
-    of many records crosses compressed and reads back as the JSON the feed made."""
+@pytest.mark.parametrize("compress", [True, None, False])
+def test_the_feed_is_deflated_beyond_loopback_and_reads_back_whole(compress: bool | None) -> None:
+    """permessage-deflate (websockets' server windows, 4 KiB, at level 1) is offered when
+    asked, and by default only beyond loopback (see "Compression" in web.py): a batch of
+    many records crosses, deflated or not, and reads back as the feed made it."""
     async def test() -> None:
-        server = await started()
+        server = await started(compress=compress)
         try:
+            assert server.compress is bool(compress)  # bound to loopback: off unless asked
             origin = f"http://127.0.0.1:{server.port}"
             async with connect(f"ws://127.0.0.1:{server.port}/ws", origin=origin) as ws:
                 assert ws.response is not None
                 extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
-                assert "permessage-deflate" in extensions and "server_max_window_bits=12" in extensions
+                if compress:
+                    assert "permessage-deflate" in extensions and "server_max_window_bits=12" in extensions
+                else:
+                    assert extensions == ""
                 records = [dataclasses.replace(RECORD, seq=i, message=f"m{i} " * 20) for i in range(2000)]
                 server.push_records("rec", records)
-                batch = json.loads(await ws.recv())
+                batch = read_message(await ws.recv())
                 assert batch["type"] == "records" and batch["message"] == [r.message for r in records]
         finally:
             await server.close()
@@ -196,7 +203,7 @@ def test_missing_origin_is_allowed_on_loopback_only() -> None:
                 await asyncio.sleep(0)
                 assert server.clients == 1
                 server.push_records("rec", [RECORD])
-                assert json.loads(await ws.recv())["type"] == "records"
+                assert read_message(await ws.recv())["type"] == "records"
         finally:
             await server.close()
 
@@ -224,7 +231,7 @@ def test_token_required_when_asked() -> None:
                 assert refused.value.response.status_code == 403
             async with connect(f"ws://127.0.0.1:{server.port}/ws?token={token}", origin=origin) as ws:
                 server.push_records("rec", [RECORD])
-                assert json.loads(await ws.recv())["type"] == "records"
+                assert read_message(await ws.recv())["type"] == "records"
         finally:
             await server.close()
 

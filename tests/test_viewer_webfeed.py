@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import re
 import socket
@@ -23,7 +22,7 @@ from websockets.exceptions import InvalidStatus
 
 from rerun_logging.format import Record, encode_frame, encode_records, stream_header
 from rerun_logging.viewer import server
-from rerun_logging.viewer.feed import SNAPSHOT_RECORDS, newest_records
+from rerun_logging.viewer.feed import SNAPSHOT_RECORDS, newest_records, read_message
 from rerun_logging.viewer.ingest import StreamIngest
 from rerun_logging.viewer.server import can_open_browser
 from rerun_logging.viewer.store import RecordingStore
@@ -72,22 +71,26 @@ class FeedReader:
         assert kind == "records", message  # nothing overflows in these tests
         if message.get("reset"):
             self.strings.clear()
-        self.strings.extend(message["strings"])
-        table = self.strings
+        self.strings.extend(message.get("strings", ()))
+        table = self.strings if "strings" in message else None  # a binary batch names its strings
+
+        def text(column: str, row: int) -> str:
+            value = message[column][row]
+            return value if table is None else table[value]
+
         for row in range(len(message["seq"])):
             self.records.append({
                 "recording": message["recording"], "pid": message["pid"],
                 "seq": message["seq"][row], "message": message["message"][row],
-                "extras": message["extras"][row], "logger": table[message["logger"][row]],
-                "level_name": table[message["level_name"][row]],
-                "entity": table[message["entity"][row]],
+                "extras": message["extras"][row], "logger": text("logger", row),
+                "level_name": text("level_name", row), "entity": text("entity", row),
                 "time_ns": message["time"][row] * 1_000_000 + message["ns"][row],
             })
 
     async def until(self, done: Callable[[], bool]) -> None:
         async def read() -> None:
             while not done():
-                self._apply(json.loads(await self.connection.recv()))
+                self._apply(read_message(await self.connection.recv()))
 
         try:
             await asyncio.wait_for(read(), TIMEOUT)

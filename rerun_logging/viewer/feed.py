@@ -54,6 +54,23 @@ per record, in order::
   JavaScript), NaN and infinities, bytes and anything else JSON cannot carry are
   sent as their text; map keys are text.
 
+Binary ``records`` batches (pages)
+---------------------------------
+
+A page's feed (``FeedClient(binary=True)``, what :mod:`.web` makes) sends each batch
+as one WebSocket **binary** message instead: :data:`BATCH_TAG`, then one msgpack map
+(see :func:`binary_batch`). It carries the frame's own ``sites`` and ``ctxs`` tables
+with a row index per record instead of a column per field spread over the rows, the
+numeric columns as the bytes of typed arrays (the page views them, no work per
+value), and the messages, extras and arguments as the JSON text the JSON batch
+holds (``JSON.parse`` makes them exactly as before, and its strings and objects are
+the smallest the page's heap holds). No string table: a batch names its own strings
+(a site's, a few per batch). Making one costs about half of the JSON batch, which is
+what brings 1M records into an open page within issue 14's budget. The page
+(``static/msgpack.js``, ``batch.js``) reads it into the same rows as a JSON batch;
+:func:`read_batch` is its reference here. A batch that cannot be packed exactly (a
+lone surrogate in a site's name, a number past the typed columns) goes as JSON.
+
 ``missed`` — sent before the next batch after the client's outgoing queue
 overflowed (its oldest batches were dropped)::
 
@@ -98,10 +115,14 @@ import json
 import math
 import operator
 import re
+import sys
+from array import array
 from collections import deque
 from dataclasses import dataclass
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, Iterable, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, Tuple, Union
+
+import msgpack
 
 from ..format import (
     CONTEXT_FIELDS, SITE_FIELDS, Record, RecordColumns, RecordingError, stored_decoder,
@@ -133,6 +154,10 @@ MAX_SAFE_INTEGER = 2**53 - 1
 """Largest integer a JavaScript number holds exactly."""
 _INTERNED_FIELDS = 9
 """Most new strings one record can add to a table."""
+
+BATCH_TAG = b"\x00RLB"
+"""What starts a binary ``records`` batch. A downloaded file (the other binary
+message a page gets, :mod:`.export`) starts with the format's magic, never NUL."""
 
 Source = Tuple[str, "int | None"]
 """Which stream a record of a batch comes from: ``(recording id, pid)``."""
@@ -294,7 +319,8 @@ def stream_summaries(store: RecordingStore) -> list[StreamSummary]:
 class _Queued:
     """A batch waiting to be sent, with what dropping it would lose."""
 
-    text: str
+    text: Union[str, bytes]
+    """The message: JSON text, or a binary batch (:func:`binary_batch`)."""
     records: int
     reset: bool
     strings: tuple[str, ...]
@@ -320,9 +346,12 @@ class FeedClient:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_strings: int = DEFAULT_MAX_STRINGS,
         max_string_chars: int = DEFAULT_MAX_STRING_CHARS,
+        binary: bool = False,
     ) -> None:
         if min(max_batches, max_bytes, max_strings, max_string_chars) < 1:
             raise ValueError("feed bounds must be positive")
+        self.binary = binary
+        """Whether batches go as binary messages (:func:`binary_batch`): a page's do."""
         self.max_batches = max_batches
         self.max_bytes = max_bytes
         self.max_strings = max_strings
@@ -387,6 +416,11 @@ class FeedClient:
         if self.full:
             self.skipped(len(records))
             return
+        if self.binary:
+            data = binary_batch(records, source, streams)
+            if data is not None:
+                self._enqueue(_Queued(data, len(records), False, ()))
+                return
         if (len(self._strings) + _INTERNED_FIELDS * len(records) > self.max_strings
                 or self._string_chars > self.max_string_chars):
             self._strings.clear()
@@ -442,12 +476,13 @@ class FeedClient:
 
     # --- output -------------------------------------------------------------------
 
-    def data_to_send(self) -> list[str]:
+    def data_to_send(self) -> list[str | bytes]:
         """Take every pending message, in order: recordings, missed, batches.
 
-        The caller sends each as one WebSocket text message.
+        The caller sends each as one WebSocket message: text (JSON) or binary (a
+        binary batch).
         """
-        out = []
+        out: list[str | bytes] = []
         recordings = self._recordings_message()
         if recordings is not None:
             out.append(recordings)
@@ -490,7 +525,7 @@ class FeedClient:
 
     @property
     def queued_bytes(self) -> int:
-        """Bytes of JSON of the batches waiting to be sent."""
+        """Bytes of the batches waiting to be sent (JSON, or binary batches)."""
         return self._queued_bytes
 
     @property
@@ -602,6 +637,126 @@ class FeedClient:
         """``values`` as string-table ids (None stays None); each distinct value looked up once."""
         table = {v: None if v is None else self._sid(v, new) for v in dict.fromkeys(values)}
         return list(map(table.__getitem__, values))
+
+
+# --- binary batches ------------------------------------------------------------------
+
+_pack = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+"""Strict: a text that is not valid UTF-8 (a lone surrogate in a name or a traceback)
+raises, and the batch goes as JSON, which carries it exactly."""
+_SITE_WIDTH = len(SITE_FIELDS)
+_CONTEXT_WIDTH = len(CONTEXT_FIELDS)
+
+
+def binary_batch(records: RecordColumns, source: Source, streams: dict[str, Any] | None) -> bytes | None:
+    """The binary ``records`` batch of ``records`` (:data:`BATCH_TAG` + a msgpack map),
+    or None when it cannot be packed exactly (the JSON batch then goes instead).
+
+    The map: ``recording``, ``pid`` (and ``streams``/``stream`` as in a JSON batch of
+    several streams); ``seq`` and ``time`` (ms) as float64 arrays, ``ns`` as uint32;
+    ``sites`` (rows in ``SITE_FIELDS`` order) with ``site``, each record's row, and
+    ``ctxs`` (``CONTEXT_FIELDS``) with ``ctx``, both uint32 arrays; ``message``,
+    ``extras`` and ``args`` (only when a row has any): JSON text, the JSON batch's
+    columns; ``exception``, ``stack`` and ``trace`` as in JSON. No Python work per
+    record but the time split: C loops make every column.
+    """
+    try:
+        return BATCH_TAG + _pack(_binary_body(records, source, streams))
+    except (ValueError, TypeError, OverflowError):  # UnicodeEncodeError is a ValueError
+        return None
+
+
+def _binary_body(records: RecordColumns, source: Source, streams: dict[str, Any] | None) -> dict[str, Any]:
+    """The map of :func:`binary_batch`; OverflowError for a number past its typed column."""
+    count = len(records)
+    times = records.times
+    body: dict[str, Any] = {"recording": source[0], "pid": source[1]}
+    if streams is not None:
+        body.update(streams)
+    body.update({
+        "seq": _typed("d", records.seqs),
+        "time": _typed("d", map(operator.floordiv, times, repeat(1_000_000))),
+        "ns": _typed("I", map(operator.mod, times, repeat(1_000_000))),
+        "sites": [site[:_SITE_WIDTH] for site in records.sites],
+        "site": _typed("I", records.site_rows),
+        "ctxs": [ctx[:_CONTEXT_WIDTH] for ctx in records.ctxs],
+        "ctx": _typed("I", records.ctx_rows),
+        "message": json_text(records.messages),
+        "extras": json_text(_or_none(records.extras)),
+        "exception": [
+            [row, e.type, e.value, e.traceback] for row, e in _sparse(records.exceptions, count)
+        ],
+        "stack": [[row, text] for row, text in _sparse(records.stacks, count)],
+    })
+    if any(records.args):
+        body["args"] = json_text(_or_none(records.args))
+    traces = [[row, *trace] for row, trace in _sparse(records.traces, count)]
+    if traces:
+        body["trace"] = traces
+    return body
+
+
+def _typed(code: str, values: Iterable[int]) -> bytes:
+    """A column as the bytes of a little-endian typed array (``d``: float64, ``I``:
+    uint32), which the page views with no work per value. OverflowError for a value
+    the type cannot hold (the batch then goes as JSON)."""
+    column = array(code, values)
+    if sys.byteorder == "big":
+        column.byteswap()
+    return column.tobytes()
+
+
+def _untyped(code: str, data: bytes) -> list[int]:
+    """A column made by :func:`_typed`, back as integers."""
+    column = array(code)
+    column.frombytes(data)
+    if sys.byteorder == "big":
+        column.byteswap()
+    return [int(v) for v in column]
+
+
+def read_message(data: str | bytes) -> dict[str, Any]:
+    """One message of the feed as the page reads it: JSON text, or a binary batch
+    (:func:`read_batch`). ValueError for a binary message that is not a batch (a
+    downloaded file: see :mod:`.export`)."""
+    return json.loads(data) if isinstance(data, str) else read_batch(data)
+
+
+def read_batch(data: bytes) -> dict[str, Any]:
+    """A binary batch as the page reads it (``static/msgpack.js`` and ``store.js``):
+    the reference the tests hold the page to, and a reader for tools.
+
+    Returns the JSON batch's columns with strings in place of string-table ids
+    (``logger``, ``level_name``, ``entity``, ``template``, ``thread_name``,
+    ``process_name``, ``task``, ``path``, ``function``), one entry per record, and
+    numbers past what JavaScript holds exactly as their text (as in JSON). ValueError
+    if ``data`` is not one.
+    """
+    if not data.startswith(BATCH_TAG):
+        raise ValueError("not a binary records batch")
+    body = msgpack.unpackb(data[len(BATCH_TAG):], raw=False, strict_map_key=False)
+    if not isinstance(body, dict) or body.get("recording") is None:
+        raise ValueError("not a binary records batch")
+    messages = json.loads(body["message"])
+    sites, ctxs = body["sites"], body["ctxs"]
+    out: dict[str, Any] = {"type": "records", "recording": body["recording"], "pid": body["pid"]}
+    for key in ("streams", "stream"):
+        if key in body:
+            out[key] = body[key]
+    out.update({"seq": _untyped("d", body["seq"]), "time": _untyped("d", body["time"]),
+                "ns": _untyped("I", body["ns"]), "message": messages})
+    site_rows, ctx_rows = _untyped("I", body["site"]), _untyped("I", body["ctx"])
+    for column, table, at, _ in _SPREAD:
+        rows, index = (sites, site_rows) if table == "site" else (ctxs, ctx_rows)
+        out[column] = [json_value(rows[i][at]) for i in index]
+    out["extras"] = json.loads(body["extras"])
+    if "args" in body:
+        out["args"] = json.loads(body["args"])
+    out["exception"] = body["exception"]
+    out["stack"] = body["stack"]
+    if "trace" in body:
+        out["trace"] = body["trace"]
+    return out
 
 
 def _as_columns(records: RecordColumns | Sequence[Record]) -> RecordColumns:

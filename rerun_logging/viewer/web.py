@@ -43,13 +43,15 @@ Security decisions
 - **Paths.** Only ``GET`` of files directly named under ``static/``: a path with a
   ``..`` or ``.`` segment, a backslash, a NUL, a hidden name, or that resolves
   outside the folder, is ``404 Not Found``, like a missing file.
-- **Compression.** permessage-deflate is negotiated as websockets does by default
-  (4 KiB windows, ``memLevel`` 5), on loopback too, at zlib level 1 instead of 6
-  (:func:`_page_deflate`): on the page's JSON, level 6 costs 2.1 µs a record and
-  level 1 1.1 µs, for 24% of the bytes instead of 21%. Measured with 1M records into
-  a page on two cores (``bench_browser.py``), the page received them sooner with
-  compression (17.1 s) than without (18.9 s): Chromium takes in 4x fewer bytes, and
-  the page's queue holds less of a burst.
+- **Compression.** permessage-deflate is offered only when bound beyond loopback
+  (``compress=None``, the default; ``True`` or ``False`` decide it), with websockets'
+  settings for servers (4 KiB windows, ``memLevel`` 5) at zlib level 1 instead of 6
+  (:func:`_page_deflate`). Since batches went binary (:func:`.feed.binary_batch`, issue
+  14), loopback is better off without it: with 1M records into a page on two cores
+  (``bench_browser.py``, one run each), the page had them all 4.3 s after the first byte
+  without compression and 4.9 s with it, the viewer spending 0.9 s of its one thread on
+  deflate while Chromium takes 70 MB/s of plain WebSocket data here. Across a network,
+  where bytes cost more than a core, the feed is deflated (to about a fifth).
 - **Connections before the request.** At most ``max_opening`` (:data:`MAX_OPENING`)
   connections may be waiting to send their HTTP request; one more closes the oldest
   of them at once (a browser sends its request as soon as it connects, so the
@@ -203,6 +205,7 @@ class WebServer:
         max_opening: int = MAX_OPENING,
         open_timeout: float = OPEN_TIMEOUT,
         report: Callable[[str], None] | None = None,
+        compress: bool | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -210,6 +213,8 @@ class WebServer:
         self.requests = requests
         self.loopback = is_loopback(host)
         self.require_token = (not self.loopback) if require_token is None else require_token
+        self.compress = (not self.loopback) if compress is None else compress
+        """Whether permessage-deflate is offered (see "Compression" above)."""
         self.token = (token or secrets.token_urlsafe(24)) if self.require_token else None
         self.static_dir = static_dir.resolve()
         self.max_batches = max_batches
@@ -245,8 +250,8 @@ class WebServer:
             create_connection=_counted_connection(self),
             backlog=ACCEPT_BACKLOG,
             logger=_WEBSOCKETS_LOG,
-            compression="deflate",
-            extensions=[_page_deflate()],
+            compression=None,  # the extension is ours, at level 1, or none
+            extensions=[_page_deflate()] if self.compress else [],
         )
         self.port = self.server.sockets[0].getsockname()[1]
         if self.require_token and not self.loopback:
@@ -333,7 +338,7 @@ class WebServer:
     async def _handle(self, connection: ServerConnection) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        client = _Client(FeedClient(self.max_batches, self.max_bytes), asyncio.Event())
+        client = _Client(FeedClient(self.max_batches, self.max_bytes, binary=True), asyncio.Event())
         self._clients.add(client)
         sender = asyncio.create_task(self._send(connection, client))
         try:
@@ -538,7 +543,7 @@ async def serve_web(
 
     ``options`` go to :class:`WebServer` (``requests``, ``require_token``, ``token``,
     ``static_dir``, ``max_batches``, ``max_bytes``, ``max_clients``, ``max_opening``,
-    ``open_timeout``, ``report``). Close it with ``await server.close()``.
+    ``open_timeout``, ``report``, ``compress``). Close it with ``await server.close()``.
     """
     server = WebServer(host, port, feed_source, **options)  # type: ignore[arg-type]
     await server.start()

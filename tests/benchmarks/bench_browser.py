@@ -124,7 +124,7 @@ INIT_SCRIPT = r"""
           const t1 = performance.now();
           const ms = t1 - t0;
           S.messages++;
-          if (typeof ev.data === "string") S.bytes += ev.data.length;
+          S.bytes += typeof ev.data === "string" ? ev.data.length : ev.data.byteLength;
           S.handlerMs += ms;
           if (ms > S.maxHandlerMs) S.maxHandlerMs = ms;
           const wall = performance.timeOrigin + t1;
@@ -314,6 +314,10 @@ def start_viewer() -> tuple[subprocess.Popen[str], int, str]:
             url = line.split("web UI on", 1)[1].strip()
         if port is not None and url is not None:
             threading.Thread(target=_drain, args=(process.stderr,), daemon=True).start()
+            profile = os.environ.get("BENCH_PROFILE_VIEWER")  # py-spy's collapsed stacks, to this path
+            if profile:
+                subprocess.Popen(["py-spy", "record", "--format", "raw", "-r", "200", "-d", "20",
+                                  "-o", profile, "--pid", str(process.pid)], stdout=subprocess.DEVNULL)
             return process, port, url
         if time.monotonic() > deadline:
             break

@@ -558,22 +558,30 @@ export function pickPlotKey(store, keys) {
   return best || [...keys].sort()[0];
 }
 
-/** Time (ms, with the ns fraction) and value of every shown row whose extra `key` is a
- * number: [times, values, count], read once for both passes of the plot. */
-function numericPoints(store, rows, key) {
-  const extras = store.extras, time = store.time, ns = store.ns, a = rows.a, n = rows.n;
-  const ts = new Float64Array(n), vs = new Float64Array(n);
-  let count = 0;
-  for (let j = 0; j < n; j++) {
-    const i = a[j];
-    const ex = extras[i];
-    if (ex === undefined) continue;
-    const v = ex[key];
-    if (typeof v !== "number") continue;
-    ts[count] = time[i] + ns[i] / 1e6;
-    vs[count++] = v;
+/** The value of extra `key` of every row held (NaN: none, or not a number), kept
+ * between redraws and extended by the rows appended since: at 1M records, reading the
+ * extras objects of every row on each redraw cost the plot 100 ms, most of a load's
+ * redraw time. A new key, or a store cleared or evicted from (its `generation`), starts over. */
+const plotValues = { key: null, generation: -1, n: 0, v: new Float64Array(0) };
+
+function valuesOf(store, key) {
+  const c = plotValues;
+  if (c.key !== key || c.generation !== store.generation || c.n > store.n) {
+    c.key = key; c.generation = store.generation; c.n = 0;
   }
-  return [ts, vs, count];
+  if (c.v.length < store.n) {
+    const grown = new Float64Array(Math.max(store.n, c.v.length * 2, 1024));
+    grown.set(c.v.subarray(0, c.n));
+    c.v = grown;
+  }
+  const extras = store.extras, v = c.v;
+  for (let i = c.n; i < store.n; i++) {
+    const ex = extras[i];
+    const x = ex === undefined || ex === null ? undefined : ex[key];
+    v[i] = typeof x === "number" ? x : NaN;
+  }
+  c.n = store.n;
+  return v;
 }
 
 /** A value as an axis label or readout ("12.5", "1.2e+6"). */
@@ -601,10 +609,23 @@ export function drawPlot(canvas, store, rows, key, colors, scale) {
   const pw = w - PAD_L - PAD_R, ph = h - padT - padB;
   const out = { key, count: 0, yTicks: [], xTicks: [], padT, ph };
   if (!key) { plotMessage(ctx, "choose a numeric extra to plot", w / 2, h / 2, colors); return out; }
-  const [ts, vs, count] = numericPoints(store, rows, key);
-  let vMin = Infinity, vMax = -Infinity;
-  for (let j = 0; j < count; j++) {
-    const v = vs[j];
+  // one pass over the rows shown: per pixel column the lowest and highest value, with their times
+  const cols = Math.max(1, Math.ceil(pw) + 1);
+  const lo = new Float64Array(cols).fill(Infinity), hi = new Float64Array(cols).fill(-Infinity);
+  const loT = new Float64Array(cols), hiT = new Float64Array(cols);
+  const linear = scale.segs.length === 1, t0 = scale.domain[0], k = scale.k; // no gap: inline x
+  const values = valuesOf(store, key), time = store.time, ns = store.ns, ra = rows.a, n = rows.n;
+  let vMin = Infinity, vMax = -Infinity, count = 0;
+  for (let j = 0; j < n; j++) {
+    const i = ra[j];
+    const v = values[i];
+    if (v !== v) continue;
+    count++;
+    const t = time[i] + ns[i] / 1e6;
+    let c = Math.round(linear ? (t - t0) * k : scale.xAt(t) - PAD_L);
+    if (c < 0) c = 0; else if (c >= cols) c = cols - 1;
+    if (v < lo[c]) { lo[c] = v; loT[c] = t; }
+    if (v > hi[c]) { hi[c] = v; hiT[c] = t; }
     if (v < vMin) vMin = v;
     if (v > vMax) vMax = v;
   }
@@ -615,17 +636,6 @@ export function drawPlot(canvas, store, rows, key, colors, scale) {
   if (vMax === vMin) { vMin -= 1; vMax += 1; }
   const nice = niceTicks(vMin, vMax, Math.max(2, Math.floor(ph / 28)));
   vMin = nice.lo; vMax = nice.hi;
-  const cols = Math.max(1, Math.ceil(pw) + 1);
-  const lo = new Float64Array(cols).fill(Infinity), hi = new Float64Array(cols).fill(-Infinity);
-  const loAt = new Int32Array(cols), hiAt = new Int32Array(cols);
-  const linear = scale.segs.length === 1, t0 = scale.domain[0], k = scale.k; // no gap: inline x
-  for (let j = 0; j < count; j++) {
-    let c = Math.round(linear ? (ts[j] - t0) * k : scale.xAt(ts[j]) - PAD_L);
-    if (c < 0) c = 0; else if (c >= cols) c = cols - 1;
-    const v = vs[j];
-    if (v < lo[c]) { lo[c] = v; loAt[c] = j; }
-    if (v > hi[c]) { hi[c] = v; hiAt[c] = j; }
-  }
   const yAt = (v) => padT + ph - ((v - vMin) / (vMax - vMin)) * ph;
   // grid and value labels (round ticks)
   ctx.textAlign = "right";
@@ -671,7 +681,7 @@ export function drawPlot(canvas, store, rows, key, colors, scale) {
   ctx.fillStyle = colors.fg;
   ctx.fillText(key, PAD_L + 7, padT);
   Object.assign(out, { count, yTicks: nice.ticks, yStep: nice.step, xTicks: xt.ticks.map((t) => t.t), xStep: xt.step,
-    vMin, vMax, ts, vs, lo, hi, loAt, hiAt, cols, yAt });
+    vMin, vMax, lo, hi, loT, hiT, cols, yAt });
   return out;
 }
 
@@ -682,10 +692,10 @@ export function nearestPoint(p, x, y) {
   let best = null, bestD = Infinity;
   for (let c = Math.max(0, c0 - 24); c <= Math.min(p.cols - 1, c0 + 24); c++) {
     if (p.lo[c] === Infinity) continue;
-    for (const j of [p.loAt[c], p.hiAt[c]]) {
-      const px = PAD_L + c, py = p.yAt(p.vs[j]);
+    for (const [t, v] of [[p.loT[c], p.lo[c]], [p.hiT[c], p.hi[c]]]) {
+      const px = PAD_L + c, py = p.yAt(v);
       const d = (px - x) * (px - x) + (py - y) * (py - y) * 0.25;
-      if (d < bestD) { bestD = d; best = { t: p.ts[j], v: p.vs[j], x: px, y: py }; }
+      if (d < bestD) { bestD = d; best = { t, v, x: px, y: py }; }
     }
   }
   return best;

@@ -62,6 +62,8 @@ Object.assign(api, {
   select,
   shownRows: (from = 0, to = 100) => Array.from(view.rows.a.subarray(from, Math.min(to, view.rows.n))),
   message: (i) => store.message[i],
+  /** Store row `i` as JSON text: its message, extras and arguments as the page holds them. */
+  recordJSON: (i) => JSON.stringify({ message: store.message[i], extras: store.extras[i] ?? null, args: store.args[i] ?? null }),
   download: () => requestDownload(),
   redraw: () => { draw(); return timings.redrawMs; },
   /** CSS x (within the timeline canvas) of time `t` (ms since the epoch). */

@@ -16,6 +16,7 @@ import { clearSelection, evictSelection } from "./selection.js";
 import { resetSidebar } from "./sidebar.js";
 import { resetPlot } from "./panels.js";
 import { onDownloadMeta, onDownloadError, onBinary, resetDownload } from "./download.js";
+import { isBatch, readBatch } from "./batch.js";
 
 /** Forget everything held: a new connection gets a fresh snapshot. */
 export function resetAll() {
@@ -38,10 +39,19 @@ export function resetAll() {
   schedule();
 }
 
-/** Handle one WebSocket message (text: a JSON message; binary: a downloaded file). */
+/** Handle one WebSocket message (text: a JSON message; binary: a records batch or a downloaded file). */
 export function onMessage(ev) {
-  if (typeof ev.data !== "string") { onBinary(ev.data); return; }
   const t0 = performance.now();
+  if (typeof ev.data !== "string") {
+    if (!isBatch(ev.data)) { onBinary(ev.data); return; }
+    let msg;
+    try { msg = readBatch(ev.data, store); } catch (e) {
+      notice("Server: a records batch did not decode (" + String(e.message || e) + ")", "error", "server-error");
+      return;
+    }
+    onRecords(msg, t0);
+    return;
+  }
   let msg;
   try { msg = JSON.parse(ev.data); } catch { return; }
   switch (msg.type) {

@@ -90,6 +90,7 @@ export class Store {
   }
 
   clear() {
+    this.generation = (this.generation || 0) + 1; // rows renumbered: caches of rows start over
     this.n = 0;
     this.cap = 1024;
     for (const [name, T] of Object.entries(NUM_COLS)) this[name] = new T(this.cap);
@@ -169,7 +170,7 @@ export class Store {
     this.cap = cap;
   }
 
-  /** Append a `records` batch (columns); returns [first row, count]. */
+  /** Append a `records` batch (columns: JSON, or binary as batch.js reads it); returns [first row, count]. */
   appendBatch(msg) {
     this.applyStrings(msg);
     const count = msg.seq.length;
@@ -177,7 +178,8 @@ export class Store {
     if (count === 0) return [first, 0];
     this.grow(first + count);
     const sid = this.sidMap;
-    const mapS = (v) => (v === null || v === undefined ? -1 : (sid[v] ?? -1));
+    // a binary batch (batch.js) holds the tab's own ids already; a JSON one the server's
+    const mapS = msg.ids ? (v) => v : (v) => (v === null || v === undefined ? -1 : (sid[v] ?? -1));
     const stream = this.streamOf(String(msg.recording), msg.pid);
     // a batch of several streams (a snapshot) names each row's: streams[stream[row]]
     const rowStream = Array.isArray(msg.stream) && Array.isArray(msg.streams) ? msg.stream : null;
@@ -191,6 +193,7 @@ export class Store {
     const mArgs = msg.args || null;
     const bucketCounts = this.bucketCounts;
     let maxT = this.maxTime, minT = this.minTime;
+    let lastEnt = -2, lastCounts;
     for (let j = 0; j < count; j++) {
       const i = first + j;
       const t = mTime[j], tns = mNs[j];
@@ -208,13 +211,14 @@ export class Store {
       logger[i] = mapS(msg.logger[j]);
       const ent = mapS(msg.entity[j]);
       entity[i] = ent;
-      let ec = this.entityCounts.get(ent);
+      let ec = ent === lastEnt ? lastCounts : this.entityCounts.get(ent);
       if (ec === undefined) {
         ec = new Float64Array(BUCKETS);
         this.entityCounts.set(ent, ec);
         this.entityVersion++;
       }
       ec[b]++;
+      lastEnt = ent; lastCounts = ec;
       template[i] = mapS(msg.template[j]);
       const th = msg.thread[j], pr = msg.process[j];
       thread[i] = typeof th === "number" ? th : NaN;
@@ -244,7 +248,8 @@ export class Store {
         for (const k in ex) {
           if (this.extraKeys.size < 2000) this.extraKeys.add(k);
           if (typeof ex[k] === "number" && this.numericKeys.size < 2000) this.numericKeys.add(k);
-          keys += "\n" + k + "=" + (typeof ex[k] === "string" ? ex[k] : JSON.stringify(ex[k]));
+          const v = ex[k], t = typeof v;
+          keys += "\n" + k + "=" + (t === "string" ? v : t === "number" ? String(v) : JSON.stringify(v));
         }
         this.lower[i] = (text + keys).toLowerCase();
       } else {
@@ -323,6 +328,7 @@ export class Store {
     this.minTime = minT;
     if (this.n === 0) { this.maxTime = -Infinity; this.newest = NaN; }
     this.evicted += k;
+    this.generation++;
     this.version++;
     return k;
   }
