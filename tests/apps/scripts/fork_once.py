@@ -56,6 +56,8 @@ while True:
 if SINK.startswith("serve"):
     from websockets.sync.client import connect
 
+    from rerun_logging.viewer.feed import read_message
+
     handler.flush()
     url = handler.url or ""
     base, _, query = url.partition("?")
@@ -65,7 +67,7 @@ if SINK.startswith("serve"):
     with connect(ws_url, origin=base.rstrip("/")) as ws:
         while sum(map(len, seen.values())) < 2 and time.monotonic() < end:
             try:
-                message = json.loads(ws.recv(timeout=max(end - time.monotonic(), 0.01)))
+                message = read_message(ws.recv(timeout=max(end - time.monotonic(), 0.01)))
             except TimeoutError:
                 break
             if message["type"] == "records":  # by each record's own process
