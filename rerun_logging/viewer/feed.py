@@ -567,13 +567,12 @@ class FeedClient:
         strings interned in the order the rows first use them; the sparse tables
         keep the rows of the batch, in order.
         """
-        count = len(records)
         spread = self._spread(records, new)
-        times = records.times
+        ms, ns = _split_times(records.times)
         columns: dict[str, Any] = {
             "seq": records.seqs,
-            "time": list(map(operator.floordiv, times, repeat(1_000_000))),
-            "ns": list(map(operator.mod, times, repeat(1_000_000))),
+            "time": ms,
+            "ns": ns,
             "level": spread["level"],
             "level_name": spread["level_name"],
             "logger": spread["logger"],
@@ -588,21 +587,9 @@ class FeedClient:
             "path": spread["path"],
             "line": spread["line"],
             "function": spread["function"],
-            "exception": [
-                [row, e.type, e.value, e.traceback]
-                for row, e in _sparse(records.exceptions, count)
-            ],
-            "stack": [[row, text] for row, text in _sparse(records.stacks, count)],
-            "extras": RawJSON(json_text(_or_none(records.extras))),
+            **_sparse_columns(records),
         }
-        if any(records.args):
-            columns["args"] = RawJSON(json_text(_or_none(records.args)))
-        traces = [
-            [row, trace_id, span_id, flags]
-            for row, (trace_id, span_id, flags) in _sparse(records.traces, count)
-        ]
-        if traces:
-            columns["trace"] = traces
+        columns.update((key, RawJSON(text)) for key, text in _data_json(records).items())
         return columns
 
     def _spread(self, records: RecordColumns, new: list[str]) -> dict[str, Any]:
@@ -668,32 +655,53 @@ def binary_batch(records: RecordColumns, source: Source, streams: dict[str, Any]
 
 def _binary_body(records: RecordColumns, source: Source, streams: dict[str, Any] | None) -> dict[str, Any]:
     """The map of :func:`binary_batch`; OverflowError for a number past its typed column."""
-    count = len(records)
-    times = records.times
+    ms, ns = _split_times(records.times)
     body: dict[str, Any] = {"recording": source[0], "pid": source[1]}
     if streams is not None:
         body.update(streams)
     body.update({
         "seq": _typed("d", records.seqs),
-        "time": _typed("d", map(operator.floordiv, times, repeat(1_000_000))),
-        "ns": _typed("I", map(operator.mod, times, repeat(1_000_000))),
+        "time": _typed("d", ms),
+        "ns": _typed("I", ns),
         "sites": [site[:_SITE_WIDTH] for site in records.sites],
         "site": _typed("I", records.site_rows),
         "ctxs": [ctx[:_CONTEXT_WIDTH] for ctx in records.ctxs],
         "ctx": _typed("I", records.ctx_rows),
         "message": json_text(records.messages),
-        "extras": json_text(_or_none(records.extras)),
+        **_data_json(records),
+        **_sparse_columns(records),
+    })
+    return body
+
+
+def _split_times(times: list[int]) -> tuple[list[int], list[int]]:
+    """Times in ns as whole ms and the ns within each (both batches' ``time`` and ``ns``)."""
+    return (list(map(operator.floordiv, times, repeat(1_000_000))),
+            list(map(operator.mod, times, repeat(1_000_000))))
+
+
+def _sparse_columns(records: RecordColumns) -> dict[str, Any]:
+    """A batch's ``exception`` and ``stack`` tables, and ``trace`` when a row has one:
+    the rows that have one, in order (both batches hold them alike)."""
+    count = len(records)
+    out: dict[str, Any] = {
         "exception": [
             [row, e.type, e.value, e.traceback] for row, e in _sparse(records.exceptions, count)
         ],
         "stack": [[row, text] for row, text in _sparse(records.stacks, count)],
-    })
-    if any(records.args):
-        body["args"] = json_text(_or_none(records.args))
+    }
     traces = [[row, *trace] for row, trace in _sparse(records.traces, count)]
     if traces:
-        body["trace"] = traces
-    return body
+        out["trace"] = traces
+    return out
+
+
+def _data_json(records: RecordColumns) -> dict[str, str]:
+    """A batch's ``extras``, and ``args`` when a row has any, as JSON text (both batches')."""
+    out = {"extras": json_text(_or_none(records.extras))}
+    if any(records.args):
+        out["args"] = json_text(_or_none(records.args))
+    return out
 
 
 def _typed(code: str, values: Iterable[int]) -> bytes:
