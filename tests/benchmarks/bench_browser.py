@@ -567,8 +567,9 @@ def viewer_side_cost(header: bytes, frames: list[bytes], sample: int = 25) -> di
 def viewer_side_cost_columns(header: bytes, frames: list[bytes], sample: int = 25) -> dict[str, float]:
     """As :func:`viewer_side_cost`, by the path the viewer's ingest and web feed take
     (issue 14): frames decoded to one ``RecordColumns`` per RECORDS message and cut to
-    the caps column by column (``bounded_messages``), then the page's JSON made from the
-    columns; no Python object per record. Best of three (CPU time is shared here)."""
+    the caps column by column (``bounded_messages``), then the page's binary batches
+    made from the columns (``FeedClient(binary=True)``, as the web feed makes them); no
+    Python object per record. Best of three (CPU time is shared here)."""
     from rerun_logging.viewer.feed import FeedClient
     from rerun_logging.viewer.ingest import bounded_messages
 
@@ -582,7 +583,7 @@ def viewer_side_cost_columns(header: bytes, frames: list[bytes], sample: int = 2
             messages, _ = bounded_messages(list(decoder.decode_payload(frame)), len(frame.payload))
             batches += [m for m in messages if isinstance(m, format.RecordColumns)]
         decoded = time.perf_counter()
-        feed = FeedClient(max_batches=10**6, max_bytes=2**40)
+        feed = FeedClient(max_batches=10**6, max_bytes=2**40, binary=True)
         for batch in batches:
             feed.records("rec", batch, 1)
         feed.data_to_send()
@@ -600,8 +601,8 @@ def report_viewer_cost_columns(r: dict[str, Any]) -> str:
     cost = r.get("viewer_cost_columns")
     if not cost:
         return "| viewer's Python per record, columns path | n/a | |"
-    return (f"| viewer's Python per record, columns path (ingest caps + page JSON, best of 3): "
-            f"decode / JSON | {cost['decode_us']:.1f} / {cost['json_us']:.1f} µs | ⇒ at most "
+    return (f"| viewer's Python per record, columns path (ingest caps + page batches, best of 3): "
+            f"decode / batches | {cost['decode_us']:.1f} / {cost['json_us']:.1f} µs | ⇒ at most "
             f"{1e6 / (cost['decode_us'] + cost['json_us']):,.0f} records/s to a page "
             f"({cost['records']:,} records) |")
 
@@ -1095,12 +1096,12 @@ def report_load(r: dict[str, Any]) -> list[str]:
         f"| {n / (r['load_ms'] / 1000):,.0f} records/s |",
         f"| first byte → last batch appended in the page | {r['appended_ms'] / 1000:.2f} s | |",
         f"| first byte → viewer acked every frame | {r['acked_ms'] / 1000:.2f} s "
-        f"| ingest + JSON for the page, in the viewer |",
+        f"| ingest + batches for the page, in the viewer |",
         f"| first byte → first batch in the page | {r['first_message_ms'] / 1000:.2f} s | |",
         f"| page busy with messages (JSON.parse / append + filter) | "
         f"{r['handler_ms'] / 1000:.2f} s ({r['parse_ms'] / 1000:.2f} / "
         f"{(r['handler_ms'] - r['parse_ms']) / 1000:.2f}) | {r['messages']} messages, "
-        f"{r['json_bytes'] / mb:.0f} MB JSON, slowest {r['max_handler_ms']:.0f} ms |",
+        f"{r['json_bytes'] / mb:.0f} MB received, slowest {r['max_handler_ms']:.0f} ms |",
         f"| page busy drawing the table | {r['draw_ms'] / 1000:.2f} s | {r['draws']} draws, "
         f"slowest {r['max_draw_ms']:.1f} ms |",
         f"| JS heap after (used, after GC) | {r['heap'] / mb:.0f} MB | total {r['heapTotal'] / mb:.0f} MB |"
