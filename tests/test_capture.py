@@ -549,6 +549,44 @@ def test_benchmark_records_through_capture_take_at_most_20_bytes(logger: logging
     assert records[-1].extras == {"user": "u", "n": n - 1}
 
 
+def test_a_full_batch_of_ordinary_records_is_neither_capped_nor_rendered(logger: logging.Logger) -> None:
+    """4,096 access-log records: their args (about 40 bytes each) and extras (a request
+    id each) pack to well over MAX_FIELD_CHARS per column, though no record comes near
+    it. They are written as they are, messages left to readers, and read back exactly."""
+    captured = []
+    for i in range(4096):
+        record = logger.makeRecord(
+            logger.name, logging.INFO, __file__, 7, "%s %s -> %d in %.1f ms",
+            ("GET", f"/api/v1/users/{i}", 200, i / 8), None,
+            extra={"request_id": f"{uuid.UUID(int=i)}", "user": "alice"},
+        )
+        captured.append(capture(record))
+    columns, extras = record_columns(captured, 0)
+    assert len(format.packb([c["args"] for c in captured])) > MAX_FIELD_CHARS
+    assert len(format.packb(extras)) > MAX_FIELD_CHARS
+    assert set(columns["msg"]) == {None}
+    records = read_back(captured)
+    assert [r.args for r in records] == [("GET", f"/api/v1/users/{i}", 200, i / 8) for i in range(4096)]
+    assert records[4095].message == "GET /api/v1/users/4095 -> 200 in 511.9 ms"
+    assert [r.extras for r in records] == [
+        {"request_id": f"{uuid.UUID(int=i)}", "user": "alice"} for i in range(4096)
+    ]
+
+
+def test_one_record_over_the_cap_is_capped_and_the_rest_of_its_batch_kept(
+    logger: logging.Logger, collected: Collecting
+) -> None:
+    for i in range(2000):
+        logger.info("row %d of %s", i, "x" * 40, extra={"note": "y" * 40})
+    logger.info("big %s", "z" * (MAX_FIELD_CHARS + 10), extra={"blob": "w" * (MAX_FIELD_CHARS + 10)})
+    records = read_back(collected.captured)
+    assert [r.message for r in records[:2000]] == [f"row {i} of {'x' * 40}" for i in range(2000)]
+    assert all(r.extras == {"note": "y" * 40} for r in records[:2000])
+    big = records[2000]
+    assert big.message.startswith("big zzz") and len(big.message) < MAX_FIELD_CHARS + 100
+    assert len(big.extras["blob"]) < MAX_FIELD_CHARS + 100
+
+
 # --- args -------------------------------------------------------------------------------
 
 
