@@ -210,8 +210,10 @@ class RerunHandler(logging.Handler):
 
         Returns what ``logging.Handler.handle`` returns on this Python version.
         """
-        if not self._accepting:
-            return self._refuse(record)
+        if not self._accepting:  # off, or closed: no call of its own (off's whole cost)
+            if self._closed and self._specs != (OFF,):
+                self._handoff.count_drop("logged after close", 1, refused=True)
+            return False
         if self.filters:
             rv = self.filter(record)
             if not rv:
@@ -245,11 +247,6 @@ class RerunHandler(logging.Handler):
             self._handoff.trim(self.queue_size, "queue full: the flusher fell behind")
         if not self._wake.is_set():
             self._wake.set()
-
-    def _refuse(self, record: logging.LogRecord) -> bool:
-        if self._closed and self._specs != (OFF,):
-            self._handoff.count_drop("logged after close", 1, refused=True)
-        return False
 
     def _start(self) -> None:
         with self._start_lock:
