@@ -38,7 +38,7 @@ import sys
 import traceback
 from itertools import chain, compress, islice, repeat
 from operator import itemgetter, mul, ne, sub
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import pythonjsonlogger.json  # noqa: F401  (format.plain_value's encoder: imported here, not on a flusher)
 from pythonjsonlogger.core import RESERVED_ATTRS as _JSON_LOGGER_RESERVED
@@ -323,6 +323,22 @@ def exception_info(state: logging.LogRecord | dict[str, Any]) -> ExceptionInfo |
     return ExceptionInfo(qualified, truncate_text(safe_str(value)), truncate_text(text))
 
 
+class Columns(NamedTuple):
+    """A batch as :func:`record_batch` makes it: what one RECORDS message is packed
+    from, and what a sink in this process reads without unpacking it
+    (``format.columns_as_read``)."""
+
+    columns: dict[str, Any]
+    """The message's columns except ``extra`` (``args`` already packed)."""
+    extras: list[dict[str, Any] | None]
+    """The ``extra`` column unpacked, for ``format.pack_extras``."""
+    args: list[Any]
+    """The ``args`` column unpacked: each record's args as captured."""
+    args_exact: bool
+    """Whether ``args`` was packed as it is (no row capped): then a reader reads
+    back exactly :attr:`args`."""
+
+
 def record_columns(
     batch: Sequence[Captured], first_seq: int, entity_prefix: str = ""
 ) -> tuple[dict[str, Any], list[dict[str, Any] | None]]:
@@ -330,6 +346,14 @@ def record_columns(
 
     Returns the columns except ``extra`` and the extras list (for
     ``format.pack_extras``), as ``format.columns_for`` does for ``Record`` objects.
+    """
+    columns, extras, _, _ = record_batch(batch, first_seq, entity_prefix)
+    return columns, extras
+
+
+def record_batch(batch: Sequence[Captured], first_seq: int, entity_prefix: str = "") -> Columns:
+    """As :func:`record_columns`, with the unpacked ``args`` column beside the packed one.
+
     Each record's site and context are read as one tuple; the per-site work
     (entity path, template cap) runs once per distinct tuple, not per record.
     """
@@ -377,7 +401,7 @@ def record_columns(
     extras, traces = _extras(states, dict_msgs)
     if traces:
         columns["trace"] = traces
-    return columns, extras
+    return Columns(columns, extras, args, exact)
 
 
 def _rendered_where_needed(

@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 from . import format, own_threads
 from ._version import __version__
-from .capture import Captured, record_columns
+from .capture import Captured, Columns, record_batch
 from .format import RecordingInfo
 from .handoff import Handoff
 from .sinks import Sink, SinkOptions, open_sink
@@ -280,34 +280,55 @@ class Flusher:
         handoff.quiet_until = time.time() + self.settings.flush_interval
 
     def _write_frame(self, batch: list[Captured]) -> None:
-        compress = any(sink.stores_frames for sink in self.sinks)
-        for payload, records in self._encode(batch):
+        sinks = self.sinks
+        compress = any(sink.stores_frames for sink in sinks)
+        readers = any(sink.reads_columns for sink in sinks)
+        for payload, records, columns in self._encode(batch, readers):
+            reports = self.handoff.take_reports()
             try:
-                frame = format.encode_frame(self._drop_reports() + payload, compress)
+                frame = format.encode_frame(_reports_message(reports) + payload, compress)
             except ValueError as error:
                 self.handoff.count_drop(f"batch could not be framed: {error}", records)
                 continue
-            self._write_to_sinks(frame, records)
+            read = None
+            if columns is not None:
+                read = [format.Dropped(n, reason) for reason, n in reports.items()]
+                read.append(columns)
+            self._write_to_sinks(frame, records, read)
 
-    def _write_to_sinks(self, frame: bytes, records: int) -> None:
-        """Give ``frame`` to every sink; one sink's failure never costs the others."""
+    def _write_to_sinks(
+        self, frame: bytes, records: int, read: list[format.RecordColumns | format.Dropped] | None = None
+    ) -> None:
+        """Give ``frame`` to every sink (``read``, its messages as a reader reads them,
+        to those that take them); one sink's failure never costs the others."""
         for sink in self.sinks:
             try:
-                sink.write(frame, records)
+                if read is not None and sink.reads_columns:
+                    sink.write_columns(read, records)
+                else:
+                    sink.write(frame, records)
             except Exception as error:
                 sink.write_failed(records, error)
 
     def _drop_reports(self) -> bytes:
-        reports = self.handoff.take_reports()
-        if not reports:
-            return b""
-        return b"".join(format.dropped_message(n, reason) for reason, n in reports.items())
+        return _reports_message(self.handoff.take_reports())
 
-    def _encode(self, batch: list[Captured]) -> list[tuple[bytes, int]]:
-        """Payloads for ``batch``: split when too large, bad records isolated and dropped."""
+    def _encode(
+        self, batch: list[Captured], read: bool = False
+    ) -> list[tuple[bytes, int, format.RecordColumns | None]]:
+        """Payloads for ``batch``: split when too large, bad records isolated and dropped.
+
+        With ``read``, each comes with its records as a reader reads them
+        (``format.columns_as_read``), where they pack exactly; else None (the sinks
+        that read them decode the frame)."""
+        columns = None
         try:
-            columns, extras = record_columns(batch, self._next_seq, self.settings.entity_prefix)
-            payload = format.records_message(columns, format.pack_extras(extras))
+            encoded = record_batch(batch, self._next_seq, self.settings.entity_prefix)
+            extras = format.pack_extras_exactly(encoded.extras)
+            exact = extras is not None and encoded.args_exact
+            if extras is None:
+                extras = format.pack_extras(encoded.extras)
+            payload = format.records_message(encoded.columns, extras)
         except Exception as error:
             if len(batch) == 1:
                 self.handoff.count_drop(f"record could not be encoded: {error!r}", 1)
@@ -315,12 +336,30 @@ class Flusher:
             payload = b""
         if payload and (len(payload) <= format.TARGET_PAYLOAD_SIZE or len(batch) == 1):
             self._next_seq += len(batch)
-            return [(payload, len(batch))]
+            if read and exact:
+                columns = _as_read(encoded)
+            return [(payload, len(batch), columns)]
         half = len(batch) // 2
-        return self._encode(batch[:half]) + self._encode(batch[half:])
+        return self._encode(batch[:half], read) + self._encode(batch[half:], read)
 
     def _end_streams(self) -> None:
         self._drain()
         end = format.encode_frame(self._drop_reports() + format.end_message())
         deadline = self._stop_deadline or time.monotonic() + self.settings.flush_timeout
         self._each_sink("close", self.sinks, lambda sink: sink.close(end, deadline))
+
+
+def _reports_message(reports: dict[str, int]) -> bytes:
+    """The DROPPED messages of ``reports`` (reason: count), packed one after another."""
+    if not reports:
+        return b""
+    return b"".join(format.dropped_message(n, reason) for reason, n in reports.items())
+
+
+def _as_read(encoded: Columns) -> format.RecordColumns | None:
+    """``encoded`` as a reader reads it, or None where that fails (never expected:
+    the sinks that read columns then decode the frame instead)."""
+    try:
+        return format.columns_as_read(encoded.columns, encoded.args, encoded.extras)
+    except Exception:
+        return None

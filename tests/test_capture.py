@@ -26,7 +26,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS as JSON_LOGGER_RESERVED
 from pythonjsonlogger.json import JsonFormatter
 
 from rerun_logging import RerunHandler, format
-from rerun_logging.capture import RESERVED_ATTRS, Captured, capture, record_columns
+from rerun_logging.capture import RESERVED_ATTRS, Captured, capture, record_batch, record_columns
 from rerun_logging.format import (
     MAX_EXTRAS_BYTES,
     MAX_FIELD_CHARS,
@@ -70,15 +70,26 @@ def handle_directly(
     handler.handle(logger.makeRecord(logger.name, level, __file__, 1, msg, args, None, extra=extra))
 
 
+AS_READ: list[int] = []
+"""How many batches :func:`read_back` also checked through ``columns_as_read``."""
+
+
 def read_back(captured: list[Captured], first_seq: int = 0, prefix: str = "") -> list[Record]:
-    """The records of one RECORDS frame built from ``captured``, through the decoder."""
-    columns, extras = record_columns(captured, first_seq, prefix)
-    payload = format.records_message(columns, format.pack_extras(extras))
+    """The records of one RECORDS frame built from ``captured``, through the decoder.
+
+    Where the batch packs exactly, the records a sink in this process reads without
+    the frame (``format.columns_as_read``, the rerun sink's path) must be the same."""
+    encoded = record_batch(captured, first_seq, prefix)
+    payload = format.records_message(encoded.columns, format.pack_extras(encoded.extras))
     decoder = StreamDecoder("capture-test")
     decoder.feed(format.HEADER + format.encode_frame(payload))
     records = list(decoder.messages())
     decoder.close()
     assert all(isinstance(r, Record) for r in records)
+    if encoded.args_exact and format.pack_extras_exactly(encoded.extras) is not None:
+        as_read = format.columns_as_read(encoded.columns, encoded.args, encoded.extras)
+        assert as_read.records() == records
+        AS_READ.append(len(records))
     return records  # type: ignore[return-value]
 
 
@@ -588,6 +599,34 @@ def test_one_record_over_the_cap_is_capped_and_the_rest_of_its_batch_kept(
 
 
 # --- args -------------------------------------------------------------------------------
+
+
+def test_an_argument_past_64_bits_renders_as_the_app_saw_it(logger: logging.Logger, collected: Collecting) -> None:
+    """msgpack cannot carry such an int: the args go as text, so the writer renders
+    the message (a reader's ``%d`` of the text would fail)."""
+    logger.info("n=%d and %s", 2**64, -(2**70))
+    logger.info("small %d", 7)
+    records = read_back(collected.captured)
+    assert [r.message for r in records] == [f"n={2**64} and {-(2**70)}", "small 7"]
+    assert records[0].args == (str(2**64), str(-(2**70)))
+
+
+def test_batches_that_pack_exactly_read_the_same_without_their_frame(
+    logger: logging.Logger, collected: Collecting
+) -> None:
+    """What a sink in this process reads (``columns_as_read``) is what the decoder
+    reads, for a batch of every kind of field (checked inside :func:`read_back`)."""
+    before = len(AS_READ)
+    logger.info("a %s %d %.1f %r", "s", 1, 2.5, None, extra={"b": b"\x00", "t": True, "l": [1, {"k": 2}]})
+    logger.info({"event": "dict", "n": 1}, extra={"n": 2})
+    logger.warning("stack", stack_info=True)
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        logger.exception("caught %s", "it")
+    logging.getLogger(f"{logger.name}.other").error("another site", extra={"_private": 1, "u": "\udc80"})
+    records = read_back(collected.captured, first_seq=7, prefix="p")
+    assert len(AS_READ) == before + 1 and AS_READ[-1] == len(records) == 5
 
 
 def test_args_are_kept_as_the_message_was_rendered_with(logger: logging.Logger, collected: Collecting) -> None:

@@ -598,6 +598,90 @@ def test_drop_reports_in_frames_become_warn_rows(tmp_path: Path) -> None:
     assert (sink.written, sink.dropped) == (0, 0)
 
 
+class Keeping(logging.Handler):
+    """Keeps what ``capture`` takes of each record inside ``emit``, as RerunHandler does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.captured: list[Any] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from rerun_logging.capture import capture
+
+        self.captured.append(capture(record))
+
+
+def test_a_batch_read_without_its_frame_makes_the_same_rerun_file(tmp_path: Path, logger: logging.Logger) -> None:
+    """The flusher hands the rerun sink its batches already read (no decode of the
+    frame); the file must be the one the frame gives, with every odd field."""
+    from rerun_logging import format
+    from rerun_logging.capture import record_batch
+
+    keeping = Keeping()
+    logger.addHandler(keeping)
+    db = logging.getLogger(f"{logger.name}.db")
+    for i in range(50):
+        db.info("order %d of %s", i, "u\udc80", extra={"n": i, "ok": i % 2 == 0, "big": 2**63 - 1})
+    logger.info({"event": "dict message", "n": 1})
+    logger.warning("with a list %s", [1, 2], extra={"tags": ["a", "b"], "when": 1.5}, stack_info=True)
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        logger.exception("failed %d%%", 5)
+    encoded = record_batch(keeping.captured, 0)
+    assert encoded.args_exact and format.pack_extras_exactly(encoded.extras) is not None
+    payload = format.records_message(encoded.columns, format.pack_extras(encoded.extras))
+    drop = format.Dropped(2, "queue full: the flusher fell behind")
+    frame = format.encode_frame(format.dropped_message(drop.count, drop.reason) + payload)
+    read = format.columns_as_read(encoded.columns, encoded.args, encoded.extras)
+    header = format.stream_header(format.RecordingInfo("same", "same-1", 1, "host", 2, "3.11", "0.1"))
+    paths = [tmp_path / "frame.rrd", tmp_path / "read.rrd"]
+    for path, deliver in zip(paths, ["write", "write_columns"]):
+        sink = RerunSink(Target("save", path=str(path)))
+        sink.start(header)
+        if deliver == "write":
+            sink.write(frame, len(keeping.captured))
+        else:
+            sink.write_columns([drop, read], len(keeping.captured))
+        sink.close(format.encode_frame(format.end_message()), time.monotonic() + 10)
+        assert (sink.written, sink.dropped) == (53, 0)
+    by_frame, by_columns = (
+        {  # Rerun's row ids, the recording's start and when a drop was written differ
+            entity: [
+                {k: v for k, v in row.items() if k != "rerun.controls.RowId"
+                 and not (k == "log_time" and entity == "/logs/rerun_logging")}
+                for row in rows
+            ]
+            for entity, rows in rows_of(path).items() if entity != "/__properties"
+        }
+        for path in paths
+    )
+    assert by_columns == by_frame and len(by_columns) == 3
+    logs = sorted(by_columns["/logs/" + db.name.replace(".", "/")], key=lambda r: r["log_seq"])
+    assert [first(r, "TextLog:text") for r in logs[:2]] == ["order 0 of u\\udc80", "order 1 of u\\udc80"]
+    assert [first(r, "big") for r in logs[:2]] == [2**63 - 1] * 2
+    assert first(by_columns["/logs/rerun_logging"][0], "rerun_logging:dropped_count") == 2
+
+
+def test_a_live_batch_with_a_capped_extra_still_reaches_the_file(tmp_path: Path, logger: logging.Logger) -> None:
+    """A batch that does not pack exactly (an extra over the cap, an int past 64 bits)
+    goes to the sink as its frame, and arrives as any reader reads it."""
+    from rerun_logging.format import MAX_FIELD_CHARS, TRUNCATION_MARK
+
+    path = tmp_path / "capped.rrd"
+    handler = RerunHandler(f"rerun:save:{path}")
+    logger.addHandler(handler)
+    logger.info("huge", extra={"blob": "x" * (MAX_FIELD_CHARS + 10), "huge_int": 2**64})
+    logger.info("n=%d", 2**64)
+    handler.close()
+    assert handler.stats.sinks[0].written == 2
+    huge, n = sorted(rows_of(path)["/logs/" + logger.name.replace(".", "/")], key=lambda r: r["log_seq"])
+    blob = first(huge, "blob")
+    assert blob.startswith("x" * 1000) and TRUNCATION_MARK.format(10) in blob
+    assert first(huge, "huge_int") == str(2**64)
+    assert first(n, "TextLog:text") == f"n={2**64}"
+
+
 def test_a_frame_that_does_not_decode_is_counted_dropped(tmp_path: Path,
                                                         capfd: pytest.CaptureFixture[str]) -> None:
     from rerun_logging import format

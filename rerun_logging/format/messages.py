@@ -531,9 +531,49 @@ def decode_columns(body: dict[str, Any]) -> RecordColumns:
     stacks = {row: text for row, text, *_ in _typed_rows(body.get("stack", []), rows["stack"], "stack")}
     site_rows = _indexes(_column(body, "site", items["site"], count), len(sites), "site")
     ctx_rows = _indexes(_column(body, "ctx", items["ctx"], count), len(ctxs), "ctx")
+    traces = _traces(_typed_rows(body["trace"], rows["trace"], "trace"), count) if body.get("trace") else {}
+    return _assembled(
+        seqs, times, sites, site_rows, ctxs, ctx_rows, messages, extras, args, excs, stacks, traces,
+    )
+
+
+def columns_as_read(
+    columns: dict[str, Any], args: list[Any], extras: list[dict[str, Any] | None]
+) -> RecordColumns:
+    """What :func:`decode_columns` reads from ``records_message(columns, packed)``,
+    without packing or unpacking: for a sink in the writer's own process.
+
+    Only for columns that pack exactly: ``args`` (the unpacked ``args`` column, a
+    record's args as captured) and ``extras`` packed with no row capped (see
+    ``pack_args_exactly`` and ``pack_extras_exactly``). The rows are the writer's
+    own, so only the site and context tables are checked (a few rows: a record
+    made by hand may hold a site field of an odd type, which a reader refuses,
+    ValueError); args are tuples where a reader has lists, which
+    every reader of :class:`RecordColumns` takes alike (``records()`` gives both
+    as tuples). The round trip is tested to give the same records.
+    """
+    count = len(columns["seq"])
+    sites = _typed_rows(columns["sites"], COLUMN_ROWS["sites"], "site")  # a table per site:
+    ctxs = _typed_rows(columns["ctxs"], COLUMN_ROWS["ctxs"], "context")  # checked as readers do
+    excs = {row: ExceptionInfo(t, v, tb) for row, t, v, tb in columns["exc"]}
+    stacks = {row: text for row, text in columns["stack"]}
+    traces = _traces(columns["trace"], count) if columns.get("trace") else {}
+    return _assembled(
+        delta_decode(columns["seq"]), delta_decode(columns["time"]), sites,
+        columns["site"], ctxs, columns["ctx"], columns["msg"], extras,
+        args if "args" in columns else [None] * count, excs, stacks, traces,
+    )
+
+
+def _assembled(
+    seqs: list[int], times: list[int], sites: list[list[Any]], site_rows: list[int],
+    ctxs: list[list[Any]], ctx_rows: list[int], messages: list[str | None],
+    extras: list[dict[str, Any] | None], args: list[Any], excs: dict[int, ExceptionInfo],
+    stacks: dict[int, str], traces: dict[int, tuple[str, str | None, int]],
+) -> RecordColumns:
+    """The :class:`RecordColumns` of checked columns, the deferred messages rendered."""
     if None in messages:
         messages = _rendered(messages, site_rows, [site[_TEMPLATE_AT] for site in sites], args)
-    traces = _traces(_typed_rows(body["trace"], rows["trace"], "trace"), count) if body.get("trace") else {}
     return RecordColumns(
         seqs, times, sites, site_rows, ctxs, ctx_rows, messages, extras, args, excs, stacks, traces,
     )

@@ -31,6 +31,13 @@ def new_packer() -> msgpack.Packer:
     return msgpack.Packer(default=plain_value, unicode_errors="surrogatepass")
 
 
+def _exact_packer() -> msgpack.Packer:
+    """A packer that refuses what it cannot carry as it is (no ``default``: an int
+    past 64 bits raises rather than becoming its text), for the columns that must
+    read back exactly (:func:`pack_extras_exactly`, :func:`pack_args_exactly`)."""
+    return msgpack.Packer(unicode_errors="surrogatepass")
+
+
 def packb(value: Any) -> bytes:
     """Pack one value with the format's conventions. Not thread-safe per packer."""
     return new_packer().pack(value)
@@ -198,22 +205,28 @@ def pack_extras(extras: Sequence[dict[str, Any] | None]) -> bytes:
     the cap (:func:`_pack_rows_within`); otherwise record by record, each cut to the
     caps where it must be.
     """
-    packed = _pack_rows_within(extras, MAX_FIELD_CHARS)
+    packed = pack_extras_exactly(extras)
     if packed is not None:
         return packed
     return packb([_capped_extras(x) for x in extras])
 
 
+def pack_extras_exactly(extras: Sequence[dict[str, Any] | None]) -> bytes | None:
+    """The packed ``extra`` column when every row packs as it is within the cap (a
+    reader reads back exactly ``extras``), else None."""
+    return _pack_rows_within(extras, MAX_FIELD_CHARS)
+
+
 def _pack_rows_within(rows: Sequence[Any], cap: int) -> bytes | None:
     """``rows`` packed as one list when each row packs as it is within ``cap`` bytes,
-    else None (a row too large, or one msgpack refuses).
+    else None (a row too large, or one msgpack cannot carry as it is).
 
     The list is packed whole first: when it fits ``cap``, no row can be larger. A
     larger column (4,096 records of 16 bytes each reach 64 KiB) is measured row by
     row with one packer, rather than sent down the slow path whole: a batch of
     ordinary records must not pay for caps none of them comes near.
     """
-    packer = new_packer()
+    packer = _exact_packer()
     try:
         packed = packer.pack(list(rows))
         if len(packed) <= cap:

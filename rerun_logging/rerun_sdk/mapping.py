@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import chain, compress, repeat
+from operator import is_not
 from typing import Any, Sequence
 
 from .. import format
@@ -235,11 +237,12 @@ def _all_of_kind(values: list[Any], kind: str) -> bool:
     """Whether every value of ``values`` (None aside) is already one of a ``kind``
     component's (the common case, checked without a call per value)."""
     types = set(map(type, values))
+    nulls = type(None) in types
     types.discard(type(None))
     if types != {_PLAIN_TYPES[kind]}:
         return False
     if kind == "int":
-        present = [value for value in values if value is not None]
+        present = list(compress(values, map(is_not, values, repeat(None)))) if nulls else values
         return _INT64[0] <= min(present) and max(present) <= _INT64[1]
     return True
 
@@ -266,19 +269,19 @@ def _descriptor(name: str) -> Any:
 
 
 _EXTRA_DESCRIPTORS: dict[str, Any] = {}
+_NO_EXTRAS: dict[str, Any] = {}
+"""What a row without extras reads as (never changed)."""
 
 
 def _extra_arrays(extras: list[dict[str, Any] | None], kinds: ExtraKinds) -> list[tuple[Any, Any]]:
     """(descriptor, array) of each extra key of the batch, a row per record, and of its
     ``<key>.text`` sibling where values of another kind went (see :class:`ExtraKinds`)."""
-    keys: dict[Any, None] = {}
-    for extra in extras:
-        if extra:
-            keys.update(dict.fromkeys(extra))
+    rows = [extra or _NO_EXTRAS for extra in extras] if None in extras else extras
+    keys = dict.fromkeys(chain.from_iterable(rows))  # in the order they first come
     arrays = []
     for key in keys:
         name = key if isinstance(key, str) else format.safe_str(key)
-        raw = [extra.get(key) if extra else None for extra in extras]
+        raw = list(map(dict.get, rows, repeat(key)))  # type: ignore[arg-type]
         kind = next((kinds.kind_of(name, value) for value in raw if value is not None), None)
         if kind is None:
             continue

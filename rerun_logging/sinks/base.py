@@ -44,6 +44,12 @@ class Sink:
     frame at once to map its records elsewhere (rerun) says False: a flusher whose
     sinks all do so skips zlib."""
 
+    reads_columns = False
+    """Whether the sink maps records rather than bytes (rerun): the flusher then hands
+    it each batch as a reader reads it (:meth:`write_columns`), saving the decode of
+    the frame, wherever the batch packed exactly; frames from elsewhere (a buffer's
+    backlog, the END frame) still come to :meth:`write`."""
+
     def __init__(self) -> None:
         self.written = 0
         self.dropped = 0
@@ -69,6 +75,11 @@ class Sink:
         ):
             self._unreported = 0
         self._send(frame, records)
+
+    def write_columns(self, messages: list[format.RecordColumns | format.Dropped], records: int) -> None:
+        """Write one frame's ``messages`` (as :func:`format.stored_columns` reads them),
+        holding ``records`` records; only called where :attr:`reads_columns` is set."""
+        raise NotImplementedError
 
     def poll(self, now: float) -> None:
         """Called on every flusher tick, with or without frames to write."""

@@ -14,9 +14,11 @@ It needs the ``rerun-logging[rerun]`` extra (``rerun-sdk``); without it, a
 ``rerun`` spec is refused where the handler is configured, in one line naming it.
 
 :class:`RerunSink` is a shell around :mod:`rerun_logging.rerun_sdk.mapping`: on the
-flusher thread it decodes the handler's frames, builds one set of columns per
-entity path and hands each to ``rr.send_columns`` (one call per entity path per
-frame; never one ``rr.log`` per record). Rerun's own threads batch and deliver
+flusher thread it takes each of the handler's batches as read columns (the flusher's
+``format.columns_as_read``: no frame packed and unpacked in between; a batch that
+does not pack exactly, and a buffer's backlog, come as frames, which it decodes),
+builds one set of columns per entity path and hands each to ``rr.send_columns``
+(one call per entity path per frame; never one ``rr.log`` per record). Rerun's own threads batch and deliver
 them: a record handed over is ``written``; one the SDK refuses, or that finds no
 recording, is ``dropped`` (counted, said once, then reported as a WARN row on
 ``<root>/rerun_logging`` once writing works again). The sink holds nothing itself
@@ -162,6 +164,7 @@ class RerunSink(Sink):
     """Sends the records of its frames into a Rerun recording (see the module docstring)."""
 
     stores_frames = False  # it decodes each frame and maps the records: no zlib wanted
+    reads_columns = True  # the flusher's own batches come already read: no decode
 
     def __init__(self, target: Target, open_browser: bool = False) -> None:
         # Imported by prepare() on the configuring thread (RerunMode.modules): found, not loaded.
@@ -199,6 +202,9 @@ class RerunSink(Sink):
         except Exception as error:  # a frame that does not decode: never one of the handler's
             self._lost(records, error)
             return
+        self.write_columns(messages, records)
+
+    def write_columns(self, messages: list[RecordColumns | Dropped], records: int) -> None:
         if not messages and not self._unreported:
             return  # an END frame, nothing to log: no recording is made for it
         try:
