@@ -15,6 +15,10 @@ and ends with everything on disk: ``close()`` of our handlers; ``flush()`` and
 - ``RerunHandler("save:...")``, our own file, for reference;
 - ``RerunHandler("rerun:save:...")``: a real Rerun .rrd, ``TextLog`` rows sent in columns
   with every field and extra as components (``rr.send_columns`` per entity per frame);
+- ``RerunHandler("rerun")``: into the app's own recording (global, saved to a file);
+- ``RerunHandler("rerun:connect:URL")``: to a headless Rerun server in another process
+  (``rerun --port P --save FILE``, started once for the whole run; its own CPU is not
+  counted, as a viewer's is not); the file column is empty for it;
 - rerun-sdk's own ``rr.LoggingHandler`` into a recording saved to a file: one ``rr.log``
   per record, on the caller's thread, text and level only (no extras, no fields).
 
@@ -27,14 +31,20 @@ best floor run, and the file's bytes per record.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
 import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 
 def log_loop(logger: logging.Logger, n: int) -> None:
@@ -84,10 +94,68 @@ def rerun_logging_handler(n: int, path: Path) -> None:
     recording.disconnect()
 
 
+def into_the_apps_recording(n: int, path: Path) -> None:
+    """``rerun``: the app made a recording (saved to a file) and made it the global one."""
+    import rerun as rr
+
+    recording = rr.RecordingStream("bench", recording_id=f"bench-{time.monotonic_ns()}")
+    recording.save(str(path))
+    rr.set_global_data_recording(recording)
+    try:
+        ours("rerun")(n, path)
+        recording.flush()
+    finally:
+        rr.set_global_data_recording(None)  # type: ignore[arg-type]
+        recording.disconnect()
+
+
+SERVER_URL = ""
+"""The URL of the Rerun server (``rerun --save``, another process) that ``connect`` streams to."""
+
+
+@contextlib.contextmanager
+def rerun_server(folder: str) -> Iterator[str]:
+    """A headless Rerun server on a free loopback port, saving what it receives."""
+    rerun = shutil.which("rerun", path=os.path.dirname(sys.executable)) or shutil.which("rerun")
+    if rerun is None:
+        raise SystemExit("the rerun CLI (rerun-sdk) is not on PATH")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [rerun, "--port", str(port), "--bind", "127.0.0.1", "--save", str(Path(folder) / "server.rrd")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RERUN_ANALYTICS": "0"},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the Rerun server did not listen within 20 s") from None
+                time.sleep(0.05)
+        yield f"rerun+http://127.0.0.1:{port}/proxy"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def to_the_server(n: int, path: Path) -> None:
+    ours(f"rerun:connect:{SERVER_URL}")(n, path)
+
+
 SCENARIOS: dict[str, Callable[[int, Path], None]] = {
     "NullHandler (floor)": run_floor,
     "RerunHandler save": ours("save:{path}"),
     "RerunHandler rerun:save (extras kept)": ours("rerun:save:{path}"),
+    "RerunHandler rerun (the app's recording, saved)": into_the_apps_recording,
+    "RerunHandler rerun:connect (a Rerun server in another process)": to_the_server,
     "rr.LoggingHandler (rerun-sdk; text and level only)": rerun_logging_handler,
 }
 
@@ -112,8 +180,9 @@ def main() -> None:
 
     print(f"Python {platform.python_version()}, rerun-sdk {rr.__version__}, {platform.platform()}, "
           f"{os.cpu_count()} CPUs, N={args.n}, best of {args.repeat}\n")
+    global SERVER_URL
     best: dict[str, tuple[float, float, float]] = {}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, rerun_server(folder) as SERVER_URL:
         for name in SCENARIOS:  # warm-up: imports, first files
             SCENARIOS[name](200, Path(folder) / f"warm-{len(os.listdir(folder))}.rrd")
         for _ in range(args.repeat):
