@@ -2,7 +2,8 @@
 
 Two steps, both pure:
 
-- :func:`capture` runs on the caller's thread inside ``emit``. It keeps what may
+- :func:`capture` runs on the caller's thread inside ``emit`` (the common record's
+  steps in C where ``rerun_logging._speedups`` is built: see :func:`_speedups`). It keeps what may
   change after ``emit`` returns: the rendered message (the args may be mutable), a
   shallow copy of the record's attributes (a later handler or formatter may set or
   change some), every extra and argument that is not an immutable scalar turned
@@ -34,11 +35,12 @@ items as extras and an empty message, as ``JsonFormatter`` does.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from itertools import chain, compress, islice, repeat
 from operator import itemgetter, mul, ne, sub
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import pythonjsonlogger.json  # noqa: F401  (format.plain_value's encoder: imported here, not on a flusher)
 from pythonjsonlogger.core import RESERVED_ATTRS as _JSON_LOGGER_RESERVED
@@ -117,6 +119,26 @@ _MODULES = sys.modules
 ``sys.modules`` does not change what is imported)."""
 
 
+def _speedups() -> Any:
+    """The C half of :func:`capture`'s fast path and of :func:`_extras`
+    (``rerun_logging._speedups``), or None where it was not built or
+    ``RERUN_LOGGING_NO_SPEEDUPS`` is set.
+
+    For a plain record (a ``LogRecord``, a ``str`` message, scalar args and extras, no
+    exception) it returns what :func:`capture` would, and leaves the copy out of the
+    cyclic GC (see the C file); for any other it returns None and the Python steps
+    below run. Measured on one thread: 0.32 µs a benchmark record instead of 0.58.
+    """
+    if os.environ.get("RERUN_LOGGING_NO_SPEEDUPS"):
+        return None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None
+    _speedups.configure(logging.LogRecord, MESSAGE_KEY, _STANDARD_COUNT)
+    return _speedups
+
+
 class _TraceImportWatch:
     """An entry of ``sys.meta_path`` that finds nothing: it notes that the app is
     importing ``opentelemetry.trace``, so :func:`capture` starts asking for the
@@ -139,6 +161,14 @@ way (then from the next batch on). Process-wide, as the import table is."""
 if not _trace_imported and not any(type(f).__name__ == "_TraceImportWatch" for f in sys.meta_path):
     sys.meta_path.insert(0, _TraceImportWatch())
 
+_SPEEDUPS = _speedups()
+_plain_capture: Callable[[logging.LogRecord], Captured | None] | None = (
+    _SPEEDUPS.plain_capture if _SPEEDUPS is not None else None
+)
+_middles: Callable[[Sequence[Captured]], list[dict[str, Any] | None] | None] | None = (
+    _SPEEDUPS.middles if _SPEEDUPS is not None else None
+)
+
 
 def capture(record: logging.LogRecord, formatter: logging.Formatter | None = None) -> Captured:
     """What ``emit`` keeps of ``record``; never raises for a bad message or exception.
@@ -152,6 +182,10 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
     seen. Rendering is most of what a message costs, and the record is smaller. The
     flusher renders the few that readers may not (see :func:`record_columns`).
     """
+    if formatter is None and not _trace_imported and _plain_capture is not None:
+        state = _plain_capture(record)
+        if state is not None:
+            return state
     if formatter is not None:
         message = _formatted(record, formatter)
         state = record.__dict__.copy()  # after format(): it may have cached exc_text
@@ -486,10 +520,10 @@ def _extras(
     """
     # The attributes, then the extras, then MESSAGE_KEY: one C-level pass (a record
     # without extras gets an empty dict, which packs as small as None).
-    ends = map(sub, map(len, states), repeat(1))
-    extras: list[dict[str, Any] | None] = list(
-        map(dict, map(islice, map(dict.items, states), repeat(_STANDARD_COUNT), ends))
-    )
+    extras: list[dict[str, Any] | None] | None = _middles(states) if _middles is not None else None
+    if extras is None:
+        ends = map(sub, map(len, states), repeat(1))
+        extras = list(map(dict, map(islice, map(dict.items, states), repeat(_STANDARD_COUNT), ends)))
     seen_keys = set().union(*filter(None, extras))
     traces = _take_traces(extras) if TRACE_KEY in seen_keys else []
     if not RESERVED_ATTRS.isdisjoint(seen_keys) or any(_private(k) for k in seen_keys):

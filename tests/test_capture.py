@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gc
 import decimal
 import enum
 import io
 import json
 import logging
+import os
 import sys
 import threading
 import uuid
@@ -26,6 +28,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS as JSON_LOGGER_RESERVED
 from pythonjsonlogger.json import JsonFormatter
 
 from rerun_logging import RerunHandler, format
+from rerun_logging import capture as capture_module
 from rerun_logging.capture import RESERVED_ATTRS, Captured, capture, record_batch, record_columns
 from rerun_logging.format import (
     MAX_EXTRAS_BYTES,
@@ -36,6 +39,22 @@ from rerun_logging.format import (
 )
 
 from .conftest import read_messages
+
+
+@pytest.fixture(autouse=True, params=["speedups", "python"])
+def capture_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs through capture's C half (where it is built) and without it.
+
+    ``.ci/run`` sets RERUN_LOGGING_REQUIRE_SPEEDUPS: there a build that silently lost
+    the extension (it is optional) fails these tests instead of skipping them."""
+    if request.param == "python":
+        monkeypatch.setattr(capture_module, "_plain_capture", None)
+        monkeypatch.setattr(capture_module, "_middles", None)
+    elif capture_module._plain_capture is None:
+        if os.environ.get("RERUN_LOGGING_REQUIRE_SPEEDUPS"):
+            pytest.fail("rerun_logging._speedups is not built, and RERUN_LOGGING_REQUIRE_SPEEDUPS is set")
+        pytest.skip("rerun_logging._speedups is not built here")
+    return str(request.param)
 
 
 class Collecting(logging.Handler):
@@ -596,6 +615,101 @@ def test_one_record_over_the_cap_is_capped_and_the_rest_of_its_batch_kept(
     big = records[2000]
     assert big.message.startswith("big zzz") and len(big.message) < MAX_FIELD_CHARS + 100
     assert len(big.extras["blob"]) < MAX_FIELD_CHARS + 100
+
+
+# --- capture's C half --------------------------------------------------------------------
+
+
+class Quiet(enum.IntEnum):
+    ONE = 1
+
+
+class Text(str):
+    pass
+
+
+class SubRecord(logging.LogRecord):
+    pass
+
+
+def python_capture(record: logging.LogRecord, monkeypatch: pytest.MonkeyPatch) -> Captured:
+    with monkeypatch.context() as patch:
+        patch.setattr(capture_module, "_plain_capture", None)
+        return capture(record)
+
+
+PLAIN = [
+    ("request %d done", (7,), {"user": "u", "n": 7}),
+    ("no args", (), None),
+    ("%s %s %r %.1f %d", ("a", "\udc80", None, 2.5, True), {"ok": False, "f": 1.5, "big": 2**70}),
+    ("%(a)s", None, {"taskName": "t", "_private": 1}),
+]
+NOT_PLAIN = [
+    ("list arg %s", ([1],), None),
+    ("dict args %(a)s", ({"a": 1},), None),
+    ("str subclass %s", (Text("x"),), None),
+    ("int subclass %s", (Quiet.ONE,), None),
+    ("list extra", (), {"tags": ["a"]}),
+    ("object extra", (), {"at": datetime.date(2026, 1, 1)}),
+    (Text("str subclass message"), (), None),
+    ({"dict": "message"}, (), None),
+    (12, (), None),
+]
+
+
+@pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)
+@pytest.mark.parametrize("msg, args, extra", PLAIN + NOT_PLAIN)
+def test_the_c_half_keeps_exactly_what_the_python_steps_keep(
+    logger: logging.Logger, msg: Any, args: Any, extra: dict[str, Any] | None,
+    monkeypatch: pytest.MonkeyPatch, capture_path: str,
+) -> None:
+    record = logger.makeRecord(logger.name, logging.INFO, __file__, 3, msg, args, None, "f", extra)
+    fast = capture_module._plain_capture(record)  # type: ignore[misc]
+    expected = python_capture(record, monkeypatch)
+    if (msg, args, extra) in PLAIN:
+        assert fast is not None and list(fast.items()) == list(expected.items())
+        assert not gc.is_tracked(fast)
+    else:
+        assert fast is None
+    assert list(capture(record).items()) == list(expected.items())
+
+
+@pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)
+def test_the_c_half_makes_each_records_extras_as_the_python_steps_do(
+    logger: logging.Logger, collected: Collecting, capture_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logger.info("none")
+    logger.info("two", extra={"b": 1, "a": [2]})
+    logger.info({"dict": "message"}, extra={"z": None})
+    logger.info("odd", extra={"_private": 1, "\udc80": "s"})
+    states = [*collected.captured, {"short": 1}]
+    fast = capture_module._extras(states, [])
+    monkeypatch.setattr(capture_module, "_middles", None)
+    slow = capture_module._extras(states, [])
+    assert [list((x or {}).items()) for x in fast[0]] == [list((x or {}).items()) for x in slow[0]]
+    assert fast[0][1] == {"b": 1, "a": [2]} and fast == slow
+    middles = capture_module._SPEEDUPS.middles
+    assert middles(tuple(states)) is None and middles([{}, "not a dict"]) is None
+
+
+@pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)
+def test_the_c_half_leaves_other_records_to_the_python_steps(
+    logger: logging.Logger, capture_path: str
+) -> None:
+    plain = capture_module._plain_capture
+    assert plain is not None
+    subclass = SubRecord(logger.name, logging.INFO, __file__, 1, "sub %d", (1,), None)
+    try:
+        raise ValueError("x")
+    except ValueError:
+        failed = logger.makeRecord(logger.name, logging.ERROR, __file__, 1, "m", (), sys.exc_info())
+    cached = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "m", (), None)
+    cached.exc_text = "already rendered"
+    no_args = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "m", (), None)
+    del no_args.args
+    assert [plain(r) for r in (subclass, failed, cached, no_args)] == [None] * 4
+    assert plain(object()) is None
+    assert plain(logger.makeRecord(logger.name, logging.INFO, __file__, 1, "m", (), None)) is not None
 
 
 # --- args -------------------------------------------------------------------------------
