@@ -3,10 +3,10 @@
 Two steps, both pure:
 
 - :func:`capture` runs on the caller's thread inside ``emit`` (the common record's
-  steps in C where ``rerun_logging._speedups`` is built: see :func:`_speedups`). It keeps what may
-  change after ``emit`` returns: the rendered message (the args may be mutable), a
-  shallow copy of the record's attributes (a later handler or formatter may set or
-  change some), every extra and argument that is not an immutable scalar turned
+  steps in C where ``rerun_logging._speedups`` is built: see :func:`_speedups`). It
+  keeps what may change after ``emit`` returns: the rendered message (the args may
+  be mutable), a shallow copy of the record's attributes (a later handler or
+  formatter may set or change some), every extra and argument that is not an immutable scalar turned
   into a plain value (a dict or list the app changes later, an object whose
   ``str()`` only works on the app's thread, such as a Django ``QuerySet``), and
   the exception as text (the traceback holds live frames), and the OpenTelemetry

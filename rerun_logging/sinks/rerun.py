@@ -18,8 +18,8 @@ flusher thread it takes each of the handler's batches as read columns (the flush
 ``format.columns_as_read``: no frame packed and unpacked in between; a batch that
 does not pack exactly, and a buffer's backlog, come as frames, which it decodes),
 builds one set of columns per entity path and hands each to ``rr.send_columns``
-(one call per entity path per frame; never one ``rr.log`` per record). Rerun's own threads batch and deliver
-them: a record handed over is ``written``; one the SDK refuses, or that finds no
+(one call per entity path per frame; never one ``rr.log`` per record). Rerun's own
+threads batch and deliver them: a record handed over is ``written``; one the SDK refuses, or that finds no
 recording, is ``dropped`` (counted, said once, then reported as a WARN row on
 ``<root>/rerun_logging`` once writing works again). The sink holds nothing itself
 (``pending`` is 0): what Rerun still holds is bounded by Rerun (its batcher, the
