@@ -6,12 +6,12 @@ Two steps, both pure:
   steps in C where ``rerun_logging._speedups`` is built: see :func:`_speedups`). It
   keeps what may change after ``emit`` returns: the rendered message (the args may
   be mutable), a shallow copy of the record's attributes (a later handler or
-  formatter may set or change some), every extra and argument that is not an immutable scalar turned
-  into a plain value (a dict or list the app changes later, an object whose
-  ``str()`` only works on the app's thread, such as a Django ``QuerySet``), and
-  the exception as text (the traceback holds live frames), and the OpenTelemetry
-  span it was logged in (:func:`trace_context`), when the app uses OpenTelemetry.
-  So what a record says is what was true when it was logged, and no code of the
+  formatter may set or change some), every extra and argument that is not an
+  immutable scalar turned into a plain value (a dict or list the app changes
+  later, an object whose ``str()`` only works on the app's thread, such as a
+  Django ``QuerySet``), and the exception as text (the traceback holds live
+  frames), and the OpenTelemetry span it was logged in (:func:`trace_context`),
+  when the app uses OpenTelemetry. So what a record says is what was true when it was logged, and no code of the
   app runs on a thread of ours. This is the one place that decides what is
   captured at log time, like ``QueueHandler.prepare``.
 - :func:`record_columns` runs on the handler's flusher thread. It turns a batch of

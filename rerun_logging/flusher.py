@@ -327,7 +327,7 @@ class Flusher:
             extras = format.pack_extras_exactly(encoded.extras)
             exact = extras is not None and encoded.args_exact
             if extras is None:
-                extras = format.pack_extras(encoded.extras)
+                extras = format.pack_extras_capped(encoded.extras)
             payload = format.records_message(encoded.columns, extras)
         except Exception as error:
             if len(batch) == 1:

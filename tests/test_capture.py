@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import gc
 import decimal
 import enum
+import gc
 import io
 import json
 import logging

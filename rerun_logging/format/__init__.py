@@ -139,6 +139,7 @@ from .values import (
     pack_args_capped,
     pack_args_exactly,
     pack_extras,
+    pack_extras_capped,
     pack_extras_exactly,
     packb,
     plain_value,
@@ -167,8 +168,8 @@ __all__ = [
     "TruncatedStream", "UnsupportedVersion",
     # values
     "Packed", "deferrable_template", "entity_path_for", "fit_extras", "new_packer",
-    "pack_args", "pack_args_capped", "pack_args_exactly", "pack_extras", "pack_extras_exactly",
-    "packb",
+    "pack_args", "pack_args_capped", "pack_args_exactly", "pack_extras", "pack_extras_capped",
+    "pack_extras_exactly", "packb",
     "plain_value", "render", "render_message", "safe_repr", "safe_str", "sanitize",
     "truncate_text", "unformattable",
     # messages

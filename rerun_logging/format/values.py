@@ -206,15 +206,18 @@ def pack_extras(extras: Sequence[dict[str, Any] | None]) -> bytes:
     caps where it must be.
     """
     packed = pack_extras_exactly(extras)
-    if packed is not None:
-        return packed
-    return packb([_capped_extras(x) for x in extras])
+    return packed if packed is not None else pack_extras_capped(extras)
 
 
 def pack_extras_exactly(extras: Sequence[dict[str, Any] | None]) -> bytes | None:
     """The packed ``extra`` column when every row packs as it is within the cap (a
     reader reads back exactly ``extras``), else None."""
     return _pack_rows_within(extras, MAX_FIELD_CHARS)
+
+
+def pack_extras_capped(extras: Sequence[dict[str, Any] | None]) -> bytes:
+    """The packed ``extra`` column record by record, each cut to the caps where it must be."""
+    return packb([_capped_extras(x) for x in extras])
 
 
 def _pack_rows_within(rows: Sequence[Any], cap: int) -> bytes | None:
