@@ -14,7 +14,8 @@
  * collection and survive into the oldest one, setting off full collections of the
  * app's heap. Nothing refers to it but the handler's queue and the flusher, so it is
  * never part of a cycle; what it refers to stays reachable until reference counting
- * frees the copy. */
+ * frees the copy. Its args tuple (scalars only) is untracked too, as the GC itself would
+ * untrack it at its first look. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -66,6 +67,18 @@ is_plain(PyObject *state)
     return 1;
 }
 
+/* Untrack the args tuple of a plain ``state`` (only scalars in it, checked by is_plain),
+ * as the cyclic GC would untrack it at its first collection: it cannot be part of a cycle.
+ * Kept in the queue, each tracked tuple would count toward and be traversed by young
+ * collections, where the record the app made and freed at once never was. */
+static void
+untrack_args(PyObject *state)
+{
+    PyObject *args = PyDict_GetItem(state, str_args); /* borrowed; present (is_plain) */
+    if (args != NULL && PyTuple_CheckExact(args) && PyObject_GC_IsTracked(args))
+        PyObject_GC_UnTrack(args);
+}
+
 static PyObject *
 plain_capture(PyObject *module, PyObject *record)
 {
@@ -98,6 +111,7 @@ plain_capture(PyObject *module, PyObject *record)
         return NULL;
     }
     PyObject_GC_UnTrack(copy);
+    untrack_args(copy);
     return copy;
 }
 
