@@ -7,7 +7,8 @@
  * other record it returns None, and capture() takes its Python path. The tests check
  * that both give the same dict, key for key and in the same order.
  *
- * middles(states) makes the extras of a batch of captured records on the flusher.
+ * middles(states) makes the extras of a batch of captured records on the flusher, and
+ * batch_rows(states) reads the rest of what record_batch() packs, in one pass.
  *
  * The copy is untracked by the cyclic GC: it lives until the flusher takes its batch,
  * thousands of records later, and tracked it would be traversed by every young
@@ -25,6 +26,9 @@ static PyObject *message_key = NULL;     /* capture.MESSAGE_KEY */
 static Py_ssize_t standard_count = 0;    /* how many attributes LogRecord.__init__ sets */
 static PyObject *str_dict = NULL, *str_msg = NULL, *str_args = NULL;
 static PyObject *str_exc_info = NULL, *str_exc_text = NULL;
+static PyObject *str_created = NULL, *str_stack_info = NULL;
+static PyObject *key_names = NULL;       /* capture._KEY_NAMES: a record's site and context */
+static Py_ssize_t msg_at = 0;            /* where "msg" is in key_names */
 
 /* Whether ``value`` cannot change after emit: capture._SCALARS, by exact type. */
 static inline int
@@ -150,22 +154,185 @@ middles(PyObject *module, PyObject *states)
     return result;
 }
 
+/* The rows' values of the key ``names`` of ``state`` into ``out`` (borrowed); 0 when one
+ * is missing, -1 on error. */
+static int
+key_of(PyObject *state, PyObject **out, Py_ssize_t size)
+{
+    for (Py_ssize_t k = 0; k < size; k++) {
+        out[k] = PyDict_GetItemWithError(state, PyTuple_GET_ITEM(key_names, k));
+        if (out[k] == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+    }
+    return 1;
+}
+
+/* 1 when the keys ``a`` and ``b`` differ (as tuples compare), 0 when not, -1 on error. */
+static int
+keys_differ(PyObject **a, PyObject **b, Py_ssize_t size)
+{
+    for (Py_ssize_t k = 0; k < size; k++) {
+        if (a[k] == b[k])
+            continue;
+        int equal = PyObject_RichCompareBool(a[k], b[k], Py_EQ);
+        if (equal <= 0)
+            return equal < 0 ? -1 : 1;
+    }
+    return 0;
+}
+
+static int
+append_long(PyObject *list, long long value)
+{
+    PyObject *number = PyLong_FromLongLong(value);
+    if (number == NULL)
+        return -1;
+    int failed = PyList_Append(list, number);
+    Py_DECREF(number);
+    return failed;
+}
+
+/* 1 when ``value`` (borrowed, may be NULL: absent) is true, 0 when not, -1 on error. */
+static inline int
+present(PyObject *value)
+{
+    return value == NULL || value == Py_None ? 0 : PyObject_IsTrue(value);
+}
+
+#define TIME_LIMIT 4.0e18 /* |ns| beyond this (year 2096): the Python steps (exact ints) */
+
+/* batch_rows(states): what capture.record_batch reads of each captured record, as
+ *   (messages, times, time_deltas, starts, heads, exc_rows, stack_rows, args)
+ * where times are int(created * 1e9), starts the rows where the key (capture._KEY_NAMES)
+ * differs from the row before and heads those rows' keys as tuples, exc_rows and
+ * stack_rows the rows whose exc_info and stack_info are true. None when a record is not
+ * the common one (a missing attribute, a msg that is not a str, a created that is not a
+ * float in range): then the Python steps run, which the tests check give the same. */
+static PyObject *
+batch_rows(PyObject *module, PyObject *states)
+{
+    if (key_names == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "rerun_logging._speedups is not configured");
+        return NULL;
+    }
+    if (!PyList_CheckExact(states))
+        Py_RETURN_NONE;
+    Py_ssize_t count = PyList_GET_SIZE(states), size = PyTuple_GET_SIZE(key_names);
+    PyObject *stack_keys[2][32];
+    if (size > 32)
+        Py_RETURN_NONE;
+    PyObject *messages = PyList_New(count), *times = PyList_New(count), *deltas = PyList_New(count);
+    PyObject *args = PyList_New(count), *starts = PyList_New(0), *heads = PyList_New(0);
+    PyObject *exc_rows = PyList_New(0), *stack_rows = PyList_New(0), *result = NULL;
+    if (!messages || !times || !deltas || !args || !starts || !heads || !exc_rows || !stack_rows)
+        goto done;
+    long long previous_ns = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *state = PyList_GET_ITEM(states, i);
+        PyObject **key = stack_keys[i & 1], **before = stack_keys[(i & 1) ^ 1];
+        if (!PyDict_CheckExact(state))
+            goto fallback;
+        int found = key_of(state, key, size);
+        if (found <= 0)
+            goto fail_or_fallback;
+        if (!PyUnicode_CheckExact(key[msg_at]))
+            goto fallback;
+        PyObject *message = PyDict_GetItemWithError(state, message_key);
+        PyObject *created = PyDict_GetItemWithError(state, str_created);
+        PyObject *arg = PyDict_GetItemWithError(state, str_args);
+        if (message == NULL || created == NULL || arg == NULL)
+            goto fail_or_fallback;
+        if (!PyFloat_CheckExact(created))
+            goto fallback;
+        double ns = PyFloat_AS_DOUBLE(created) * 1e9;
+        if (!(ns > -TIME_LIMIT && ns < TIME_LIMIT)) /* NaN too */
+            goto fallback;
+        long long time_ns = (long long)ns; /* truncated toward zero, as int() does */
+        PyObject *time_obj = PyLong_FromLongLong(time_ns);
+        PyObject *delta_obj = PyLong_FromLongLong(i ? time_ns - previous_ns : time_ns);
+        if (time_obj == NULL || delta_obj == NULL) {
+            Py_XDECREF(time_obj);
+            Py_XDECREF(delta_obj);
+            goto done;
+        }
+        PyList_SET_ITEM(times, i, time_obj);
+        PyList_SET_ITEM(deltas, i, delta_obj);
+        previous_ns = time_ns;
+        Py_INCREF(message);
+        PyList_SET_ITEM(messages, i, message);
+        Py_INCREF(arg);
+        PyList_SET_ITEM(args, i, arg);
+        int differs = i ? keys_differ(key, before, size) : 1;
+        if (differs < 0)
+            goto done;
+        if (differs) {
+            PyObject *head = PyTuple_New(size);
+            if (head == NULL)
+                goto done;
+            for (Py_ssize_t k = 0; k < size; k++) {
+                Py_INCREF(key[k]);
+                PyTuple_SET_ITEM(head, k, key[k]);
+            }
+            int failed = PyList_Append(heads, head);
+            Py_DECREF(head);
+            if (failed || append_long(starts, i) < 0)
+                goto done;
+        }
+        int exc = present(PyDict_GetItemWithError(state, str_exc_info));
+        if (exc < 0 || PyErr_Occurred() || (exc && append_long(exc_rows, i) < 0))
+            goto done;
+        int stack = present(PyDict_GetItemWithError(state, str_stack_info));
+        if (stack < 0 || PyErr_Occurred() || (stack && append_long(stack_rows, i) < 0))
+            goto done;
+    }
+    result = PyTuple_Pack(8, messages, times, deltas, starts, heads, exc_rows, stack_rows, args);
+    goto done;
+fail_or_fallback:
+    if (PyErr_Occurred())
+        goto done;
+fallback:
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    Py_XDECREF(messages);
+    Py_XDECREF(times);
+    Py_XDECREF(deltas);
+    Py_XDECREF(args);
+    Py_XDECREF(starts);
+    Py_XDECREF(heads);
+    Py_XDECREF(exc_rows);
+    Py_XDECREF(stack_rows);
+    return result;
+}
+
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *record_type, *key;
+    PyObject *record_type, *key, *names;
     Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "OUn:configure", &record_type, &key, &count))
+    if (!PyArg_ParseTuple(args, "OUnO!:configure", &record_type, &key, &count, &PyTuple_Type, &names))
         return NULL;
-    if (!PyType_Check(record_type) || count <= 0) {
-        PyErr_SetString(PyExc_ValueError, "configure(LogRecord, MESSAGE_KEY, standard_count)");
+    Py_ssize_t at = -1;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
+        PyObject *name = PyTuple_GET_ITEM(names, k);
+        if (!PyUnicode_CheckExact(name))
+            at = -2;
+        else if (at == -1 && PyUnicode_CompareWithASCIIString(name, "msg") == 0)
+            at = k;
+    }
+    if (!PyType_Check(record_type) || count <= 0 || at < 0 || PyTuple_GET_SIZE(names) > 32) {
+        PyErr_SetString(PyExc_ValueError,
+                        "configure(LogRecord, MESSAGE_KEY, standard_count, key_names with 'msg')");
         return NULL;
     }
     Py_INCREF(record_type);
     Py_XSETREF(log_record_type, record_type);
     Py_INCREF(key);
     Py_XSETREF(message_key, key);
+    Py_INCREF(names);
+    Py_XSETREF(key_names, names);
     standard_count = count;
+    msg_at = at;
     Py_RETURN_NONE;
 }
 
@@ -174,8 +341,10 @@ static PyMethodDef methods[] = {
      "What capture() returns for a plain record (None: take the Python path)."},
     {"middles", middles, METH_O,
      "Each captured record's extras: its entries after the standard ones, before the last."},
+    {"batch_rows", batch_rows, METH_O,
+     "What record_batch reads of each captured record, in one pass (None: the Python steps)."},
     {"configure", configure, METH_VARARGS,
-     "configure(LogRecord, MESSAGE_KEY, standard_count): set once by capture."},
+     "configure(LogRecord, MESSAGE_KEY, standard_count, key_names): set once by capture."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -192,7 +361,10 @@ PyInit__speedups(void)
     str_args = PyUnicode_InternFromString("args");
     str_exc_info = PyUnicode_InternFromString("exc_info");
     str_exc_text = PyUnicode_InternFromString("exc_text");
-    if (!str_dict || !str_msg || !str_args || !str_exc_info || !str_exc_text)
+    str_created = PyUnicode_InternFromString("created");
+    str_stack_info = PyUnicode_InternFromString("stack_info");
+    if (!str_dict || !str_msg || !str_args || !str_exc_info || !str_exc_text || !str_created ||
+        !str_stack_info)
         return NULL;
     return PyModule_Create(&module_def);
 }

@@ -3,6 +3,15 @@
 import logging
 from typing import Any
 
-def configure(record_type: type[logging.LogRecord], message_key: str, standard_count: int) -> None: ...
+def configure(
+    record_type: type[logging.LogRecord], message_key: str, standard_count: int,
+    key_names: tuple[str, ...],
+) -> None: ...
 def plain_capture(record: logging.LogRecord) -> dict[str, Any] | None: ...
 def middles(states: list[dict[str, Any]]) -> list[dict[str, Any]] | None: ...
+def batch_rows(
+    states: list[dict[str, Any]],
+) -> tuple[
+    list[str | None], list[int], list[int], list[int], list[tuple[Any, ...]], list[int],
+    list[int], list[Any],
+] | None: ...

@@ -135,7 +135,7 @@ def _speedups() -> Any:
         from . import _speedups
     except ImportError:
         return None
-    _speedups.configure(logging.LogRecord, MESSAGE_KEY, _STANDARD_COUNT)
+    _speedups.configure(logging.LogRecord, MESSAGE_KEY, _STANDARD_COUNT, _KEY_NAMES)
     return _speedups
 
 
@@ -167,6 +167,9 @@ _plain_capture: Callable[[logging.LogRecord], Captured | None] | None = (
 )
 _middles: Callable[[Sequence[Captured]], list[dict[str, Any] | None] | None] | None = (
     _SPEEDUPS.middles if _SPEEDUPS is not None else None
+)
+_batch_rows: Callable[[Sequence[Captured]], Any] | None = (
+    _SPEEDUPS.batch_rows if _SPEEDUPS is not None else None
 )
 
 
@@ -371,6 +374,8 @@ class Columns(NamedTuple):
     args_exact: bool
     """Whether ``args`` was packed as it is (no row capped): then a reader reads
     back exactly :attr:`args`."""
+    times: list[int]
+    """Each record's time in ns (the ``time`` column is their deltas)."""
 
 
 def record_columns(
@@ -381,8 +386,8 @@ def record_columns(
     Returns the columns except ``extra`` and the extras list (for
     ``format.pack_extras``), as ``format.columns_for`` does for ``Record`` objects.
     """
-    columns, extras, _, _ = record_batch(batch, first_seq, entity_prefix)
-    return columns, extras
+    encoded = record_batch(batch, first_seq, entity_prefix)
+    return encoded.columns, encoded.extras
 
 
 def record_batch(batch: Sequence[Captured], first_seq: int, entity_prefix: str = "") -> Columns:
@@ -395,6 +400,46 @@ def record_batch(batch: Sequence[Captured], first_seq: int, entity_prefix: str =
     states = batch
     if not _trace_imported and OTEL_TRACE_MODULE in _MODULES:
         _trace_imported = True  # imported without our watch seeing it (put in sys.modules)
+    rows = _batch_rows(states) if _batch_rows is not None else None
+    rows = _rows(states) if rows is None else (*rows, [])  # the C half: no dict messages
+    messages, times, time_deltas, starts, heads, exc_rows, stack_rows, args, dict_msgs = rows
+    site_index, ctx_index, sites, ctxs, deferrable = _intern_keys(
+        starts, heads, len(states), entity_prefix
+    )
+    columns = {
+        "seq": [first_seq, *repeat(1, len(states) - 1)],
+        "time": time_deltas,
+        "sites": sites,
+        "site": site_index,
+        "ctxs": ctxs,
+        "ctx": ctx_index,
+        "msg": messages,
+        "exc": [[row, e.type, e.value, e.traceback] for row, e in _at(states, exc_rows, "exc_info")],
+        "stack": [[row, truncate_text(text)] for row, text in _at(states, stack_rows, "stack_info")],
+    }
+    exact = True
+    if any(args):
+        packed = pack_args_exactly(args)
+        exact = packed is not None
+        columns["args"] = packed if packed is not None else pack_args_capped(args)
+    if not (exact and all(deferrable)) and None in messages:
+        columns["msg"] = _rendered_where_needed(states, messages, site_index, deferrable, exact)
+    extras, traces = _extras(states, dict_msgs)
+    if traces:
+        columns["trace"] = traces
+    return Columns(columns, extras, args, exact, times)
+
+
+def _rows(states: Sequence[Captured]) -> tuple[Any, ...]:
+    """What :func:`record_batch` reads of each record, as ``_speedups.batch_rows``
+    reads it, plus the rows whose ``msg`` is a dict (the C half leaves those batches,
+    and any record missing an attribute, to these steps)::
+
+        (messages, times, time_deltas, starts, heads, exc_rows, stack_rows, args, dict_msgs)
+
+    ``starts`` are the rows whose key (site and context) differs from the row
+    before, ``heads`` their keys; records come in runs from one call site and thread.
+    """
     messages = list(map(_MESSAGE, states))
     try:
         keys = list(map(_KEY, states))
@@ -412,30 +457,13 @@ def record_batch(batch: Sequence[Captured], first_seq: int, entity_prefix: str =
     if set(map(type, map(_MSG, keys))) != {str}:
         dict_msgs = [row for row, key in enumerate(keys) if isinstance(key[_MSG_AT], dict)]
         keys = [_plain_template(key) for key in keys]
-    site_index, ctx_index, sites, ctxs, deferrable = _intern_keys(keys, entity_prefix)
     times = list(map(int, map(mul, created, repeat(1e9))))
-    columns = {
-        "seq": [first_seq, *repeat(1, len(states) - 1)],
-        "time": delta_encode(times),
-        "sites": sites,
-        "site": site_index,
-        "ctxs": ctxs,
-        "ctx": ctx_index,
-        "msg": messages,
-        "exc": [[row, e.type, e.value, e.traceback] for row, e in _present(excs)],
-        "stack": [[row, truncate_text(text)] for row, text in _present(stacks)],
-    }
-    exact = True
-    if any(args):
-        packed = pack_args_exactly(args)
-        exact = packed is not None
-        columns["args"] = packed if packed is not None else pack_args_capped(args)
-    if not (exact and all(deferrable)) and None in messages:
-        columns["msg"] = _rendered_where_needed(states, messages, site_index, deferrable, exact)
-    extras, traces = _extras(states, dict_msgs)
-    if traces:
-        columns["trace"] = traces
-    return Columns(columns, extras, args, exact)
+    starts = list(compress(range(len(keys)), [True, *map(ne, keys[1:], keys)]))
+    return (
+        messages, times, delta_encode(times), starts, [keys[i] for i in starts],
+        list(compress(range(len(excs)), excs)), list(compress(range(len(stacks)), stacks)),
+        args, dict_msgs,
+    )
 
 
 def _rendered_where_needed(
@@ -458,18 +486,15 @@ def _plain_template(key: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _intern_keys(
-    keys: list[tuple[Any, ...]], entity_prefix: str
+    starts: list[int], heads: list[tuple[Any, ...]], count: int, entity_prefix: str
 ) -> tuple[list[int], list[int], list[list[Any]], list[list[Any]], list[bool]]:
     """Per-row site and context indexes, the two tables, and per site whether readers
-    may render its messages (``format.deferrable_template``), from combined keys.
+    may render its messages (``format.deferrable_template``), from the runs of equal
+    keys (site and context) of ``count`` rows: each run's first row and its key.
 
-    Records come in runs from one call site and thread, so only the first key of
-    each run is interned (found with one C-level comparison of neighbours); the
-    index columns are the runs' indexes repeated.
+    Only the first key of each run is interned; the index columns are the runs'
+    indexes repeated.
     """
-    count = len(keys)
-    starts = list(compress(range(count), [True, *map(ne, keys[1:], keys)]))
-    heads = [keys[i] for i in starts]
     combos: dict[tuple[Any, ...], tuple[int, int]] = dict.fromkeys(heads)  # type: ignore[assignment]
     sites: dict[tuple[Any, ...], int] = {}
     ctxs: dict[tuple[Any, ...], int] = {}
@@ -498,10 +523,10 @@ def _site_row(key: tuple[Any, ...], entity_prefix: str) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def _present(column: Sequence[Any]) -> list[tuple[int, Any]]:
-    """``(row, value)`` for the rows of a sparse column that hold a value."""
-    rows = list(compress(range(len(column)), column))
-    return [(row, column[row]) for row in rows]
+def _at(states: Sequence[Captured], rows: list[int], key: str) -> list[tuple[int, Any]]:
+    """``(row, value)`` of attribute ``key`` for the ``rows`` of a sparse column that
+    hold a value."""
+    return [(row, states[row][key]) for row in rows]
 
 
 def _extras(

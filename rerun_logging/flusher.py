@@ -360,6 +360,6 @@ def _as_read(encoded: Columns) -> format.RecordColumns | None:
     """``encoded`` as a reader reads it, or None where that fails (never expected:
     the sinks that read columns then decode the frame instead)."""
     try:
-        return format.columns_as_read(encoded.columns, encoded.args, encoded.extras)
+        return format.columns_as_read(encoded.columns, encoded.args, encoded.extras, encoded.times)
     except Exception:
         return None

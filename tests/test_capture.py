@@ -50,6 +50,7 @@ def capture_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     if request.param == "python":
         monkeypatch.setattr(capture_module, "_plain_capture", None)
         monkeypatch.setattr(capture_module, "_middles", None)
+        monkeypatch.setattr(capture_module, "_batch_rows", None)
     elif capture_module._plain_capture is None:
         if os.environ.get("RERUN_LOGGING_REQUIRE_SPEEDUPS"):
             pytest.fail("rerun_logging._speedups is not built, and RERUN_LOGGING_REQUIRE_SPEEDUPS is set")
@@ -106,7 +107,8 @@ def read_back(captured: list[Captured], first_seq: int = 0, prefix: str = "") ->
     decoder.close()
     assert all(isinstance(r, Record) for r in records)
     if encoded.args_exact and format.pack_extras_exactly(encoded.extras) is not None:
-        as_read = format.columns_as_read(encoded.columns, encoded.args, encoded.extras)
+        assert encoded.times == format.delta_decode(encoded.columns["time"])
+        as_read = format.columns_as_read(encoded.columns, encoded.args, encoded.extras, encoded.times)
         assert as_read.records() == records
         AS_READ.append(len(records))
     return records  # type: ignore[return-value]
@@ -694,6 +696,44 @@ def test_the_c_half_makes_each_records_extras_as_the_python_steps_do(
     assert fast[0][1] == {"b": 1, "a": [2]} and fast == slow
     middles = capture_module._SPEEDUPS.middles
     assert middles(tuple(states)) is None and middles([{}, "not a dict"]) is None
+
+
+@pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)
+def test_the_c_half_reads_a_batch_as_the_python_steps_do(
+    logger: logging.Logger, collected: Collecting, capture_path: str
+) -> None:
+    """``batch_rows`` against ``_rows``: runs of sites and threads, exceptions, stacks,
+    times before 1970 and far ahead; batches it leaves to Python give None."""
+    other = logging.getLogger(f"{logger.name}.other")
+    for n in range(3):
+        logger.info("same site %d", n)
+    other.warning("stack", stack_info=True)
+    logger.info("same site %d", 9)
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        logger.exception("caught")
+    thread = threading.Thread(target=lambda: logger.info("same site %d", 10))
+    thread.start()
+    thread.join()
+    logger.info({"dict": "message"})
+    states = collected.captured
+    states[1] = {**states[1], "created": -1.5}
+    states[2] = {**states[2], "created": 3.9e9 + 0.123456789}
+    plain, with_dict = states[:-1], states
+    rows = capture_module._batch_rows
+    assert rows is not None
+    fast = rows(plain)
+    assert fast is not None and (*fast, []) == capture_module._rows(plain)
+    starts, exc_rows, stack_rows = fast[3], fast[5], fast[6]
+    assert starts == [0, 3, 4, 5, 6] and exc_rows == [5] and stack_rows == [3]
+    assert rows([]) == capture_module._rows([])[:-1]
+    assert rows(with_dict) is None  # a dict message: the Python steps keep its items
+    no_created = {k: v for k, v in plain[0].items() if k != "created"}
+    far = {**plain[0], "created": 1e10}  # past 2096 in ns: Python's exact ints
+    for odd in (no_created, far, {**plain[0], "created": float("nan")}, {**plain[0], "created": 1}):
+        assert rows([plain[0], odd]) is None
+    assert rows(tuple(plain)) is None and rows([*plain, "not a dict"]) is None
 
 
 @pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)

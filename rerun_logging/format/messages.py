@@ -538,7 +538,8 @@ def decode_columns(body: dict[str, Any]) -> RecordColumns:
 
 
 def columns_as_read(
-    columns: dict[str, Any], args: list[Any], extras: list[dict[str, Any] | None]
+    columns: dict[str, Any], args: list[Any], extras: list[dict[str, Any] | None],
+    times: list[int] | None = None,
 ) -> RecordColumns:
     """What :func:`decode_columns` reads from ``records_message(columns, packed)``,
     without packing or unpacking: for a sink in the writer's own process.
@@ -550,7 +551,8 @@ def columns_as_read(
     made by hand may hold a site field of an odd type, which a reader refuses,
     ValueError); args are tuples where a reader has lists, which
     every reader of :class:`RecordColumns` takes alike (``records()`` gives both
-    as tuples). The round trip is tested to give the same records.
+    as tuples). The round trip is tested to give the same records. ``times``, when
+    the writer has them, are the ``time`` column decoded.
     """
     count = len(columns["seq"])
     sites = _typed_rows(columns["sites"], COLUMN_ROWS["sites"], "site")  # a table per site:
@@ -559,7 +561,7 @@ def columns_as_read(
     stacks = {row: text for row, text in columns["stack"]}
     traces = _traces(columns["trace"], count) if columns.get("trace") else {}
     return _assembled(
-        delta_decode(columns["seq"]), delta_decode(columns["time"]), sites,
+        delta_decode(columns["seq"]), delta_decode(columns["time"]) if times is None else times, sites,
         columns["site"], ctxs, columns["ctx"], columns["msg"], extras,
         args if "args" in columns else [None] * count, excs, stacks, traces,
     )
