@@ -283,10 +283,13 @@ class Flusher:
         sinks = self.sinks
         compress = any(sink.stores_frames for sink in sinks)
         readers = any(sink.reads_columns for sink in sinks)
-        for payload, records, columns in self._encode(batch, readers):
+        only_readers = bool(sinks) and all(sink.reads_columns for sink in sinks)
+        for payload, records, columns in self._encode(batch, readers, only_readers):
             reports = self.handoff.take_reports()
+            frame = b""
             try:
-                frame = format.encode_frame(_reports_message(reports) + payload, compress)
+                if payload is not None:
+                    frame = format.encode_frame(_reports_message(reports) + payload, compress)
             except ValueError as error:
                 self.handoff.count_drop(f"batch could not be framed: {error}", records)
                 continue
@@ -314,18 +317,22 @@ class Flusher:
         return _reports_message(self.handoff.take_reports())
 
     def _encode(
-        self, batch: list[Captured], read: bool = False
-    ) -> list[tuple[bytes, int, format.RecordColumns | None]]:
+        self, batch: list[Captured], read: bool = False, only_read: bool = False
+    ) -> list[tuple[bytes | None, int, format.RecordColumns | None]]:
         """Payloads for ``batch``: split when too large, bad records isolated and dropped.
 
         With ``read``, each comes with its records as a reader reads them
         (``format.columns_as_read``), where they pack exactly; else None (the sinks
-        that read them decode the frame)."""
-        columns = None
+        that read them decode the frame). With ``only_read`` too (no sink takes
+        frames), a batch that packs exactly gets no payload (None): it is never packed."""
         try:
             encoded = record_batch(batch, self._next_seq, self.settings.entity_prefix)
             extras = format.pack_extras_exactly(encoded.extras)
             exact = extras is not None and encoded.args_exact
+            columns = _as_read(encoded) if read and exact else None
+            if only_read and columns is not None:
+                self._next_seq += len(batch)
+                return [(None, len(batch), columns)]
             if extras is None:
                 extras = format.pack_extras_capped(encoded.extras)
             payload = format.records_message(encoded.columns, extras)
@@ -336,11 +343,9 @@ class Flusher:
             payload = b""
         if payload and (len(payload) <= format.TARGET_PAYLOAD_SIZE or len(batch) == 1):
             self._next_seq += len(batch)
-            if read and exact:
-                columns = _as_read(encoded)
             return [(payload, len(batch), columns)]
         half = len(batch) // 2
-        return self._encode(batch[:half], read) + self._encode(batch[half:], read)
+        return self._encode(batch[:half], read, only_read) + self._encode(batch[half:], read, only_read)
 
     def _end_streams(self) -> None:
         self._drain()

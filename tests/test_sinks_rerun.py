@@ -29,7 +29,7 @@ from rerun_logging.sinks import mode_of  # noqa: E402
 from rerun_logging.sinks.rerun import RerunSink, Target  # noqa: E402
 from rerun_logging.spec import parse_one, parse_sinks  # noqa: E402
 
-from .conftest import child_env, free_port, run_python  # noqa: E402
+from .conftest import child_env, free_port, read_messages, run_python  # noqa: E402
 
 RERUN_CLI = shutil.which("rerun", path=os.path.dirname(sys.executable)) or shutil.which("rerun")
 WAIT = 20.0
@@ -680,6 +680,33 @@ def test_a_live_batch_with_a_capped_extra_still_reaches_the_file(tmp_path: Path,
     assert blob.startswith("x" * 1000) and TRUNCATION_MARK.format(10) in blob
     assert first(huge, "huge_int") == str(2**64)
     assert first(n, "TextLog:text") == f"n={2**64}"
+
+
+def test_a_handler_with_a_file_beside_the_rerun_sink_fills_both(tmp_path: Path, logger: logging.Logger) -> None:
+    """With only sinks that read columns, batches are never packed; with a file beside
+    one, every batch is framed for it too (the two paths of the flusher): each file
+    holds every record, exact batches and capped ones alike."""
+    from rerun_logging.format import MAX_FIELD_CHARS, Record
+
+    ours, theirs, alone = tmp_path / "ours.rrd", tmp_path / "theirs.rrd", tmp_path / "alone.rrd"
+    both = RerunHandler([f"save:{ours}", f"rerun:save:{theirs}"])
+    only_rerun = RerunHandler(f"rerun:save:{alone}")
+    for handler in (both, only_rerun):
+        logger.addHandler(handler)
+    for n in range(5):
+        logger.info("order %d", n, extra={"user": "u"})
+    both.flush()
+    only_rerun.flush()
+    logger.info("huge", extra={"blob": "x" * (MAX_FIELD_CHARS + 10)})
+    for handler in (both, only_rerun):
+        handler.close()
+    assert [s.written for s in both.stats.sinks] == [6, 6] and only_rerun.stats.sinks[0].written == 6
+    saved = [m for m in read_messages(ours) if isinstance(m, Record)]
+    assert [r.message for r in saved] == [f"order {n}" for n in range(5)] + ["huge"]
+    for path in (theirs, alone):
+        rows = sorted(rows_of(path)["/logs/" + logger.name.replace(".", "/")], key=lambda r: r["log_seq"])
+        assert [first(r, "TextLog:text") for r in rows] == [r.message for r in saved]
+        assert [first(r, "user") for r in rows] == ["u"] * 5 + [None]
 
 
 def test_a_frame_that_does_not_decode_is_counted_dropped(tmp_path: Path,
