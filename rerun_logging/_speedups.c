@@ -305,6 +305,189 @@ done:
     return result;
 }
 
+/* Bytes msgpack takes at most for ``value``, or -1 when the exact packer might refuse
+ * it or pack it otherwise than as it is (anything but None, a bool, an int of 64 bits, a
+ * float or a str). A str is counted at 4 bytes a character unless it is ASCII: a bound. */
+static Py_ssize_t
+packed_bound(PyObject *value)
+{
+    if (value == Py_None || PyBool_Check(value))
+        return 1;
+    if (PyFloat_CheckExact(value))
+        return 9;
+    if (PyLong_CheckExact(value)) {
+        int overflow = 0;
+        (void)PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return -1;
+        }
+        return overflow ? -1 : 9; /* past int64 (unsigned ones too): let the packer decide */
+    }
+    if (PyUnicode_CheckExact(value)) {
+        Py_ssize_t length = PyUnicode_GET_LENGTH(value);
+        return 5 + (PyUnicode_IS_ASCII(value) ? length : 4 * length);
+    }
+    return -1;
+}
+
+/* extras_fit(extras, cap): True when every row of ``extras`` (a list of dicts or None)
+ * holds str keys and scalar values only and certainly packs within ``cap`` bytes, so
+ * that format.pack_extras_exactly would pack it as it is; False when that is not
+ * certain (then the packer decides). */
+static PyObject *
+extras_fit(PyObject *module, PyObject *args)
+{
+    PyObject *extras;
+    Py_ssize_t cap;
+    if (!PyArg_ParseTuple(args, "On:extras_fit", &extras, &cap))
+        return NULL;
+    if (!PyList_CheckExact(extras))
+        Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(extras); i++) {
+        PyObject *row = PyList_GET_ITEM(extras, i), *key, *value;
+        if (row == Py_None)
+            continue;
+        if (!PyDict_CheckExact(row))
+            Py_RETURN_FALSE;
+        Py_ssize_t pos = 0, size = 5;
+        while (PyDict_Next(row, &pos, &key, &value)) {
+            Py_ssize_t k = PyUnicode_CheckExact(key) ? packed_bound(key) : -1;
+            Py_ssize_t v = packed_bound(value);
+            if (k < 0 || v < 0)
+                Py_RETURN_FALSE;
+            size += k + v;
+            if (size > cap)
+                Py_RETURN_FALSE;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
+/* The kind code of ``value`` for extra_columns: 'b', 'i' (int64), 'f', 's', or 'x'. */
+static char
+kind_of(PyObject *value)
+{
+    if (PyBool_Check(value))
+        return 'b';
+    if (PyFloat_CheckExact(value))
+        return 'f';
+    if (PyUnicode_CheckExact(value))
+        return 's';
+    if (PyLong_CheckExact(value)) {
+        int overflow = 0;
+        (void)PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return 'x';
+        }
+        return overflow ? 'x' : 'i';
+    }
+    return 'x';
+}
+
+/* extra_columns(extras): for each key of ``extras`` (a list of dicts or None), in the
+ * order keys first come, (key, values, kind): values has one entry per row (None where
+ * the row lacks the key), kind is what every value that is not None is, "bool", "int"
+ * (within int64), "float" or "text" (exact types), "" when they are not all one of
+ * those, None when every value is None. None when ``extras`` is not such a list. */
+static PyObject *
+extra_columns(PyObject *module, PyObject *extras)
+{
+    if (!PyList_CheckExact(extras))
+        Py_RETURN_NONE;
+    Py_ssize_t count = PyList_GET_SIZE(extras);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *row = PyList_GET_ITEM(extras, i);
+        if (row != Py_None && !PyDict_CheckExact(row))
+            Py_RETURN_NONE;
+    }
+    /* index: key -> its column; keys and result: the keys and value lists, by column */
+    PyObject *index = PyDict_New(), *keys = PyList_New(0), *result = PyList_New(0);
+    char *kinds = NULL;
+    Py_ssize_t kinds_size = 0;
+    if (index == NULL || keys == NULL || result == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *row = PyList_GET_ITEM(extras, i), *key, *value;
+        if (row == Py_None)
+            continue;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(row, &pos, &key, &value)) {
+            PyObject *at = PyDict_GetItemWithError(index, key);
+            Py_ssize_t column;
+            if (at == NULL) {
+                if (PyErr_Occurred())
+                    goto fail;
+                column = PyList_GET_SIZE(result);
+                PyObject *values = PyList_New(count);
+                if (values == NULL)
+                    goto fail;
+                for (Py_ssize_t r = 0; r < count; r++) {
+                    Py_INCREF(Py_None);
+                    PyList_SET_ITEM(values, r, Py_None);
+                }
+                PyObject *number = PyLong_FromSsize_t(column);
+                int failed = number == NULL || PyDict_SetItem(index, key, number) < 0 ||
+                             PyList_Append(keys, key) < 0 || PyList_Append(result, values) < 0;
+                Py_XDECREF(number);
+                Py_DECREF(values);
+                if (failed)
+                    goto fail;
+                if (column >= kinds_size) {
+                    Py_ssize_t grown = kinds_size ? 2 * kinds_size : 16;
+                    char *more = PyMem_Realloc(kinds, grown);
+                    if (more == NULL) {
+                        PyErr_NoMemory();
+                        goto fail;
+                    }
+                    kinds = more;
+                    kinds_size = grown;
+                }
+                kinds[column] = 0; /* no value yet */
+            } else {
+                column = PyLong_AsSsize_t(at);
+            }
+            PyObject *values = PyList_GET_ITEM(result, column);
+            Py_INCREF(value);
+            PyList_SetItem(values, i, value); /* drops the None */
+            if (value != Py_None && kinds[column] != 'x') {
+                char kind = kind_of(value);
+                kinds[column] = kinds[column] == 0 || kinds[column] == kind ? kind : 'x';
+            }
+        }
+    }
+    for (Py_ssize_t column = 0; column < PyList_GET_SIZE(result); column++) {
+        PyObject *values = PyList_GET_ITEM(result, column), *kind, *entry;
+        PyObject *key = PyList_GET_ITEM(keys, column);
+        char code = kinds[column];
+        if (code == 0) {
+            kind = Py_None;
+            Py_INCREF(kind);
+        } else {
+            kind = PyUnicode_FromString(code == 'b' ? "bool" : code == 'i' ? "int" :
+                                        code == 'f' ? "float" : code == 's' ? "text" : "");
+            if (kind == NULL)
+                goto fail;
+        }
+        entry = PyTuple_Pack(3, key, values, kind);
+        Py_DECREF(kind);
+        if (entry == NULL)
+            goto fail;
+        PyList_SetItem(result, column, entry); /* drops the list; the tuple holds it */
+    }
+    PyMem_Free(kinds);
+    Py_DECREF(index);
+    Py_DECREF(keys);
+    return result;
+fail:
+    PyMem_Free(kinds);
+    Py_XDECREF(index);
+    Py_XDECREF(keys);
+    Py_XDECREF(result);
+    return NULL;
+}
+
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
@@ -343,6 +526,10 @@ static PyMethodDef methods[] = {
      "Each captured record's extras: its entries after the standard ones, before the last."},
     {"batch_rows", batch_rows, METH_O,
      "What record_batch reads of each captured record, in one pass (None: the Python steps)."},
+    {"extras_fit", extras_fit, METH_VARARGS,
+     "extras_fit(extras, cap): whether every row certainly packs as it is within cap bytes."},
+    {"extra_columns", extra_columns, METH_O,
+     "Each extra key's values, a row per record, and their common kind."},
     {"configure", configure, METH_VARARGS,
      "configure(LogRecord, MESSAGE_KEY, standard_count, key_names): set once by capture."},
     {NULL, NULL, 0, NULL},

@@ -35,7 +35,6 @@ items as extras and an empty message, as ``JsonFormatter`` does.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import traceback
 from itertools import chain, compress, islice, repeat
@@ -47,6 +46,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS as _JSON_LOGGER_RESERVED
 
 from .format import (
     CONTEXT,
+    MAX_FIELD_CHARS,
     SITE,
     SITE_FIELDS,
     ExceptionInfo,
@@ -66,6 +66,7 @@ from .format import (
     truncate_text,
     unformattable,
 )
+from .speedups import SPEEDUPS
 
 RESERVED_ATTRS: frozenset[str] = frozenset(_JSON_LOGGER_RESERVED) | {"taskName"}
 """Attributes that are not extras: python-json-logger's list (copied, never mutated)."""
@@ -120,23 +121,17 @@ _MODULES = sys.modules
 
 
 def _speedups() -> Any:
-    """The C half of :func:`capture`'s fast path and of :func:`_extras`
-    (``rerun_logging._speedups``), or None where it was not built or
-    ``RERUN_LOGGING_NO_SPEEDUPS`` is set.
+    """The C half of :func:`capture`'s fast path and of the flusher's batch steps
+    (:data:`speedups.SPEEDUPS`, configured for this Python's ``LogRecord``), or None.
 
     For a plain record (a ``LogRecord``, a ``str`` message, scalar args and extras, no
     exception) it returns what :func:`capture` would, and leaves the copy out of the
     cyclic GC (see the C file); for any other it returns None and the Python steps
     below run. Measured on one thread: 0.32 µs a benchmark record instead of 0.58.
     """
-    if os.environ.get("RERUN_LOGGING_NO_SPEEDUPS"):
-        return None
-    try:
-        from . import _speedups
-    except ImportError:
-        return None
-    _speedups.configure(logging.LogRecord, MESSAGE_KEY, _STANDARD_COUNT, _KEY_NAMES)
-    return _speedups
+    if SPEEDUPS is not None:
+        SPEEDUPS.configure(logging.LogRecord, MESSAGE_KEY, _STANDARD_COUNT, _KEY_NAMES)
+    return SPEEDUPS
 
 
 class _TraceImportWatch:
@@ -171,6 +166,17 @@ _middles: Callable[[Sequence[Captured]], list[dict[str, Any] | None] | None] | N
 _batch_rows: Callable[[Sequence[Captured]], Any] | None = (
     _SPEEDUPS.batch_rows if _SPEEDUPS is not None else None
 )
+_extras_fit: Callable[[list[dict[str, Any] | None], int], bool] | None = (
+    _SPEEDUPS.extras_fit if _SPEEDUPS is not None else None
+)
+
+
+def extras_fit(extras: list[dict[str, Any] | None]) -> bool:
+    """Whether the ``extra`` column certainly packs as it is within the caps (what
+    ``format.pack_extras_exactly`` would pack), told without packing it: every row
+    str keys and scalar values, counted at their largest. False where that is not
+    certain, or without the C half: then the packer decides."""
+    return _extras_fit is not None and _extras_fit(extras, MAX_FIELD_CHARS)
 
 
 def capture(record: logging.LogRecord, formatter: logging.Formatter | None = None) -> Captured:

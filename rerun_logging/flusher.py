@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 from . import format, own_threads
 from ._version import __version__
-from .capture import Captured, Columns, record_batch
+from .capture import Captured, Columns, extras_fit, record_batch
 from .format import RecordingInfo
 from .handoff import Handoff
 from .sinks import Sink, SinkOptions, open_sink
@@ -327,6 +327,11 @@ class Flusher:
         frames), a batch that packs exactly gets no payload (None): it is never packed."""
         try:
             encoded = record_batch(batch, self._next_seq, self.settings.entity_prefix)
+            if only_read and encoded.args_exact and extras_fit(encoded.extras):
+                columns = _as_read(encoded)  # exact, told without packing the extras
+                if columns is not None:
+                    self._next_seq += len(batch)
+                    return [(None, len(batch), columns)]
             extras = format.pack_extras_exactly(encoded.extras)
             exact = extras is not None and encoded.args_exact
             columns = _as_read(encoded) if read and exact else None

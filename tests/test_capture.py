@@ -51,6 +51,7 @@ def capture_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(capture_module, "_plain_capture", None)
         monkeypatch.setattr(capture_module, "_middles", None)
         monkeypatch.setattr(capture_module, "_batch_rows", None)
+        monkeypatch.setattr(capture_module, "_extras_fit", None)
     elif capture_module._plain_capture is None:
         if os.environ.get("RERUN_LOGGING_REQUIRE_SPEEDUPS"):
             pytest.fail("rerun_logging._speedups is not built, and RERUN_LOGGING_REQUIRE_SPEEDUPS is set")
@@ -734,6 +735,30 @@ def test_the_c_half_reads_a_batch_as_the_python_steps_do(
     for odd in (no_created, far, {**plain[0], "created": float("nan")}, {**plain[0], "created": 1}):
         assert rows([plain[0], odd]) is None
     assert rows(tuple(plain)) is None and rows([*plain, "not a dict"]) is None
+
+
+def test_extras_that_fit_the_caps_are_told_without_packing_them(capture_path: str) -> None:
+    """``extras_fit`` says yes only where the packer would pack every row as it is;
+    where it is not certain (or without the C half) it says no and the packer decides."""
+    from rerun_logging.capture import extras_fit
+    from rerun_logging.format import MAX_FIELD_CHARS
+
+    fits = [
+        [{"user": "u", "n": 7, "f": 1.5, "ok": True, "none": None, "é": "ü" * 100}, None, {}],
+        [{"big": 2**63 - 1, "neg": -(2**63)}],
+        [{"x": "x" * (MAX_FIELD_CHARS - 20)}],  # ASCII: counted exactly
+    ]
+    unsure = [
+        [{"big": 2**64 - 1}],  # packs, but past int64
+        [{"x": "ü" * (MAX_FIELD_CHARS // 4)}],  # counted at 4 bytes a character
+        [{"l": [1]}], [{1: "an int key"}], [{"x": "x" * MAX_FIELD_CHARS}], [{"n": 2**70}],
+    ]
+    for extras in fits:
+        assert format.pack_extras_exactly(extras) is not None
+        assert extras_fit(extras) is (capture_path == "speedups")
+    for extras in unsure:
+        assert not extras_fit(extras)
+    assert not extras_fit(tuple(fits[0]))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)

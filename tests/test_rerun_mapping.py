@@ -3,6 +3,7 @@ read back from a real .rrd file."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,29 @@ def test_extras_are_typed_components_named_by_their_key() -> None:
     types = {c.component_descriptor().component: c.as_arrow_array().type.value_type for c in batch.columns}
     assert str(types["user_id"]) == "int64" and str(types["ratio"]) == "double"
     assert str(types["ok"]) == "bool" and str(types["who"]) == "string"
+
+
+ODD_EXTRAS: list[list[dict[Any, Any] | None]] = [
+    [{"n": 1, "s": "a"}, None, {"s": 2, "z": None}, {"n": 2**70}, {}],
+    [{"b": True}, {"b": False}, {"f": 1.5}, {"f": 2}, {1: "an int key"}, {"l": [1]}, {"t": "\udc80"}],
+    [{"n": 2**63 - 1}, {"n": -(2**63)}, {"u": 2**63}],
+    [None, None],
+    [],
+]
+
+
+def test_the_c_half_makes_the_extra_columns_the_python_steps_make(monkeypatch: pytest.MonkeyPatch) -> None:
+    if mapping._SPEEDUPS is None:
+        if os.environ.get("RERUN_LOGGING_REQUIRE_SPEEDUPS"):
+            pytest.fail("rerun_logging._speedups is not built, and RERUN_LOGGING_REQUIRE_SPEEDUPS is set")
+        pytest.skip("rerun_logging._speedups is not built here")
+    fast = [mapping._extra_columns(extras) for extras in ODD_EXTRAS]
+    monkeypatch.setattr(mapping, "_SPEEDUPS", None)
+    assert fast == [mapping._extra_columns(extras) for extras in ODD_EXTRAS]
+    assert [kind for _, _, kind in fast[0]] == ["", "", None]
+    assert [kind for _, _, kind in fast[1]] == ["bool", "", "text", "", "text"]
+    assert [kind for _, _, kind in fast[2]] == ["int", ""]
+    assert fast[0][1] == ("s", ["a", None, 2, None, None], "")
 
 
 def test_a_key_keeps_its_first_type_across_batches() -> None:
