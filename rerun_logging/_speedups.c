@@ -38,6 +38,27 @@ is_scalar(PyObject *value)
            PyFloat_CheckExact(value) || PyBool_Check(value);
 }
 
+/* The PyDict_Next position of the entry after the first standard_count of ``state`` (a
+ * record's extras start there), found without walking those: PyDict_Next's positions
+ * are the indexes of the dict's entries, in insertion order, and a dict that never lost
+ * a key has no gap among them, so the position is standard_count itself. That holds
+ * exactly when the entries from there on number size - standard_count (checked: they
+ * are the few extras); a dict with a gap before is walked from its start instead. */
+static Py_ssize_t
+tail_start(PyObject *state)
+{
+    Py_ssize_t pos = standard_count, count = 0, size = PyDict_GET_SIZE(state);
+    PyObject *key, *value;
+    while (PyDict_Next(state, &pos, &key, &value))
+        count++;
+    if (count == size - standard_count)
+        return standard_count;
+    pos = 0;
+    for (Py_ssize_t i = 0; i < standard_count && PyDict_Next(state, &pos, &key, &value); i++)
+        ;
+    return pos;
+}
+
 /* 1 when ``state`` needs nothing of capture()'s Python path, 0 when it does, -1 on error. */
 static int
 is_plain(PyObject *state)
@@ -62,10 +83,10 @@ is_plain(PyObject *state)
     if (exc_text == NULL || exc_text != Py_None)
         return PyErr_Occurred() ? -1 : 0;
     /* The extras are the attributes after the standard ones (capture() counts them so). */
-    Py_ssize_t pos = 0, index = 0;
+    Py_ssize_t pos = tail_start(state);
     PyObject *key, *value;
     while (PyDict_Next(state, &pos, &key, &value)) {
-        if (index++ >= standard_count && !is_scalar(value))
+        if (!is_scalar(value))
             return 0;
     }
     return 1;
@@ -137,7 +158,8 @@ middles(PyObject *module, PyObject *states)
         return NULL;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *state = PyList_GET_ITEM(states, i);
-        Py_ssize_t end = PyDict_GET_SIZE(state) - 1, pos = 0, index = 0;
+        Py_ssize_t end = PyDict_GET_SIZE(state) - 1, index = standard_count;
+        Py_ssize_t pos = tail_start(state);
         PyObject *extras = PyDict_New(), *key, *value;
         if (extras == NULL) {
             Py_DECREF(result);
@@ -145,7 +167,8 @@ middles(PyObject *module, PyObject *states)
         }
         PyList_SET_ITEM(result, i, extras);
         while (index < end && PyDict_Next(state, &pos, &key, &value)) {
-            if (index++ >= standard_count && PyDict_SetItem(extras, key, value) < 0) {
+            index++;
+            if (PyDict_SetItem(extras, key, value) < 0) {
                 Py_DECREF(result);
                 return NULL;
             }

@@ -699,6 +699,49 @@ def test_the_c_half_makes_each_records_extras_as_the_python_steps_do(
     assert middles(tuple(states)) is None and middles([{}, "not a dict"]) is None
 
 
+def gapped_records(logger: logging.Logger) -> list[logging.LogRecord]:
+    """Records whose attribute dict lost a key (a gap among its entries, or a split
+    instance dict made combined): the C half finds where their extras start by walking."""
+    made = []
+    for remove in ("stack_info", "name", "extra_one"):
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "m %d", (1,), None, "f",
+                                   {"extra_one": 1, "extra_two": "two"})
+        state = dict(record.__dict__)  # a combined dict, as a copy of any other
+        del state[remove]
+        record.__dict__ = state
+        made.append(record)
+    grown = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "m", (), None, "f", {"a": 1})
+    del grown.a
+    grown.b = [1]  # not a scalar, after a gap: the Python steps
+    made.append(grown)
+    return made
+
+
+@pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)
+def test_records_with_a_gap_in_their_attributes_are_kept_as_the_python_steps_keep_them(
+    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch, capture_path: str
+) -> None:
+    records = gapped_records(logger)
+    fast = [capture_module._plain_capture(r) for r in records]  # type: ignore[misc]
+    assert [f is None for f in fast] == [False, False, False, True]
+    for record, state in zip(records, fast):
+        expected = python_capture(record, monkeypatch)
+        assert list(capture(record).items()) == list(expected.items())
+        if state is not None:
+            assert list(state.items()) == list(expected.items())
+    states = [f for f in fast if f is not None]
+    with monkeypatch.context() as patch:
+        patch.setattr(capture_module, "_middles", None)
+        expected_extras = capture_module._extras(states, [])[0]
+    assert capture_module._SPEEDUPS.middles(states) == expected_extras
+    for state in states:
+        del state["levelno"]  # a gap in the copy too, and the entry moved to the end
+        state["levelno"] = logging.INFO
+    extras = capture_module._SPEEDUPS.middles(states)
+    monkeypatch.setattr(capture_module, "_middles", None)
+    assert extras == capture_module._extras(states, [])[0]
+
+
 @pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)
 def test_the_c_half_reads_a_batch_as_the_python_steps_do(
     logger: logging.Logger, collected: Collecting, capture_path: str
