@@ -197,6 +197,18 @@ keys_differ(PyObject **a, PyObject **b, Py_ssize_t size)
     for (Py_ssize_t k = 0; k < size; k++) {
         if (a[k] == b[k])
             continue;
+        if (PyLong_CheckExact(a[k]) && PyLong_CheckExact(b[k])) {
+            /* thread and process ids: equal ints, new objects each record */
+            int overflow_a = 0, overflow_b = 0;
+            long long x = PyLong_AsLongLongAndOverflow(a[k], &overflow_a);
+            long long y = PyLong_AsLongLongAndOverflow(b[k], &overflow_b);
+            if (!overflow_a && !overflow_b && !PyErr_Occurred()) {
+                if (x != y)
+                    return 1;
+                continue;
+            }
+            PyErr_Clear(); /* past 64 bits: compared as objects */
+        }
         int equal = PyObject_RichCompareBool(a[k], b[k], Py_EQ);
         if (equal <= 0)
             return equal < 0 ? -1 : 1;

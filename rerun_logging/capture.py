@@ -190,6 +190,9 @@ def capture(record: logging.LogRecord, formatter: logging.Formatter | None = Non
     renders ``msg % args`` (``format.render_message``), the text the app would have
     seen. Rendering is most of what a message costs, and the record is smaller. The
     flusher renders the few that readers may not (see :func:`record_columns`).
+
+    ``RerunHandler.emit`` takes the first step below itself (the C half, where it
+    applies): a Python call less per record.
     """
     if formatter is None and not _trace_imported and _plain_capture is not None:
         state = _plain_capture(record)

@@ -36,6 +36,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from . import capture as _capture
 from . import exits, family, format, own_threads
 from .capture import Captured, capture
 from .flusher import Flusher, FlusherSettings, sink_drop_reason
@@ -228,8 +229,12 @@ class RerunHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Capture ``record`` and hand it to the flusher; never blocks, never raises."""
         try:
+            state = None
+            if self.formatter is None and not _capture._trace_imported:
+                plain = _capture._plain_capture  # capture()'s own first step, without its call
+                state = plain(record) if plain is not None else None
             queue = self._queue
-            queue.append(capture(record, self.formatter))
+            queue.append(state if state is not None else capture(record, self.formatter))
             if len(queue) >= self.batch_size:
                 self._on_batch_ready(queue)
             elif record.created >= self._handoff.quiet_until:
