@@ -113,7 +113,10 @@ plain_capture(PyObject *module, PyObject *record)
     }
     if ((PyObject *)Py_TYPE(record) != log_record_type)
         Py_RETURN_NONE; /* a subclass may override getMessage() */
-    PyObject *state = PyObject_GetAttr(record, str_dict);
+    /* The instance dict as object.__dict__ gets it, without looking the descriptor up
+     * (LogRecord is a plain class; one replaced by the app may not keep its dict so). */
+    PyObject *state = Py_TYPE(record)->tp_dictoffset != 0 ? PyObject_GenericGetDict(record, NULL)
+                                                          : PyObject_GetAttr(record, str_dict);
     if (state == NULL)
         return NULL;
     if (!PyDict_CheckExact(state)) {
