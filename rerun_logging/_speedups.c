@@ -369,33 +369,39 @@ packed_bound(PyObject *value)
     return -1;
 }
 
-/* extras_fit(extras, cap): True when every row of ``extras`` (a list of dicts or None)
- * holds str keys and scalar values only and certainly packs within ``cap`` bytes, so
- * that format.pack_extras_exactly would pack it as it is; False when that is not
- * certain (then the packer decides). */
+/* rows_fit(rows, cap): True when every row of ``rows`` (a list of None, dicts with str
+ * keys, or tuples) holds scalar values only and certainly packs within ``cap`` bytes, so
+ * that format's exact packing (pack_extras_exactly, pack_args_exactly) would pack it as
+ * it is; False when that is not certain (then the packer decides). */
 static PyObject *
-extras_fit(PyObject *module, PyObject *args)
+rows_fit(PyObject *module, PyObject *args)
 {
-    PyObject *extras;
+    PyObject *rows;
     Py_ssize_t cap;
-    if (!PyArg_ParseTuple(args, "On:extras_fit", &extras, &cap))
+    if (!PyArg_ParseTuple(args, "On:rows_fit", &rows, &cap))
         return NULL;
-    if (!PyList_CheckExact(extras))
+    if (!PyList_CheckExact(rows))
         Py_RETURN_FALSE;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(extras); i++) {
-        PyObject *row = PyList_GET_ITEM(extras, i), *key, *value;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i), *key, *value;
+        Py_ssize_t size = 5; /* the map's or array's header */
         if (row == Py_None)
             continue;
+        if (PyTuple_CheckExact(row)) {
+            for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(row); k++) {
+                Py_ssize_t v = packed_bound(PyTuple_GET_ITEM(row, k));
+                if (v < 0 || (size += v) > cap)
+                    Py_RETURN_FALSE;
+            }
+            continue;
+        }
         if (!PyDict_CheckExact(row))
             Py_RETURN_FALSE;
-        Py_ssize_t pos = 0, size = 5;
+        Py_ssize_t pos = 0;
         while (PyDict_Next(row, &pos, &key, &value)) {
             Py_ssize_t k = PyUnicode_CheckExact(key) ? packed_bound(key) : -1;
             Py_ssize_t v = packed_bound(value);
-            if (k < 0 || v < 0)
-                Py_RETURN_FALSE;
-            size += k + v;
-            if (size > cap)
+            if (k < 0 || v < 0 || (size += k + v) > cap)
                 Py_RETURN_FALSE;
         }
     }
@@ -564,8 +570,8 @@ static PyMethodDef methods[] = {
      "Each captured record's extras: its entries after the standard ones, before the last."},
     {"batch_rows", batch_rows, METH_O,
      "What record_batch reads of each captured record, in one pass (None: the Python steps)."},
-    {"extras_fit", extras_fit, METH_VARARGS,
-     "extras_fit(extras, cap): whether every row certainly packs as it is within cap bytes."},
+    {"rows_fit", rows_fit, METH_VARARGS,
+     "rows_fit(rows, cap): whether every row certainly packs as it is within cap bytes."},
     {"extra_columns", extra_columns, METH_O,
      "Each extra key's values, a row per record, and their common kind."},
     {"configure", configure, METH_VARARGS,

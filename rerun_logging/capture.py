@@ -166,17 +166,18 @@ _middles: Callable[[Sequence[Captured]], list[dict[str, Any] | None] | None] | N
 _batch_rows: Callable[[Sequence[Captured]], Any] | None = (
     _SPEEDUPS.batch_rows if _SPEEDUPS is not None else None
 )
-_extras_fit: Callable[[list[dict[str, Any] | None], int], bool] | None = (
-    _SPEEDUPS.extras_fit if _SPEEDUPS is not None else None
+_rows_fit: Callable[[list[Any], int], bool] | None = (
+    _SPEEDUPS.rows_fit if _SPEEDUPS is not None else None
 )
 
 
-def extras_fit(extras: list[dict[str, Any] | None]) -> bool:
-    """Whether the ``extra`` column certainly packs as it is within the caps (what
-    ``format.pack_extras_exactly`` would pack), told without packing it: every row
-    str keys and scalar values, counted at their largest. False where that is not
-    certain, or without the C half: then the packer decides."""
-    return _extras_fit is not None and _extras_fit(extras, MAX_FIELD_CHARS)
+def rows_fit(rows: list[Any]) -> bool:
+    """Whether a column of rows (the ``extra`` column's dicts, the ``args`` column's
+    tuples) certainly packs as it is within the caps (what ``format.pack_extras_exactly``
+    and ``format.pack_args_exactly`` would pack), told without packing it: str keys and
+    scalar values, counted at their largest. False where that is not certain, or
+    without the C half: then the packer decides."""
+    return _rows_fit is not None and _rows_fit(rows, MAX_FIELD_CHARS)
 
 
 def capture(record: logging.LogRecord, formatter: logging.Formatter | None = None) -> Captured:
@@ -385,6 +386,9 @@ class Columns(NamedTuple):
     back exactly :attr:`args`."""
     times: list[int]
     """Each record's time in ns (the ``time`` column is their deltas)."""
+    framed: bool = True
+    """Whether :attr:`columns` hold all a RECORDS message is packed from: False where
+    ``record_batch(framed=False)`` left the args unpacked."""
 
 
 def record_columns(
@@ -399,11 +403,18 @@ def record_columns(
     return encoded.columns, encoded.extras
 
 
-def record_batch(batch: Sequence[Captured], first_seq: int, entity_prefix: str = "") -> Columns:
+def record_batch(
+    batch: Sequence[Captured], first_seq: int, entity_prefix: str = "", *, framed: bool = True
+) -> Columns:
     """As :func:`record_columns`, with the unpacked ``args`` column beside the packed one.
 
     Each record's site and context are read as one tuple; the per-site work
     (entity path, template cap) runs once per distinct tuple, not per record.
+
+    With ``framed=False`` (no sink takes frames), args that certainly pack as they are
+    (:func:`rows_fit`) are not packed: the columns then lack them
+    (:attr:`Columns.framed` is False), and are only read in the process
+    (``format.columns_as_read``).
     """
     global _trace_imported
     states = batch
@@ -426,17 +437,20 @@ def record_batch(batch: Sequence[Captured], first_seq: int, entity_prefix: str =
         "exc": [[row, e.type, e.value, e.traceback] for row, e in _at(states, exc_rows, "exc_info")],
         "stack": [[row, truncate_text(text)] for row, text in _at(states, stack_rows, "stack_info")],
     }
-    exact = True
+    exact = complete = True
     if any(args):
-        packed = pack_args_exactly(args)
-        exact = packed is not None
-        columns["args"] = packed if packed is not None else pack_args_capped(args)
+        if not framed and rows_fit(args):
+            complete = False  # exact; packed only if a frame is made after all
+        else:
+            packed = pack_args_exactly(args)
+            exact = packed is not None
+            columns["args"] = packed if packed is not None else pack_args_capped(args)
     if not (exact and all(deferrable)) and None in messages:
         columns["msg"] = _rendered_where_needed(states, messages, site_index, deferrable, exact)
     extras, traces = _extras(states, dict_msgs)
     if traces:
         columns["trace"] = traces
-    return Columns(columns, extras, args, exact, times)
+    return Columns(columns, extras, args, exact, times, complete)
 
 
 def _rows(states: Sequence[Captured]) -> tuple[Any, ...]:

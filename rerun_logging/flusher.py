@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 from . import format, own_threads
 from ._version import __version__
-from .capture import Captured, Columns, extras_fit, record_batch
+from .capture import Captured, Columns, record_batch, rows_fit
 from .format import RecordingInfo
 from .handoff import Handoff
 from .sinks import Sink, SinkOptions, open_sink
@@ -326,12 +326,15 @@ class Flusher:
         that read them decode the frame). With ``only_read`` too (no sink takes
         frames), a batch that packs exactly gets no payload (None): it is never packed."""
         try:
-            encoded = record_batch(batch, self._next_seq, self.settings.entity_prefix)
-            if only_read and encoded.args_exact and extras_fit(encoded.extras):
-                columns = _as_read(encoded)  # exact, told without packing the extras
+            prefix = self.settings.entity_prefix
+            encoded = record_batch(batch, self._next_seq, prefix, framed=not only_read)
+            if only_read and encoded.args_exact and rows_fit(encoded.extras):
+                columns = _as_read(encoded)  # exact, told without packing the columns
                 if columns is not None:
                     self._next_seq += len(batch)
                     return [(None, len(batch), columns)]
+            if not encoded.framed:  # its args were left unpacked, and a frame needs them
+                encoded = record_batch(batch, self._next_seq, prefix)
             extras = format.pack_extras_exactly(encoded.extras)
             exact = extras is not None and encoded.args_exact
             columns = _as_read(encoded) if read and exact else None

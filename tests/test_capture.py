@@ -51,7 +51,7 @@ def capture_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(capture_module, "_plain_capture", None)
         monkeypatch.setattr(capture_module, "_middles", None)
         monkeypatch.setattr(capture_module, "_batch_rows", None)
-        monkeypatch.setattr(capture_module, "_extras_fit", None)
+        monkeypatch.setattr(capture_module, "_rows_fit", None)
     elif capture_module._plain_capture is None:
         if os.environ.get("RERUN_LOGGING_REQUIRE_SPEEDUPS"):
             pytest.fail("rerun_logging._speedups is not built, and RERUN_LOGGING_REQUIRE_SPEEDUPS is set")
@@ -780,28 +780,49 @@ def test_the_c_half_reads_a_batch_as_the_python_steps_do(
     assert rows(tuple(plain)) is None and rows([*plain, "not a dict"]) is None
 
 
-def test_extras_that_fit_the_caps_are_told_without_packing_them(capture_path: str) -> None:
-    """``extras_fit`` says yes only where the packer would pack every row as it is;
-    where it is not certain (or without the C half) it says no and the packer decides."""
-    from rerun_logging.capture import extras_fit
+def test_columns_that_fit_the_caps_are_told_without_packing_them(capture_path: str) -> None:
+    """``rows_fit`` says yes only where the packer would pack every row as it is (the
+    extras' dicts, the args' tuples); where it is not certain (or without the C half)
+    it says no and the packer decides."""
+    from rerun_logging.capture import rows_fit
     from rerun_logging.format import MAX_FIELD_CHARS
 
-    fits = [
+    extras_fit = [
         [{"user": "u", "n": 7, "f": 1.5, "ok": True, "none": None, "é": "ü" * 100}, None, {}],
         [{"big": 2**63 - 1, "neg": -(2**63)}],
         [{"x": "x" * (MAX_FIELD_CHARS - 20)}],  # ASCII: counted exactly
     ]
+    args_fit = [[(1, "a", 2.5, None, True), None, ()], [("x" * (MAX_FIELD_CHARS - 20),)]]
     unsure = [
         [{"big": 2**64 - 1}],  # packs, but past int64
         [{"x": "ü" * (MAX_FIELD_CHARS // 4)}],  # counted at 4 bytes a character
         [{"l": [1]}], [{1: "an int key"}], [{"x": "x" * MAX_FIELD_CHARS}], [{"n": 2**70}],
+        [(2**70,)], [([1],)], [("x" * MAX_FIELD_CHARS,)], [[1, 2]],
     ]
-    for extras in fits:
+    for extras in extras_fit:
         assert format.pack_extras_exactly(extras) is not None
-        assert extras_fit(extras) is (capture_path == "speedups")
-    for extras in unsure:
-        assert not extras_fit(extras)
-    assert not extras_fit(tuple(fits[0]))  # type: ignore[arg-type]
+        assert rows_fit(extras) is (capture_path == "speedups")
+    for args in args_fit:
+        assert format.pack_args_exactly(args) is not None
+        assert rows_fit(args) is (capture_path == "speedups")
+    for rows in unsure:
+        assert not rows_fit(rows)
+    assert not rows_fit(tuple(extras_fit[0]))  # type: ignore[arg-type]
+
+
+def test_a_batch_left_unpacked_reads_as_the_packed_one(logger: logging.Logger, collected: Collecting) -> None:
+    """``record_batch(framed=False)`` (no sink takes frames) leaves args that fit
+    unpacked; what a sink in the process reads of it is what it reads of the packed one."""
+    logger.info("%s did %d things", "ann", 3, extra={"n": 1})
+    logger.info("no args")
+    logger.info("big %d", 2**70)  # past 64 bits: packed as text, the message rendered
+    for batch in (collected.captured[:2], collected.captured):
+        packed = record_batch(batch, 5)
+        unpacked = record_batch(batch, 5, framed=False)
+        assert packed.framed and ("args" in unpacked.columns) is unpacked.framed
+        read = [format.columns_as_read(c.columns, c.args, c.extras, c.times).records() for c in (packed, unpacked)]
+        assert read[0] == read[1] and [r.message for r in read[0]][:2] == ["ann did 3 things", "no args"]
+    assert record_batch(collected.captured[:2], 0, framed=False).framed is (capture_module._rows_fit is None)
 
 
 @pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)

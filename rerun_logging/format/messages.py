@@ -563,7 +563,7 @@ def columns_as_read(
     return _assembled(
         delta_decode(columns["seq"]), delta_decode(columns["time"]) if times is None else times, sites,
         columns["site"], ctxs, columns["ctx"], columns["msg"], extras,
-        args if "args" in columns else [None] * count, excs, stacks, traces,
+        args if any(args) else [None] * count, excs, stacks, traces,
     )
 
 
