@@ -325,19 +325,19 @@ class Flusher:
         (``format.columns_as_read``), where they pack exactly; else None (the sinks
         that read them decode the frame). With ``only_read`` too (no sink takes
         frames), a batch that packs exactly gets no payload (None): it is never packed."""
+        columns = None
         try:
             prefix = self.settings.entity_prefix
             encoded = record_batch(batch, self._next_seq, prefix, framed=not only_read)
             if only_read and encoded.args_exact and rows_fit(encoded.extras):
-                columns = _as_read(encoded)  # exact, told without packing the columns
-                if columns is not None:
-                    self._next_seq += len(batch)
-                    return [(None, len(batch), columns)]
-            if not encoded.framed:  # its args were left unpacked, and a frame needs them
-                encoded = record_batch(batch, self._next_seq, prefix)
-            extras = format.pack_extras_exactly(encoded.extras)
-            exact = extras is not None and encoded.args_exact
-            columns = _as_read(encoded) if read and exact else None
+                columns = _as_read(encoded)  # exact, told without packing anything
+            extras = None
+            if columns is None:
+                if not encoded.framed:  # a frame after all, and it needs the args packed
+                    encoded = record_batch(batch, self._next_seq, prefix)
+                extras = format.pack_extras_exactly(encoded.extras)
+                if read and extras is not None and encoded.args_exact:
+                    columns = _as_read(encoded)
             if only_read and columns is not None:
                 self._next_seq += len(batch)
                 return [(None, len(batch), columns)]
