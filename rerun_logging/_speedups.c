@@ -29,6 +29,10 @@ static PyObject *str_exc_info = NULL, *str_exc_text = NULL;
 static PyObject *str_created = NULL, *str_stack_info = NULL;
 static PyObject *key_names = NULL;       /* capture._KEY_NAMES: a record's site and context */
 static Py_ssize_t msg_at = 0;            /* where "msg" is in key_names */
+#define MAX_STANDARD 64
+static PyObject *standard_names = NULL;  /* capture._STANDARD_ATTRS: LogRecord.__init__'s, in order */
+static Py_ssize_t key_at[32];            /* where each of key_names is among standard_names */
+static Py_ssize_t created_at, args_at, exc_info_at, stack_info_at;
 
 /* Whether ``value`` cannot change after emit: capture._SCALARS, by exact type. */
 static inline int
@@ -193,6 +197,56 @@ key_of(PyObject *state, PyObject **out, Py_ssize_t size)
     return 1;
 }
 
+/* The values of the standard attributes of ``state`` into ``out`` (borrowed), read by
+ * position: 1 when its first entries are exactly standard_names, in order (the same
+ * interned name objects: a copy of a LogRecord's dict), else 0, and nothing is read.
+ * One walk with pointer comparisons instead of a hashed lookup per attribute. */
+static int
+standard_values(PyObject *state, PyObject **out)
+{
+    if (standard_names == NULL)
+        return 0;
+    Py_ssize_t pos = 0, count = PyTuple_GET_SIZE(standard_names);
+    PyObject *key, *value;
+    for (Py_ssize_t j = 0; j < count; j++) {
+        if (!PyDict_Next(state, &pos, &key, &value) || key != PyTuple_GET_ITEM(standard_names, j))
+            return 0;
+        out[j] = value;
+    }
+    return 1;
+}
+
+/* What batch_rows reads of ``state`` (borrowed; NULL where absent): the key (key_names)
+ * into ``key``, and created, args, exc_info and stack_info. By position where the record
+ * keeps LogRecord's order (standard_values), else looked up; 0 when the key, created or
+ * args is missing, -1 on error. */
+static int
+read_fields(PyObject *state, PyObject **key, Py_ssize_t size, PyObject **created, PyObject **arg,
+            PyObject **exc_info, PyObject **stack_info)
+{
+    PyObject *values[MAX_STANDARD];
+    if (standard_values(state, values)) {
+        for (Py_ssize_t k = 0; k < size; k++)
+            key[k] = values[key_at[k]];
+        *created = values[created_at];
+        *arg = values[args_at];
+        *exc_info = values[exc_info_at];
+        *stack_info = values[stack_info_at];
+        return 1;
+    }
+    int found = key_of(state, key, size);
+    if (found <= 0)
+        return found;
+    PyObject *names[4] = {str_created, str_args, str_exc_info, str_stack_info};
+    PyObject **found_at[4] = {created, arg, exc_info, stack_info};
+    for (int n = 0; n < 4; n++) {
+        *found_at[n] = PyDict_GetItemWithError(state, names[n]);
+        if (*found_at[n] == NULL && PyErr_Occurred())
+            return -1;
+    }
+    return *created != NULL && *arg != NULL;
+}
+
 /* 1 when the keys ``a`` and ``b`` differ (as tuples compare), 0 when not, -1 on error. */
 static int
 keys_differ(PyObject **a, PyObject **b, Py_ssize_t size)
@@ -270,15 +324,14 @@ batch_rows(PyObject *module, PyObject *states)
         PyObject **key = stack_keys[i & 1], **before = stack_keys[(i & 1) ^ 1];
         if (!PyDict_CheckExact(state))
             goto fallback;
-        int found = key_of(state, key, size);
+        PyObject *created, *arg, *exc_info, *stack_info;
+        int found = read_fields(state, key, size, &created, &arg, &exc_info, &stack_info);
         if (found <= 0)
             goto fail_or_fallback;
         if (!PyUnicode_CheckExact(key[msg_at]))
             goto fallback;
         PyObject *message = PyDict_GetItemWithError(state, message_key);
-        PyObject *created = PyDict_GetItemWithError(state, str_created);
-        PyObject *arg = PyDict_GetItemWithError(state, str_args);
-        if (message == NULL || created == NULL || arg == NULL)
+        if (message == NULL)
             goto fail_or_fallback;
         if (!PyFloat_CheckExact(created))
             goto fallback;
@@ -316,11 +369,11 @@ batch_rows(PyObject *module, PyObject *states)
             if (failed || append_long(starts, i) < 0)
                 goto done;
         }
-        int exc = present(PyDict_GetItemWithError(state, str_exc_info));
-        if (exc < 0 || PyErr_Occurred() || (exc && append_long(exc_rows, i) < 0))
+        int exc = present(exc_info);
+        if (exc < 0 || (exc && append_long(exc_rows, i) < 0))
             goto done;
-        int stack = present(PyDict_GetItemWithError(state, str_stack_info));
-        if (stack < 0 || PyErr_Occurred() || (stack && append_long(stack_rows, i) < 0))
+        int stack = present(stack_info);
+        if (stack < 0 || (stack && append_long(stack_rows, i) < 0))
             goto done;
     }
     result = PyTuple_Pack(8, messages, times, deltas, starts, heads, exc_rows, stack_rows, args);
@@ -532,12 +585,41 @@ fail:
     return NULL;
 }
 
+/* Where ``name`` is among ``names`` (a tuple of str), or -1. */
+static Py_ssize_t
+index_of(PyObject *names, PyObject *name)
+{
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(names); j++) {
+        PyObject *candidate = PyTuple_GET_ITEM(names, j);
+        if (PyUnicode_Check(candidate) && PyUnicode_Compare(candidate, name) == 0)
+            return j;
+    }
+    return -1;
+}
+
+/* Positions of the attributes batch_rows reads among standard_names; 0 when one is not
+ * there (then every record's are looked up by name). */
+static int
+find_positions(PyObject *standard, PyObject *names)
+{
+    if (PyTuple_GET_SIZE(standard) > MAX_STANDARD)
+        return 0;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++)
+        if ((key_at[k] = index_of(standard, PyTuple_GET_ITEM(names, k))) < 0)
+            return 0;
+    created_at = index_of(standard, str_created);
+    args_at = index_of(standard, str_args);
+    exc_info_at = index_of(standard, str_exc_info);
+    stack_info_at = index_of(standard, str_stack_info);
+    return created_at >= 0 && args_at >= 0 && exc_info_at >= 0 && stack_info_at >= 0;
+}
+
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *record_type, *key, *names;
-    Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "OUnO!:configure", &record_type, &key, &count, &PyTuple_Type, &names))
+    PyObject *record_type, *key, *standard, *names;
+    if (!PyArg_ParseTuple(args, "OUO!O!:configure", &record_type, &key, &PyTuple_Type, &standard,
+                          &PyTuple_Type, &names))
         return NULL;
     Py_ssize_t at = -1;
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
@@ -547,9 +629,10 @@ configure(PyObject *module, PyObject *args)
         else if (at == -1 && PyUnicode_CompareWithASCIIString(name, "msg") == 0)
             at = k;
     }
-    if (!PyType_Check(record_type) || count <= 0 || at < 0 || PyTuple_GET_SIZE(names) > 32) {
+    if (!PyType_Check(record_type) || PyTuple_GET_SIZE(standard) == 0 || at < 0 ||
+        PyTuple_GET_SIZE(names) > 32) {
         PyErr_SetString(PyExc_ValueError,
-                        "configure(LogRecord, MESSAGE_KEY, standard_count, key_names with 'msg')");
+                        "configure(LogRecord, MESSAGE_KEY, standard_names, key_names with 'msg')");
         return NULL;
     }
     Py_INCREF(record_type);
@@ -558,8 +641,14 @@ configure(PyObject *module, PyObject *args)
     Py_XSETREF(message_key, key);
     Py_INCREF(names);
     Py_XSETREF(key_names, names);
-    standard_count = count;
+    standard_count = PyTuple_GET_SIZE(standard);
     msg_at = at;
+    if (find_positions(standard, names)) {
+        Py_INCREF(standard);
+        Py_XSETREF(standard_names, standard);
+    } else {
+        Py_CLEAR(standard_names);
+    }
     Py_RETURN_NONE;
 }
 
@@ -575,7 +664,7 @@ static PyMethodDef methods[] = {
     {"extra_columns", extra_columns, METH_O,
      "Each extra key's values, a row per record, and their common kind."},
     {"configure", configure, METH_VARARGS,
-     "configure(LogRecord, MESSAGE_KEY, standard_count, key_names): set once by capture."},
+     "configure(LogRecord, MESSAGE_KEY, standard_names, key_names): set once by capture."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -4,7 +4,7 @@ import logging
 from typing import Any
 
 def configure(
-    record_type: type[logging.LogRecord], message_key: str, standard_count: int,
+    record_type: type[logging.LogRecord], message_key: str, standard_names: tuple[str, ...],
     key_names: tuple[str, ...],
 ) -> None: ...
 def plain_capture(record: logging.LogRecord) -> dict[str, Any] | None: ...
