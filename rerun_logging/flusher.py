@@ -164,9 +164,12 @@ class Flusher:
         while True:
             wake.wait(self.settings.flush_interval)
             wake.clear()
+            full_only, self.handoff.batch_ready = self.handoff.batch_ready, False
             with self._cond:
                 wanted, change, stopping = self._flush_requested, self._switch_to, self._stopping
-            self._guarded(self._drain)
+            full_only = full_only and not stopping and change is None and wanted <= self._flush_done
+            due = 0 if full_only else len(self.handoff.queue)
+            self._guarded(lambda: self._drain(due))
             if change is not None:
                 self._guarded(lambda: self._switch(change))
             self._guarded(lambda: self._tend(wanted))
@@ -268,13 +271,23 @@ class Flusher:
             )
         return self._header
 
-    def _drain(self) -> None:
+    def _drain(self, due: int | None = None) -> None:
+        """Write the queue's full batches, and at least its first ``due`` records (None:
+        everything, until it is empty, as at the end).
+
+        What the app logs while the flusher writes is taken as full batches only; the
+        rest waits for the next wake-up (a full batch, or ``flush_interval``). Taking
+        it as it came would cut a small batch at every turn while the app logs fast
+        (writes release the GIL), each costing a batch's fixed work. Woken by a full
+        batch (``Handoff.batch_ready``), ``due`` is 0."""
         handoff = self.handoff
         queue, batch_size = handoff.queue, self.settings.batch_size
         if not queue:
             return
-        while queue:
+        while len(queue) >= batch_size or (queue and (due is None or due > 0)):
             batch = handoff.take(batch_size)
+            if due is not None:
+                due -= len(batch)
             if batch:
                 self._write_frame(batch)
         handoff.quiet_until = time.time() + self.settings.flush_interval

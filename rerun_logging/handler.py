@@ -251,6 +251,7 @@ class RerunHandler(logging.Handler):
         if len(queue) > self.queue_size:
             self._handoff.trim(self.queue_size, "queue full: the flusher fell behind")
         if not self._wake.is_set():
+            self._handoff.batch_ready = True
             self._wake.set()
 
     def _start(self) -> None:

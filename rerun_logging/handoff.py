@@ -50,6 +50,10 @@ class Handoff:
         it wrote nothing for a whole ``flush_interval``. The flusher sets it after each
         drain; the ``emit`` that wakes it sets it to :data:`NEVER` (a hint: a race costs
         one extra or one late wake-up, never a record)."""
+        self.batch_ready = False
+        """Set with :attr:`wake` when a full batch is queued: the flusher then takes the
+        full batches only, and leaves the rest to the next batch or its timer (at most
+        ``flush_interval``; see ``Flusher._drain``)."""
         # Reentrant: a signal handler (rerun_logging.exits) may close the handler on the
         # main thread while that thread is inside a block holding it.
         self._lock = threading.RLock()

@@ -69,6 +69,24 @@ def test_flush_writes_everything_before_it(tmp_path: Path, logger: logging.Logge
     ]
 
 
+def test_while_the_app_logs_fast_the_flusher_takes_full_batches(tmp_path: Path, logger: logging.Logger) -> None:
+    """Woken by a full batch, the flusher takes the full batches only and leaves the rest
+    to the next one (or its timer, at most ``flush_interval``): a flusher faster than the
+    app must not cut a small batch, each costing a batch's fixed work, at every wake.
+    (No timer here: the flush interval is longer than the test.)"""
+    path = tmp_path / "full.rrd"
+    handler = RerunHandler(f"save:{path}", batch_size=500, flush_interval=600)
+    logger.addHandler(handler)
+    for n in range(20_000):  # the flusher's writes release the GIL: the app logs meanwhile
+        logger.info("n %d", n)
+    handler.close()
+    decoder = StreamDecoder("full")
+    decoder.feed(path.read_bytes())
+    batches = list(decoder.frames())[1:-1]  # after INFO, before END
+    assert len(batches) <= 20_000 // 500 + 2  # the first record's own wake-up, and what close takes
+    assert [r.message for r in read_messages(path) if isinstance(r, Record)] == [f"n {n}" for n in range(20_000)]
+
+
 def test_buffer_then_save_in_order(tmp_path: Path, logger: logging.Logger) -> None:
     path = tmp_path / "late.rrd"
     handler = RerunHandler()
