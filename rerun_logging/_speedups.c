@@ -16,10 +16,14 @@
  * app's heap. Nothing refers to it but the handler's queue and the flusher, so it is
  * never part of a cycle; what it refers to stays reachable until reference counting
  * frees the copy. Its args tuple (scalars only) is untracked too, as the GC itself would
- * untrack it at its first look. */
+ * untrack it at its first look.
+ *
+ * watch_signal and take_signal, at the end, let rerun_logging.exits deliver a
+ * terminating signal that the main thread missed. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 
 static PyObject *log_record_type = NULL; /* logging.LogRecord */
 static PyObject *message_key = NULL;     /* capture.MESSAGE_KEY */
@@ -652,6 +656,88 @@ configure(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* --- signals a handler was installed for, noted as they arrive (rerun_logging.exits) ---
+ *
+ * Python runs a signal's handler on the main thread at its next bytecode. A signal that
+ * another thread takes, or that lands just before the main thread blocks in C (sem_wait,
+ * a lock, a read), only marks the handler as due: the main thread sleeps on and the
+ * handler never runs. watch_signal(signum) puts noted_handler in front of the handler
+ * Python installed (it calls that one, as before) and notes the signal; the flusher,
+ * which wakes every flush_interval anyway, takes the note (take_signal) and delivers the
+ * signal again to the main thread, whose wait then ends with EINTR and runs it. */
+
+#include <signal.h>
+#include <string.h>
+
+#ifndef _WIN32
+
+#define MAX_SIGNAL 65
+static struct sigaction chained[MAX_SIGNAL];
+static volatile sig_atomic_t noted = 0;
+
+static void
+noted_handler(int signum, siginfo_t *info, void *context)
+{
+    int saved = errno;
+    noted = signum;
+    if (signum > 0 && signum < MAX_SIGNAL) {
+        struct sigaction *next = &chained[signum];
+        if (next->sa_flags & SA_SIGINFO)
+            next->sa_sigaction(signum, info, context);
+        else if (next->sa_handler != SIG_DFL && next->sa_handler != SIG_IGN)
+            next->sa_handler(signum);
+    }
+    errno = saved;
+}
+
+static PyObject *
+watch_signal(PyObject *module, PyObject *arg)
+{
+    long signum = PyLong_AsLong(arg);
+    if (signum == -1 && PyErr_Occurred())
+        return NULL;
+    if (signum <= 0 || signum >= MAX_SIGNAL) {
+        PyErr_Format(PyExc_ValueError, "watch_signal: no signal %ld", signum);
+        return NULL;
+    }
+    struct sigaction current, ours;
+    if (sigaction((int)signum, NULL, &current) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    int has_function = (current.sa_flags & SA_SIGINFO) ||
+                       (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN);
+    if (!has_function || ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == noted_handler))
+        Py_RETURN_FALSE;
+    chained[signum] = current;
+    memset(&ours, 0, sizeof ours);
+    ours.sa_sigaction = noted_handler;
+    ours.sa_mask = current.sa_mask;
+    ours.sa_flags = (current.sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+    if (sigaction((int)signum, &ours, NULL) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+take_signal(PyObject *module, PyObject *unused)
+{
+    int signum = noted;
+    noted = 0;
+    return PyLong_FromLong(signum);
+}
+#else /* no sigaction: nothing is watched */
+static PyObject *
+watch_signal(PyObject *module, PyObject *arg)
+{
+    Py_RETURN_FALSE;
+}
+
+static PyObject *
+take_signal(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromLong(0);
+}
+#endif
+
 static PyMethodDef methods[] = {
     {"plain_capture", plain_capture, METH_O,
      "What capture() returns for a plain record (None: take the Python path)."},
@@ -665,6 +751,10 @@ static PyMethodDef methods[] = {
      "Each extra key's values, a row per record, and their common kind."},
     {"configure", configure, METH_VARARGS,
      "configure(LogRecord, MESSAGE_KEY, standard_names, key_names): set once by capture."},
+    {"watch_signal", watch_signal, METH_O,
+     "Note each arrival of signum, in front of its current handler (False: it has none)."},
+    {"take_signal", take_signal, METH_NOARGS,
+     "The last watched signal that arrived since the last call (0: none), and forget it."},
     {NULL, NULL, 0, NULL},
 };
 

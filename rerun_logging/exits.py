@@ -16,6 +16,14 @@ callback they all call (close every live handler, within its ``flush_timeout``):
   main thread is inside a handler's close (a pool worker closing at exit when
   ``Pool.terminate()`` sends SIGTERM) waits for that close to end: dying in the
   middle of it would lose what it was writing.
+  Python runs the handler on the main thread at its next bytecode, so a signal that
+  lands just before the main thread blocks in C (a pool worker entering its wait for
+  the next task as ``Pool.terminate()`` sends SIGTERM), or that another thread takes,
+  would leave the handler never run and the pool's ``join`` waiting for ever. The C
+  half of the package notes each arrival (``_speedups.watch_signal``) and every
+  flusher, at each wake-up, delivers a noted signal again to the main thread
+  (:func:`deliver_missed_signal`), whose wait then ends and runs the handler. Without
+  the C half that race remains (rare: one ``terminate()`` in tens).
 - **A multiprocessing child** (fork, spawn or forkserver) leaves through
   ``os._exit`` after ``threading._shutdown``; :func:`close_at_child_exit` hooks that
   (the hook ``concurrent.futures`` relies on too).
@@ -48,6 +56,8 @@ import threading
 import weakref
 from typing import Any, Callable
 
+from .speedups import SPEEDUPS
+
 TERMINATING_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
@@ -58,6 +68,8 @@ _installed = False
 _closing = 0
 """Closes in progress on the main thread (see :class:`closing`)."""
 _pending_signal: int | None = None
+_signal_taken = False
+"""Whether our handler has run for a signal (then it is not delivered again)."""
 _exiting = False
 
 
@@ -77,6 +89,8 @@ def install_signal_handlers(close_all: Callable[[], None]) -> None:
         try:
             if signal.getsignal(signum) is signal.SIG_DFL:
                 signal.signal(signum, _on_terminating_signal)
+                if SPEEDUPS is not None:
+                    SPEEDUPS.watch_signal(signum)
         except (ValueError, OSError):  # not the main interpreter, or not allowed here
             pass
 
@@ -103,10 +117,35 @@ class closing:
         _closing -= 1
         if _closing == 0 and _pending_signal is not None:
             signum, _pending_signal = _pending_signal, None
-            _on_terminating_signal(signum, None)
+            _terminate(signum)
+
+
+def deliver_missed_signal() -> None:
+    """Deliver again to the main thread a watched signal whose handler has not run.
+
+    Called by each flusher at every wake-up (every ``flush_interval`` at most): a
+    signal noted and still not handled by then was missed by a main thread asleep in C,
+    and one delivered to that thread ends its wait. Delivered again while the handler
+    is about to run, it only marks the handler due once more (it runs once)."""
+    if SPEEDUPS is None or _signal_taken:
+        return
+    signum = SPEEDUPS.take_signal()
+    if signum and not _signal_taken:
+        ident = threading.main_thread().ident
+        if ident is not None:
+            signal.pthread_kill(ident, signum)
 
 
 def _on_terminating_signal(signum: int, frame: Any) -> None:
+    """Our handler of a terminating signal: it runs once (see :func:`deliver_missed_signal`)."""
+    global _signal_taken
+    if _signal_taken:
+        return
+    _signal_taken = True
+    _terminate(signum)
+
+
+def _terminate(signum: int) -> None:
     """Close the handlers, then die of ``signum`` as the default action would have."""
     global _pending_signal
     if _closing:  # it interrupted a close on this thread: that close re-raises it

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from . import format, own_threads
+from . import exits, format, own_threads
 from ._version import __version__
 from .capture import Captured, Columns, record_batch, rows_fit
 from .format import RecordingInfo
@@ -164,6 +164,7 @@ class Flusher:
         while True:
             wake.wait(self.settings.flush_interval)
             wake.clear()
+            exits.deliver_missed_signal()
             full_only, self.handoff.batch_ready = self.handoff.batch_ready, False
             with self._cond:
                 wanted, change, stopping = self._flush_requested, self._switch_to, self._stopping

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rerun_logging import End, Record
+from rerun_logging.speedups import SPEEDUPS
 
 from .conftest import Lines, child_env, read_messages, run_python
 
@@ -304,3 +305,37 @@ def test_a_sigterm_during_a_close_waits_for_it_then_kills(tmp_path: Path) -> Non
     assert status == -signal.SIGTERM  # then the signal killed it, before "closed"
     assert not lines.matching("closed")
     assert messages_of(path) == ([f"record {i}" for i in range(5)], True)
+
+
+@pytest.mark.skipif(SPEEDUPS is None, reason="the C half notes the signals")
+def test_a_sigterm_that_lands_on_another_thread_still_reaches_the_blocked_main_thread(
+    tmp_path: Path,
+) -> None:
+    """Python runs a signal's handler on the main thread, at its next bytecode. A signal
+    taken by another thread (here the flusher, on purpose), or one that lands just before
+    the main thread blocks in C (a pool worker entering its wait for the next task as
+    ``Pool.terminate()`` sends SIGTERM), leaves the main thread asleep with the handler
+    never run, and the pool's join waits for ever. The flusher delivers it again."""
+    path = tmp_path / "term.rrd"
+    process, lines = start(
+        """
+        import multiprocessing, threading
+        for i in range(300):
+            log.info("before the signal %d", i)
+        flusher, main = handler._thread, threading.get_native_id()
+        def strand():
+            wchan, asleep = f"/proc/self/task/{main}/wchan", 0
+            while asleep < 20:  # the main thread sleeps in sem_wait, not on the GIL
+                asleep = asleep + 1 if "futex" in open(wchan).read() else 0
+                time.sleep(0.005)
+            print("blocked", flush=True)
+            signal.pthread_kill(flusher.ident, signal.SIGTERM)
+        threading.Thread(target=strand, daemon=True).start()
+        multiprocessing.Semaphore(0).acquire()
+        log.info("never")
+        """,
+        f"save:{path}",
+    )
+    lines.wait_for("blocked", timeout=TIMEOUT)
+    assert finish(process) == -signal.SIGTERM
+    assert messages_of(path) == ([f"before the signal {i}" for i in range(300)], True)
