@@ -664,23 +664,43 @@ configure(PyObject *module, PyObject *args)
  * handler never runs. watch_signal(signum) puts noted_handler in front of the handler
  * Python installed (it calls that one, as before) and notes the signal; the flusher,
  * which wakes every flush_interval anyway, takes the note (take_signal) and delivers the
- * signal again to the main thread, whose wait then ends with EINTR and runs it. */
+ * signal again to the main thread, whose wait then ends with EINTR and runs it.
+ *
+ * With no flusher running (deliverers: each one counts itself while it runs), nobody
+ * would deliver it again, and there is nothing queued to keep: the signal then takes its
+ * default action at once, as it would without the package. A forked child starts with
+ * none (its flushers are the parent's, gone with the fork). */
 
 #include <signal.h>
 #include <string.h>
 
 #ifndef _WIN32
+#include <pthread.h>
 
 #define MAX_SIGNAL 65
 static struct sigaction chained[MAX_SIGNAL];
 static volatile sig_atomic_t noted = 0;
+static volatile sig_atomic_t running_deliverers = 0;
+
+static void
+default_action_now(int signum)
+{
+    struct sigaction fallback;
+    memset(&fallback, 0, sizeof fallback);
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    sigaction(signum, &fallback, NULL);
+    raise(signum); /* blocked while this handler runs: delivered as it returns */
+}
 
 static void
 noted_handler(int signum, siginfo_t *info, void *context)
 {
     int saved = errno;
     noted = signum;
-    if (signum > 0 && signum < MAX_SIGNAL) {
+    if (running_deliverers <= 0) {
+        default_action_now(signum);
+    } else if (signum > 0 && signum < MAX_SIGNAL) {
         struct sigaction *next = &chained[signum];
         if (next->sa_flags & SA_SIGINFO)
             next->sa_sigaction(signum, info, context);
@@ -724,6 +744,29 @@ take_signal(PyObject *module, PyObject *unused)
     noted = 0;
     return PyLong_FromLong(signum);
 }
+
+static PyObject *
+deliverers(PyObject *module, PyObject *arg)
+{
+    long change = PyLong_AsLong(arg);
+    if (change == -1 && PyErr_Occurred())
+        return NULL;
+    running_deliverers += (sig_atomic_t)change;
+    return PyLong_FromLong(running_deliverers);
+}
+
+static void
+forget_in_child(void)
+{
+    running_deliverers = 0;
+    noted = 0;
+}
+
+static int
+watch_at_fork(void)
+{
+    return pthread_atfork(NULL, NULL, forget_in_child);
+}
 #else /* no sigaction: nothing is watched */
 static PyObject *
 watch_signal(PyObject *module, PyObject *arg)
@@ -735,6 +778,18 @@ static PyObject *
 take_signal(PyObject *module, PyObject *unused)
 {
     return PyLong_FromLong(0);
+}
+
+static PyObject *
+deliverers(PyObject *module, PyObject *arg)
+{
+    return PyLong_FromLong(0);
+}
+
+static int
+watch_at_fork(void)
+{
+    return 0;
 }
 #endif
 
@@ -755,6 +810,8 @@ static PyMethodDef methods[] = {
      "Note each arrival of signum, in front of its current handler (False: it has none)."},
     {"take_signal", take_signal, METH_NOARGS,
      "The last watched signal that arrived since the last call (0: none), and forget it."},
+    {"deliverers", deliverers, METH_O,
+     "Add change to the count of running flushers (0: a watched signal kills at once)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -776,5 +833,7 @@ PyInit__speedups(void)
     if (!str_dict || !str_msg || !str_args || !str_exc_info || !str_exc_text || !str_created ||
         !str_stack_info)
         return NULL;
+    if (watch_at_fork() != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
     return PyModule_Create(&module_def);
 }

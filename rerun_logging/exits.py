@@ -22,8 +22,10 @@ callback they all call (close every live handler, within its ``flush_timeout``):
   would leave the handler never run and the pool's ``join`` waiting for ever. The C
   half of the package notes each arrival (``_speedups.watch_signal``) and every
   flusher, at each wake-up, delivers a noted signal again to the main thread
-  (:func:`deliver_missed_signal`), whose wait then ends and runs the handler. Without
-  the C half that race remains (rare: one ``terminate()`` in tens).
+  (:func:`deliver_missed_signal`), whose wait then ends and runs the handler. While
+  no flusher runs (nothing is queued) the signal takes its default action at once
+  (:func:`flusher_runs`). Without the C half that race remains (rare: one
+  ``terminate()`` in tens).
 - **A multiprocessing child** (fork, spawn or forkserver) leaves through
   ``os._exit`` after ``threading._shutdown``; :func:`close_at_child_exit` hooks that
   (the hook ``concurrent.futures`` relies on too).
@@ -134,6 +136,16 @@ def deliver_missed_signal() -> None:
         ident = threading.main_thread().ident
         if ident is not None:
             signal.pthread_kill(ident, signum)
+
+
+def flusher_runs(change: int) -> None:
+    """Count a flusher in (+1, before its thread starts) or out (-1, after its last write).
+
+    While none runs, nobody would deliver a missed signal again, and nothing is queued
+    (a handler starts its flusher before it queues its first record): a watched signal
+    then takes its default action at once, in C, as it would without the package."""
+    if SPEEDUPS is not None:
+        SPEEDUPS.deliverers(change)
 
 
 def _on_terminating_signal(signum: int, frame: Any) -> None:

@@ -94,7 +94,12 @@ class Flusher:
         """Start the thread (once), with the handler's ``settings`` as they are now."""
         self.settings = settings
         thread = threading.Thread(target=self._run, name=name, daemon=True)
-        thread.start()
+        exits.flusher_runs(+1)  # counted from before it runs to after its last write
+        try:
+            thread.start()
+        except BaseException:
+            exits.flusher_runs(-1)
+            raise
         self.ident = thread.ident or -1
         self.thread = thread
         return thread
@@ -156,6 +161,7 @@ class Flusher:
             self._loop()
         finally:
             own_threads.leave()
+            exits.flusher_runs(-1)
 
     def _loop(self) -> None:
         inherited, self._inherited = self._inherited, ()

@@ -229,6 +229,8 @@ class RerunHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Capture ``record`` and hand it to the flusher; never blocks, never raises."""
         try:
+            if self._thread is None:  # before the record is queued: see exits.flusher_runs
+                self._start()
             state = None
             if self.formatter is None and not _capture._trace_imported:
                 plain = _capture._plain_capture  # capture()'s own first step, without its call
@@ -240,8 +242,6 @@ class RerunHandler(logging.Handler):
             elif record.created >= self._handoff.quiet_until:
                 self._handoff.quiet_until = NEVER
                 self._wake.set()
-            if self._thread is None:
-                self._start()
         except RecursionError:
             raise
         except Exception:

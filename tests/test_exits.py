@@ -307,6 +307,22 @@ def test_a_sigterm_during_a_close_waits_for_it_then_kills(tmp_path: Path) -> Non
     assert messages_of(path) == ([f"record {i}" for i in range(5)], True)
 
 
+STRAND = """
+import multiprocessing, threading
+main = threading.get_native_id()
+def strand(target):
+    wchan, asleep = f"/proc/self/task/{main}/wchan", 0
+    while asleep < 20:  # the main thread sleeps in sem_wait, not on the GIL
+        asleep = asleep + 1 if "futex" in open(wchan).read() else 0
+        time.sleep(0.005)
+    print("blocked", flush=True)
+    signal.pthread_kill((target or threading.current_thread()).ident, signal.SIGTERM)
+def block_with_sigterm_on(target):
+    threading.Thread(target=strand, args=(target,), daemon=True).start()
+    multiprocessing.Semaphore(0).acquire()
+"""
+
+
 @pytest.mark.skipif(SPEEDUPS is None, reason="the C half notes the signals")
 def test_a_sigterm_that_lands_on_another_thread_still_reaches_the_blocked_main_thread(
     tmp_path: Path,
@@ -318,24 +334,25 @@ def test_a_sigterm_that_lands_on_another_thread_still_reaches_the_blocked_main_t
     never run, and the pool's join waits for ever. The flusher delivers it again."""
     path = tmp_path / "term.rrd"
     process, lines = start(
-        """
-        import multiprocessing, threading
+        STRAND + textwrap.dedent("""
         for i in range(300):
             log.info("before the signal %d", i)
-        flusher, main = handler._thread, threading.get_native_id()
-        def strand():
-            wchan, asleep = f"/proc/self/task/{main}/wchan", 0
-            while asleep < 20:  # the main thread sleeps in sem_wait, not on the GIL
-                asleep = asleep + 1 if "futex" in open(wchan).read() else 0
-                time.sleep(0.005)
-            print("blocked", flush=True)
-            signal.pthread_kill(flusher.ident, signal.SIGTERM)
-        threading.Thread(target=strand, daemon=True).start()
-        multiprocessing.Semaphore(0).acquire()
+        block_with_sigterm_on(handler._thread)
         log.info("never")
-        """,
+        """),
         f"save:{path}",
     )
     lines.wait_for("blocked", timeout=TIMEOUT)
     assert finish(process) == -signal.SIGTERM
     assert messages_of(path) == ([f"before the signal {i}" for i in range(300)], True)
+
+
+@pytest.mark.skipif(SPEEDUPS is None, reason="the C half notes the signals")
+def test_with_no_flusher_running_a_missed_sigterm_kills_at_once(tmp_path: Path) -> None:
+    """A handler that has queued nothing has no flusher to deliver a missed signal again:
+    the signal takes its default action, as without the package (nothing is lost)."""
+    path = tmp_path / "term.rrd"
+    process, lines = start(STRAND + "block_with_sigterm_on(None)\n", f"save:{path}")
+    lines.wait_for("blocked", timeout=TIMEOUT)
+    assert finish(process) == -signal.SIGTERM
+    assert not path.exists()
