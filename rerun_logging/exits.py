@@ -133,9 +133,13 @@ def deliver_missed_signal() -> None:
         return
     signum = SPEEDUPS.take_signal()
     if signum and not _signal_taken:
-        ident = threading.main_thread().ident
-        if ident is not None:
+        ident = threading.main_thread().ident  # alive while any thread runs Python
+        if ident is None:
+            return
+        try:
             signal.pthread_kill(ident, signum)
+        except OSError:
+            pass
 
 
 def flusher_runs(change: int) -> None:

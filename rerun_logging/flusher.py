@@ -170,7 +170,7 @@ class Flusher:
         while True:
             wake.wait(self.settings.flush_interval)
             wake.clear()
-            exits.deliver_missed_signal()
+            self._guarded(exits.deliver_missed_signal)
             full_only, self.handoff.batch_ready = self.handoff.batch_ready, False
             with self._cond:
                 wanted, change, stopping = self._flush_requested, self._switch_to, self._stopping
