@@ -833,7 +833,10 @@ PyInit__speedups(void)
     if (!str_dict || !str_msg || !str_args || !str_exc_info || !str_exc_text || !str_created ||
         !str_stack_info)
         return NULL;
-    if (watch_at_fork() != 0)
+    int failed = watch_at_fork();
+    if (failed) {
+        errno = failed; /* pthread_atfork returns its error */
         return PyErr_SetFromErrno(PyExc_OSError);
+    }
     return PyModule_Create(&module_def);
 }
