@@ -146,8 +146,9 @@ def flusher_runs(change: int) -> None:
     """Count a flusher in (+1, before its thread starts) or out (-1, after its last write).
 
     While none runs, nobody would deliver a missed signal again, and nothing is queued
-    (a handler starts its flusher before it queues its first record): a watched signal
-    then takes its default action at once, in C, as it would without the package."""
+    (a handler starts its flusher before it queues its first record; only where no
+    thread can be started do records wait without one): a watched signal then takes its
+    default action at once, in C, as it would without the package."""
     if SPEEDUPS is not None:
         SPEEDUPS.deliverers(change)
 

@@ -230,7 +230,10 @@ class RerunHandler(logging.Handler):
         """Capture ``record`` and hand it to the flusher; never blocks, never raises."""
         try:
             if self._thread is None:  # before the record is queued: see exits.flusher_runs
-                self._start()
+                try:
+                    self._start()
+                except Exception:  # no thread to be had: the record waits for the next try
+                    self.handleError(record)
             state = None
             if self.formatter is None and not _capture._trace_imported:
                 plain = _capture._plain_capture  # capture()'s own first step, without its call

@@ -87,6 +87,31 @@ def test_while_the_app_logs_fast_the_flusher_takes_full_batches(tmp_path: Path, 
     assert [r.message for r in read_messages(path) if isinstance(r, Record)] == [f"n {n}" for n in range(20_000)]
 
 
+def test_a_flusher_that_cannot_start_yet_loses_no_record(
+    tmp_path: Path, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No thread to be had at the first record (the process is at its limit): the error
+    is reported, the record waits in the queue, and the next record starts the flusher."""
+    path = tmp_path / "run.rrd"
+    handler = RerunHandler(f"save:{path}")
+    logger.addHandler(handler)
+    start = threading.Thread.start
+
+    def exhausted(thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", exhausted)
+    logger.info("first, while no thread starts")
+    monkeypatch.setattr(threading.Thread, "start", start)
+    assert "can't start new thread" in capsys.readouterr().err
+    logger.info("second")
+    handler.close()
+    assert [r.message for r in records_of(read_messages(path))] == [
+        "first, while no thread starts", "second",
+    ]
+
+
 def test_buffer_then_save_in_order(tmp_path: Path, logger: logging.Logger) -> None:
     path = tmp_path / "late.rrd"
     handler = RerunHandler()
