@@ -18,8 +18,8 @@
  * frees the copy. Its args tuple (scalars only) is untracked too, as the GC itself would
  * untrack it at its first look.
  *
- * watch_signal and take_signal, at the end, let rerun_logging.exits deliver a
- * terminating signal that the main thread missed. */
+ * watch_signal, take_signal and deliverers, at the end, let rerun_logging.exits deliver
+ * a terminating signal that the main thread missed. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
