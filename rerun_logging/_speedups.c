@@ -18,12 +18,17 @@
  * frees the copy. Its args tuple (scalars only) is untracked too, as the GC itself would
  * untrack it at its first look.
  *
+ * Handle is RerunHandler.handle for that common record: the checks of handle and emit,
+ * plain_capture's steps and the append to the queue, in one C call from logging's.
+ *
  * watch_signal, take_signal and deliverers, at the end, let rerun_logging.exits deliver
  * a terminating signal that the main thread missed. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <stddef.h>
+#include <structmember.h>
 
 static PyObject *log_record_type = NULL; /* logging.LogRecord */
 static PyObject *message_key = NULL;     /* capture.MESSAGE_KEY */
@@ -112,34 +117,12 @@ untrack_args(PyObject *state)
         PyObject_GC_UnTrack(args);
 }
 
+/* The copy of a plain record's ``state`` (its instance dict) that capture() returns, with
+ * MESSAGE_KEY (None) added last, out of the cyclic GC; NULL on error. */
 static PyObject *
-plain_capture(PyObject *module, PyObject *record)
+captured_copy(PyObject *state)
 {
-    if (log_record_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "rerun_logging._speedups is not configured");
-        return NULL;
-    }
-    if ((PyObject *)Py_TYPE(record) != log_record_type)
-        Py_RETURN_NONE; /* a subclass may override getMessage() */
-    /* The instance dict as object.__dict__ gets it, without looking the descriptor up
-     * (LogRecord is a plain class; one replaced by the app may not keep its dict so). */
-    PyObject *state = Py_TYPE(record)->tp_dictoffset != 0 ? PyObject_GenericGetDict(record, NULL)
-                                                          : PyObject_GetAttr(record, str_dict);
-    if (state == NULL)
-        return NULL;
-    if (!PyDict_CheckExact(state)) {
-        Py_DECREF(state);
-        Py_RETURN_NONE;
-    }
-    int plain = is_plain(state);
-    if (plain <= 0) {
-        Py_DECREF(state);
-        if (plain < 0)
-            return NULL;
-        Py_RETURN_NONE;
-    }
     PyObject *copy = PyDict_Copy(state);
-    Py_DECREF(state);
     if (copy == NULL)
         return NULL;
     if (PyDict_SetItem(copy, message_key, Py_None) < 0) {
@@ -148,6 +131,46 @@ plain_capture(PyObject *module, PyObject *record)
     }
     PyObject_GC_UnTrack(copy);
     untrack_args(copy);
+    return copy;
+}
+
+/* The instance dict of ``record`` when it is exactly a LogRecord with a dict (new
+ * reference); Py_None (new reference) for any other record; NULL on error. */
+static PyObject *
+record_state(PyObject *record)
+{
+    if ((PyObject *)Py_TYPE(record) != log_record_type)
+        Py_RETURN_NONE; /* a subclass may override getMessage() */
+    /* The instance dict as object.__dict__ gets it, without looking the descriptor up
+     * (LogRecord is a plain class; one replaced by the app may not keep its dict so). */
+    PyObject *state = Py_TYPE(record)->tp_dictoffset != 0 ? PyObject_GenericGetDict(record, NULL)
+                                                          : PyObject_GetAttr(record, str_dict);
+    if (state != NULL && !PyDict_CheckExact(state)) {
+        Py_DECREF(state);
+        Py_RETURN_NONE;
+    }
+    return state;
+}
+
+static PyObject *
+plain_capture(PyObject *module, PyObject *record)
+{
+    if (log_record_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "rerun_logging._speedups is not configured");
+        return NULL;
+    }
+    PyObject *state = record_state(record);
+    if (state == NULL || state == Py_None)
+        return state;
+    int plain = is_plain(state);
+    if (plain <= 0) {
+        Py_DECREF(state);
+        if (plain < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *copy = captured_copy(state);
+    Py_DECREF(state);
     return copy;
 }
 
@@ -656,6 +679,275 @@ configure(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* --- Handle: RerunHandler.handle for the common record, in one C call ---
+ *
+ * RerunHandler's ``handle`` is a Handle: a method descriptor (as a C method is, so that
+ * ``hdlr.handle(record)`` makes no bound method) called with the handler and the record.
+ * For an accepting handler with no filters, no formatter and a running flusher, and a
+ * plain record logged on a thread that is not the package's, it does what the Python
+ * handle and emit do: capture, append to the queue, wake the flusher when a batch is
+ * full or the flusher was quiet. Anything else goes to the Python ``handle`` (``slow``)
+ * before anything was done, so that one decides. It reads the handler's state from its
+ * instance dict at every call: fork, set_sink, close and setFormatter change it there. */
+
+static PyObject *str_accepting, *str_filters, *str_thread_attr, *str_formatter, *str_queue,
+    *str_batch_size, *str_handoff, *str_quiet_until, *str_trace_imported, *str_on_batch_ready,
+    *str_wake_flusher, *str_handle_error, *str_thread, *str_plain_capture;
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *slow;     /* RerunHandler.handle, the Python one: slow(handler, record) */
+    PyObject *append;   /* collections.deque.append */
+    PyObject *own;      /* own_threads.OWN, the idents of the package's threads */
+    PyObject *flags;    /* capture's globals, for _trace_imported and _plain_capture */
+    int returns_record; /* Handler.handle returns the record (3.12+), else True */
+} Handle;
+
+/* The instance dict of ``obj`` (a new reference), or NULL with no error set. */
+static PyObject *
+dict_of(PyObject *obj)
+{
+    PyObject *found = PyObject_GenericGetDict(obj, NULL);
+    if (found != NULL && PyDict_CheckExact(found))
+        return found;
+    Py_XDECREF(found);
+    PyErr_Clear();
+    return NULL;
+}
+
+/* 1 when the fast path applies to the handler in its state ``hd``, 0 when not. */
+static int
+handler_is_plain(Handle *self, PyObject *hd)
+{
+    if (PyDict_GetItemWithError(hd, str_accepting) != Py_True)
+        return 0;
+    PyObject *filters = PyDict_GetItemWithError(hd, str_filters);
+    if (filters == NULL || !PyList_CheckExact(filters) || PyList_GET_SIZE(filters) != 0)
+        return 0;
+    PyObject *thread = PyDict_GetItemWithError(hd, str_thread_attr);
+    if (thread == NULL || thread == Py_None)
+        return 0;
+    if (PyDict_GetItemWithError(hd, str_formatter) != Py_None)
+        return 0;
+    /* capture's own switches: the app imported opentelemetry.trace (the record's span is
+     * read in Python), or the tests turned the C capture off. */
+    PyObject *plain_capture = PyDict_GetItemWithError(self->flags, str_plain_capture);
+    return PyDict_GetItemWithError(self->flags, str_trace_imported) == Py_False &&
+           plain_capture != NULL && plain_capture != Py_None;
+}
+
+/* After a record is queued: wake the flusher as RerunHandler.emit does; -1 on error. */
+static int
+after_append(Handle *self, PyObject *handler, PyObject *hd, PyObject *queue, PyObject *state)
+{
+    PyObject *batch_size = PyDict_GetItemWithError(hd, str_batch_size);
+    Py_ssize_t size = PyObject_Length(queue);
+    if (batch_size == NULL || size < 0)
+        return batch_size == NULL && !PyErr_Occurred() ? 0 : -1;
+    Py_ssize_t batch = PyLong_AsSsize_t(batch_size);
+    if (batch == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *called = NULL;
+    if (size >= batch) {
+        called = PyObject_CallMethodOneArg(handler, str_on_batch_ready, queue);
+    } else {
+        PyObject *handoff = PyDict_GetItemWithError(hd, str_handoff);
+        PyObject *created = PyDict_GetItemWithError(state, str_created);
+        if (handoff == NULL || created == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        PyObject *quiet = PyObject_GetAttr(handoff, str_quiet_until);
+        if (quiet == NULL)
+            return -1;
+        int due = PyObject_RichCompareBool(created, quiet, Py_GE);
+        Py_DECREF(quiet);
+        if (due <= 0)
+            return due;
+        called = PyObject_CallMethodNoArgs(handler, str_wake_flusher);
+    }
+    if (called == NULL)
+        return -1;
+    Py_DECREF(called);
+    return 0;
+}
+
+/* The record was taken (or ``failed``: handleError was called, as emit does). */
+static PyObject *
+handled(Handle *self, PyObject *handler, PyObject *record, int failed)
+{
+    if (failed) {
+        if (PyErr_ExceptionMatches(PyExc_RecursionError))
+            return NULL; /* as emit: never swallowed */
+        /* handleError reads the error from sys.exc_info(), as in emit's except block. */
+        PyObject *type, *value, *traceback, *was_type, *was_value, *was_traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyErr_NormalizeException(&type, &value, &traceback);
+        if (traceback != NULL && value != NULL)
+            PyException_SetTraceback(value, traceback);
+        PyErr_GetExcInfo(&was_type, &was_value, &was_traceback);
+        PyErr_SetExcInfo(type, value, traceback);
+        PyObject *done = PyObject_CallMethodOneArg(handler, str_handle_error, record);
+        PyErr_SetExcInfo(was_type, was_value, was_traceback);
+        if (done == NULL)
+            return NULL;
+        Py_DECREF(done);
+    }
+    PyObject *result = self->returns_record ? record : Py_True;
+    Py_INCREF(result);
+    return result;
+}
+
+/* The fast path for ``record`` given the handler's state ``hd``: NULL with no error set
+ * when it does not apply (nothing was done: the Python handle decides). */
+static PyObject *
+handle_fast(Handle *self, PyObject *handler, PyObject *hd, PyObject *record)
+{
+    if (log_record_type == NULL || !handler_is_plain(self, hd)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *state = record_state(record);
+    if (state == NULL || state == Py_None) {
+        Py_XDECREF(state);
+        PyErr_Clear();
+        return NULL;
+    }
+    /* A record of the package's own thread (the Python handle drops it), an unhashable
+     * thread, a queue gone, a record capture() must see: nothing done here. */
+    PyObject *thread = PyDict_GetItemWithError(state, str_thread);
+    PyObject *queue = PyDict_GetItemWithError(hd, str_queue);
+    if ((thread != NULL && PySet_GET_SIZE(self->own) > 0 && PySet_Contains(self->own, thread) != 0) ||
+        queue == NULL || is_plain(state) <= 0) {
+        Py_DECREF(state);
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_INCREF(queue);
+    PyObject *copy = captured_copy(state);
+    int failed = copy == NULL;
+    if (!failed) {
+        PyObject *call[2] = {queue, copy};
+        PyObject *appended = PyObject_Vectorcall(self->append, call, 2, NULL);
+        Py_DECREF(copy);
+        failed = appended == NULL;
+        Py_XDECREF(appended);
+    }
+    if (!failed)
+        failed = after_append(self, handler, hd, queue, state) < 0;
+    Py_DECREF(queue);
+    Py_DECREF(state);
+    return handled(self, handler, record, failed);
+}
+
+static PyObject *
+handle_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Handle *self = (Handle *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 2 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "handle(handler, record) takes two arguments");
+        return NULL;
+    }
+    PyObject *handler = args[0], *record = args[1];
+    PyObject *hd = dict_of(handler);
+    PyObject *result = hd != NULL ? handle_fast(self, handler, hd, record) : NULL;
+    Py_XDECREF(hd);
+    if (result != NULL || PyErr_Occurred())
+        return result;
+    return PyObject_Vectorcall(self->slow, args, 2, NULL);
+}
+
+/* ``handler.handle`` outside a call: bound as a function is. */
+static PyObject *
+handle_get(PyObject *self, PyObject *instance, PyObject *owner)
+{
+    if (instance == NULL || instance == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, instance);
+}
+
+static PyObject *
+handle_doc(Handle *self, void *closure)
+{
+    return PyObject_GetAttrString(self->slow, "__doc__");
+}
+
+static PyGetSetDef handle_getset[] = {
+    {"__doc__", (getter)handle_doc, NULL, NULL, NULL},
+    {NULL},
+};
+
+static PyMemberDef handle_members[] = {
+    {"__wrapped__", T_OBJECT, offsetof(Handle, slow), READONLY, "The Python handle."},
+    {NULL},
+};
+
+static PyObject *
+handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *slow, *append, *own, *flags;
+    int returns_record;
+    static char *names[] = {"slow", "append", "own", "flags", "returns_record", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!O!p:Handle", names, &slow, &append,
+                                     &PySet_Type, &own, &PyDict_Type, &flags, &returns_record))
+        return NULL;
+    Handle *self = (Handle *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = handle_call;
+    self->slow = Py_NewRef(slow);
+    self->append = Py_NewRef(append);
+    self->own = Py_NewRef(own);
+    self->flags = Py_NewRef(flags);
+    self->returns_record = returns_record;
+    return (PyObject *)self;
+}
+
+static int
+handle_traverse(Handle *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->slow);
+    Py_VISIT(self->append);
+    Py_VISIT(self->own);
+    Py_VISIT(self->flags);
+    return 0;
+}
+
+static int
+handle_clear(Handle *self)
+{
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->append);
+    Py_CLEAR(self->own);
+    Py_CLEAR(self->flags);
+    return 0;
+}
+
+static void
+handle_dealloc(Handle *self)
+{
+    PyObject_GC_UnTrack(self);
+    handle_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject HandleType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rerun_logging._speedups.Handle",
+
+    .tp_basicsize = sizeof(Handle),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_descr_get = handle_get,
+    .tp_getset = handle_getset,
+    .tp_members = handle_members,
+    .tp_new = handle_new,
+    .tp_traverse = (traverseproc)handle_traverse,
+    .tp_clear = (inquiry)handle_clear,
+    .tp_dealloc = (destructor)handle_dealloc,
+    .tp_vectorcall_offset = offsetof(Handle, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 /* --- signals a handler was installed for, noted as they arrive (rerun_logging.exits) ---
  *
  * Python runs a signal's handler on the main thread at its next bytecode. A signal that
@@ -833,10 +1125,28 @@ PyInit__speedups(void)
     if (!str_dict || !str_msg || !str_args || !str_exc_info || !str_exc_text || !str_created ||
         !str_stack_info)
         return NULL;
+    static const char *const texts[] = {"_accepting", "filters", "_thread", "formatter", "_queue",
+                                        "batch_size", "_handoff", "quiet_until", "_trace_imported",
+                                        "_on_batch_ready", "_wake_flusher", "handleError", "thread",
+                                        "_plain_capture"};
+    PyObject **const interned[] = {&str_accepting, &str_filters, &str_thread_attr, &str_formatter,
+                                   &str_queue, &str_batch_size, &str_handoff, &str_quiet_until,
+                                   &str_trace_imported, &str_on_batch_ready, &str_wake_flusher,
+                                   &str_handle_error, &str_thread, &str_plain_capture};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        if ((*interned[k] = PyUnicode_InternFromString(texts[k])) == NULL)
+            return NULL;
+    if (PyType_Ready(&HandleType) < 0)
+        return NULL;
     int failed = watch_at_fork();
     if (failed) {
         errno = failed; /* pthread_atfork returns its error */
         return PyErr_SetFromErrno(PyExc_OSError);
     }
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    if (module != NULL && PyModule_AddObjectRef(module, "Handle", (PyObject *)&HandleType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -1,6 +1,7 @@
 """The C half of :func:`rerun_logging.capture.capture`'s fast path (optional)."""
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 def configure(
@@ -22,3 +23,14 @@ def extra_columns(
 def watch_signal(signum: int) -> bool: ...
 def take_signal() -> int: ...
 def deliverers(change: int) -> int: ...
+
+class Handle:
+    """``RerunHandler.handle`` for the common record, in C (a method descriptor)."""
+
+    __wrapped__: Callable[[Any, logging.LogRecord], Any]
+    def __init__(
+        self, slow: Callable[[Any, logging.LogRecord], Any], append: Callable[[Any, Any], None],
+        own: set[int], flags: dict[str, Any], returns_record: bool,
+    ) -> None: ...
+    def __call__(self, handler: Any, record: logging.LogRecord) -> Any: ...
+    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...

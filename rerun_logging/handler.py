@@ -41,6 +41,7 @@ from . import exits, family, format, own_threads
 from .capture import Captured, capture
 from .flusher import Flusher, FlusherSettings, sink_drop_reason
 from .handoff import NEVER, Handoff
+from .speedups import SPEEDUPS as _SPEEDUPS
 from .sinks import Sink, SinkOptions, SinkStats, before_start, prepare, saved_files, writes_here
 from .spec import OFF, SinkConfig, SinkSpec, env_sinks, parse_sinks
 from .wording import counted
@@ -226,6 +227,22 @@ class RerunHandler(logging.Handler):
         self.emit(record)
         return record if _HANDLE_RETURNS_RECORD else True
 
+    if _SPEEDUPS is not None:
+        handle = _SPEEDUPS.Handle(  # type: ignore[assignment]
+            handle, deque.append, _OWN_THREADS, vars(_capture), _HANDLE_RETURNS_RECORD
+        )
+        """The C half's ``handle``: what ``handle`` and ``emit`` above do for the common
+        record (a plain ``LogRecord``, a handler with neither filters nor a formatter),
+        in one C call, about 0.15 µs a record less than the two Python calls; any other
+        record it hands to the Python ``handle`` before doing anything."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that overrides ``emit`` gets the Python ``handle``, which calls it."""
+        super().__init_subclass__(**kwargs)
+        handle = cls.handle
+        if "emit" in vars(cls) and "handle" not in vars(cls) and hasattr(handle, "__wrapped__"):
+            cls.handle = handle.__wrapped__  # type: ignore[method-assign]
+
     def emit(self, record: logging.LogRecord) -> None:
         """Capture ``record`` and hand it to the flusher; never blocks, never raises."""
         try:
@@ -243,12 +260,16 @@ class RerunHandler(logging.Handler):
             if len(queue) >= self.batch_size:
                 self._on_batch_ready(queue)
             elif record.created >= self._handoff.quiet_until:
-                self._handoff.quiet_until = NEVER
-                self._wake.set()
+                self._wake_flusher()
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def _wake_flusher(self) -> None:
+        """Wake the flusher now: it wrote nothing for a whole ``flush_interval``."""
+        self._handoff.quiet_until = NEVER
+        self._wake.set()
 
     def _on_batch_ready(self, queue: deque[Captured]) -> None:
         if len(queue) > self.queue_size:
