@@ -8,7 +8,8 @@
  * that both give the same dict, key for key and in the same order.
  *
  * middles(states) makes the extras of a batch of captured records on the flusher, and
- * batch_rows(states) reads the rest of what record_batch() packs, in one pass.
+ * batch_rows(states) reads the rest of what record_batch() packs, in one pass;
+ * render_rows renders a batch's messages for the sinks that read them in this process.
  *
  * The copy is untracked by the cyclic GC: it lives until the flusher takes its batch,
  * thousands of records later, and tracked it would be traversed by every young
@@ -679,6 +680,66 @@ configure(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* render_rows(messages, site_rows, templates, args, cap): ``messages`` with each None row
+ * rendered as format's _rendered_at_once renders it, ``template % args`` (a list's args
+ * as a tuple; no args: the template itself), or None when one row would not be the same
+ * that way (the template raises, gives no str, or a message over ``cap`` characters):
+ * then format renders each row the careful way. The caller has checked the templates
+ * (format.deferrable_template). */
+static PyObject *
+render_rows(PyObject *module, PyObject *args)
+{
+    PyObject *messages, *site_rows, *templates, *row_args;
+    Py_ssize_t cap;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!n:render_rows", &PyList_Type, &messages, &PyList_Type,
+                          &site_rows, &PyList_Type, &templates, &PyList_Type, &row_args, &cap))
+        return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(messages), sites = PyList_GET_SIZE(templates);
+    if (PyList_GET_SIZE(site_rows) != count || PyList_GET_SIZE(row_args) != count)
+        Py_RETURN_NONE;
+    PyObject *out = PyList_New(count);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *message = PyList_GET_ITEM(messages, i);
+        if (message != Py_None) {
+            Py_INCREF(message);
+            PyList_SET_ITEM(out, i, message);
+            continue;
+        }
+        Py_ssize_t site = PyLong_AsSsize_t(PyList_GET_ITEM(site_rows, i));
+        if (site < 0 || site >= sites)
+            goto not_so;
+        PyObject *template = PyList_GET_ITEM(templates, site), *arg = PyList_GET_ITEM(row_args, i);
+        int has_args = PyObject_IsTrue(arg);
+        if (has_args < 0)
+            goto not_so;
+        PyObject *rendered;
+        if (!has_args) {
+            rendered = Py_NewRef(template);
+        } else if (PyList_CheckExact(arg)) {
+            PyObject *tuple = PyList_AsTuple(arg);
+            rendered = tuple == NULL ? NULL : PyNumber_Remainder(template, tuple);
+            Py_XDECREF(tuple);
+        } else {
+            rendered = PyNumber_Remainder(template, arg);
+        }
+        if (rendered == NULL)
+            goto not_so;
+        PyList_SET_ITEM(out, i, rendered);
+        if (!PyUnicode_CheckExact(rendered) || PyUnicode_GET_LENGTH(rendered) > cap) {
+            Py_DECREF(out);
+            Py_RETURN_NONE;
+        }
+    }
+    return out;
+not_so:
+    /* The rows from i on are still NULL in out: list_dealloc skips them. */
+    Py_DECREF(out);
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
 /* --- Handle: RerunHandler.handle for the common record, in one C call ---
  *
  * RerunHandler's ``handle`` is a Handle: a method descriptor (as a C method is, so that
@@ -1096,6 +1157,8 @@ static PyMethodDef methods[] = {
      "rows_fit(rows, cap): whether every row certainly packs as it is within cap bytes."},
     {"extra_columns", extra_columns, METH_O,
      "Each extra key's values, a row per record, and their common kind."},
+    {"render_rows", render_rows, METH_VARARGS,
+     "render_rows(messages, site_rows, templates, args, cap): the None rows rendered (None: not so)."},
     {"configure", configure, METH_VARARGS,
      "configure(LogRecord, MESSAGE_KEY, standard_names, key_names): set once by capture."},
     {"watch_signal", watch_signal, METH_O,

@@ -169,6 +169,9 @@ _batch_rows: Callable[[Sequence[Captured]], Any] | None = (
 _rows_fit: Callable[[list[Any], int], bool] | None = (
     _SPEEDUPS.rows_fit if _SPEEDUPS is not None else None
 )
+_render_rows: Callable[[list[Any], list[int], list[Any], list[Any], int], list[str] | None] | None = (
+    _SPEEDUPS.render_rows if _SPEEDUPS is not None else None
+)
 
 
 def rows_fit(rows: list[Any]) -> bool:
@@ -451,6 +454,26 @@ def record_batch(
     if traces:
         columns["trace"] = traces
     return Columns(columns, extras, args, exact, times, complete)
+
+
+_TEMPLATE_AT = SITE_FIELDS.index("template")
+
+
+def messages_as_read(encoded: Columns) -> list[str | None]:
+    """The batch's ``msg`` column as a reader in this process reads it: the deferred
+    messages rendered (``template % args``) in one C pass (``_speedups.render_rows``)
+    where every template may be (``format.deferrable_template``) and every row renders
+    so; else the column as it is, whose rows ``format.columns_as_read`` renders one by
+    one, the same text. About 90 ns a record less than that Python pass."""
+    columns = encoded.columns
+    messages = columns["msg"]
+    if _render_rows is None or None not in messages:
+        return messages  # type: ignore[no-any-return]
+    templates = [site[_TEMPLATE_AT] for site in columns["sites"]]
+    if not all(map(deferrable_template, templates)):
+        return messages  # type: ignore[no-any-return]
+    rendered = _render_rows(messages, columns["site"], templates, encoded.args, MAX_FIELD_CHARS)
+    return messages if rendered is None else rendered  # type: ignore[return-value]
 
 
 def _rows(states: Sequence[Captured]) -> tuple[Any, ...]:

@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 from . import exits, format, own_threads
 from ._version import __version__
-from .capture import Captured, Columns, record_batch, rows_fit
+from .capture import Captured, Columns, messages_as_read, record_batch, rows_fit
 from .format import RecordingInfo
 from .handoff import Handoff
 from .sinks import Sink, SinkOptions, open_sink
@@ -393,6 +393,9 @@ def _as_read(encoded: Columns) -> format.RecordColumns | None:
     """``encoded`` as a reader reads it, or None where that fails (never expected:
     the sinks that read columns then decode the frame instead)."""
     try:
-        return format.columns_as_read(encoded.columns, encoded.args, encoded.extras, encoded.times)
+        columns, messages = encoded.columns, messages_as_read(encoded)
+        if messages is not columns["msg"]:
+            columns = {**columns, "msg": messages}  # the frame's own columns stay as they are
+        return format.columns_as_read(columns, encoded.args, encoded.extras, encoded.times)
     except Exception:
         return None

@@ -30,6 +30,7 @@ from pythonjsonlogger.json import JsonFormatter
 from rerun_logging import RerunHandler, format
 from rerun_logging import capture as capture_module
 from rerun_logging.capture import RESERVED_ATTRS, Captured, capture, record_batch, record_columns
+from rerun_logging.flusher import _as_read as flusher_as_read
 from rerun_logging.format import (
     MAX_EXTRAS_BYTES,
     MAX_FIELD_CHARS,
@@ -52,6 +53,7 @@ def capture_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(capture_module, "_middles", None)
         monkeypatch.setattr(capture_module, "_batch_rows", None)
         monkeypatch.setattr(capture_module, "_rows_fit", None)
+        monkeypatch.setattr(capture_module, "_render_rows", None)
     elif capture_module._plain_capture is None:
         if os.environ.get("RERUN_LOGGING_REQUIRE_SPEEDUPS"):
             pytest.fail("rerun_logging._speedups is not built, and RERUN_LOGGING_REQUIRE_SPEEDUPS is set")
@@ -111,6 +113,8 @@ def read_back(captured: list[Captured], first_seq: int = 0, prefix: str = "") ->
         assert encoded.times == format.delta_decode(encoded.columns["time"])
         as_read = format.columns_as_read(encoded.columns, encoded.args, encoded.extras, encoded.times)
         assert as_read.records() == records
+        flushers = flusher_as_read(encoded)  # its messages rendered by messages_as_read
+        assert flushers is not None and flushers.records() == records
         AS_READ.append(len(records))
     return records  # type: ignore[return-value]
 
@@ -1036,6 +1040,54 @@ def test_plain_messages_are_left_for_readers_and_read_back_as_get_message(
     records = read_back(collected.captured)
     assert [r.message for r in records[:2]] == ["n=5 user=ann ratio=0.50", "no args, 100%"]
     assert records[2].message.startswith("<message could not be formatted: TypeError")
+
+
+def test_messages_rendered_for_in_process_readers_are_what_readers_render(
+    logger: logging.Logger, collected: Collecting, capture_path: str
+) -> None:
+    """``messages_as_read`` (one C pass) renders what ``format`` renders row by row, and
+    leaves a batch it cannot render so (a mistake in the app's args, a message over the
+    cap) to ``format``, which marks or cuts it."""
+    logger.info("n=%d user=%s ratio=%.2f", 5, "ann", 0.5)
+    logger.info("no args, 100%")
+    batches = {"plain": list(collected.captured)}
+    handle_directly(collected, logger, "%d items", "x")
+    batches["a mistake"] = list(collected.captured)
+    for name, captured in batches.items():
+        encoded = record_batch(captured, 0, framed=False)
+        assert None in encoded.columns["msg"], name
+        by_format = format.columns_as_read(encoded.columns, encoded.args, encoded.extras, encoded.times)
+        messages = capture_module.messages_as_read(encoded)
+        rendered_here = None not in messages
+        assert rendered_here is (name == "plain" and capture_path == "speedups"), name
+        assert flusher_as_read(encoded).messages == by_format.messages, name  # type: ignore[union-attr]
+    assert by_format.messages[2].startswith("<message could not be formatted: TypeError")
+
+
+@pytest.mark.parametrize(
+    "template, args",
+    [
+        ("n=%d", [(1,), (2,)]),
+        ("a list %s %s", [[1, 2], ["x", "y"]]),
+        ("map %(k)s", [{"k": "v"}, {"k": 1}]),
+        ("no args %d", [None, ()]),
+        ("over %s", [("z" * MAX_FIELD_CHARS,), ("ok",)]),
+        ("%d items", [(1,), ("x",)]),
+        (5, [(2,), (3,)]),  # renders, but no str
+    ],
+)
+def test_the_c_render_renders_as_format_renders_at_once(template: Any, args: list[Any], capture_path: str) -> None:
+    """``_speedups.render_rows`` against the Python pass it stands for, row for row, and
+    None wherever that pass gives None (then format renders each row the careful way)."""
+    if capture_path != "speedups":
+        pytest.skip("the C half's own check")
+    from rerun_logging import _speedups
+    from rerun_logging.format import messages as format_messages
+
+    messages = [None, None, "kept as it is"]
+    site_rows, row_args = [0, 0, 0], [*args, (9,)]
+    expected = format_messages._rendered_at_once(messages, site_rows, [template], row_args)
+    assert _speedups.render_rows(messages, site_rows, [template], row_args, MAX_FIELD_CHARS) == expected
 
 
 def test_messages_readers_could_not_render_exactly_are_written(
