@@ -357,7 +357,7 @@ def _context_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
 def _indices(rows: list[int], tables: int) -> Any:
     """The rows' indexes into a table of ``tables`` entries, as Arrow wants them for a
     ``take`` (None for a table of one: nothing to look up)."""
-    return None if tables == 1 else pa.array(np.asarray(rows, dtype=np.int32))
+    return None if tables == 1 else pa.array(_int_array(rows, np.int32))
 
 
 def _spread(table: Any, rows: Any, count: int) -> Any:
@@ -410,6 +410,13 @@ def _in_range(values: list[int | None], low: int, high: int) -> list[int | None]
     return [value if value is not None and low <= value <= high else None for value in values]
 
 
+def _int_array(values: Sequence[int], dtype: Any) -> Any:
+    """``values`` (Python ints) as a numpy array: ``fromiter`` makes it in about half
+    ``asarray``'s time (95 µs for 4,096 timestamps instead of 170); an int past
+    ``dtype`` raises OverflowError in both."""
+    return np.fromiter(values, dtype=dtype, count=len(values))
+
+
 def _timestamps(times_ns: Any) -> Any:
     return rr.TimeColumn(TIME_TIMELINE, timestamp=np.asarray(times_ns, dtype=np.int64).view("datetime64[ns]"))
 
@@ -421,7 +428,7 @@ def _groups(batch: RecordColumns, paths: list[str]) -> list[tuple[str, Any]]:
         return [(paths[0], None)] if paths else []
     ids: dict[str, int] = {}
     site_group = np.asarray([ids.setdefault(path, len(ids)) for path in paths], dtype=np.int64)
-    per_row = site_group[np.asarray(batch.site_rows, dtype=np.int64)]
+    per_row = site_group[_int_array(batch.site_rows, np.int64)]
     found = [(path, np.flatnonzero(per_row == group)) for path, group in ids.items()]
     return sorted((item for item in found if len(item[1])), key=lambda item: item[1][0])
 
@@ -450,8 +457,8 @@ def batch_columns(
         *_site_arrays(batch), *_context_arrays(batch), *_sparse_arrays(batch),
         *_extra_arrays(batch.extras, kinds),
     ]
-    times = np.maximum(np.asarray(batch.times, dtype=np.int64), 0)
-    seqs = np.asarray(batch.seqs, dtype=np.int64)
+    times = np.maximum(_int_array(batch.times, np.int64), 0)
+    seqs = _int_array(batch.seqs, np.int64)
     found = []
     for path, rows in _groups(batch, site_paths):
         taken = arrays if rows is None else [(d, array.take(rows)) for d, array in arrays]
