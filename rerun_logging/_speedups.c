@@ -744,8 +744,8 @@ not_so:
  *
  * RerunHandler's ``handle`` is a Handle: a method descriptor (as a C method is, so that
  * ``hdlr.handle(record)`` makes no bound method) called with the handler and the record.
- * For an accepting handler with no filters, no formatter and a running flusher, and a
- * plain record logged on a thread that is not the package's, it does what the Python
+ * For an accepting handler with no filters, no formatter, RerunHandler's own emit and a
+ * running flusher, and a plain record logged on a thread that is not the package's, it does what the Python
  * handle and emit do: capture, append to the queue, wake the flusher when a batch is
  * full or the flusher was quiet. Anything else goes to the Python ``handle`` (``slow``)
  * before anything was done, so that one decides. It reads the handler's state from its
@@ -753,12 +753,13 @@ not_so:
 
 static PyObject *str_accepting, *str_filters, *str_thread_attr, *str_formatter, *str_queue,
     *str_batch_size, *str_handoff, *str_quiet_until, *str_trace_imported, *str_on_batch_ready,
-    *str_wake_flusher, *str_handle_error, *str_thread, *str_plain_capture;
+    *str_wake_flusher, *str_handle_error, *str_thread, *str_plain_capture, *str_emit;
 
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyObject *slow;     /* RerunHandler.handle, the Python one: slow(handler, record) */
+    PyObject *emit;     /* RerunHandler.emit: a handler whose emit is another gets slow */
     PyObject *append;   /* collections.deque.append */
     PyObject *own;      /* own_threads.OWN, the idents of the package's threads */
     PyObject *flags;    /* capture's globals, for _trace_imported and _plain_capture */
@@ -779,9 +780,14 @@ dict_of(PyObject *obj)
 
 /* 1 when the fast path applies to the handler in its state ``hd``, 0 when not. */
 static int
-handler_is_plain(Handle *self, PyObject *hd)
+handler_is_plain(Handle *self, PyObject *handler, PyObject *hd)
 {
     if (PyDict_GetItemWithError(hd, str_accepting) != Py_True)
+        return 0;
+    /* An emit of a subclass, or one patched onto the class or the handler (a test's
+     * mock), is called by the Python handle. */
+    if (_PyType_Lookup(Py_TYPE(handler), str_emit) != self->emit ||
+        PyDict_GetItemWithError(hd, str_emit) != NULL)
         return 0;
     PyObject *filters = PyDict_GetItemWithError(hd, str_filters);
     if (filters == NULL || !PyList_CheckExact(filters) || PyList_GET_SIZE(filters) != 0)
@@ -863,7 +869,7 @@ handled(Handle *self, PyObject *handler, PyObject *record, int failed)
 static PyObject *
 handle_fast(Handle *self, PyObject *handler, PyObject *hd, PyObject *record)
 {
-    if (log_record_type == NULL || !handler_is_plain(self, hd)) {
+    if (log_record_type == NULL || !handler_is_plain(self, handler, hd)) {
         PyErr_Clear();
         return NULL;
     }
@@ -945,10 +951,10 @@ static PyMemberDef handle_members[] = {
 static PyObject *
 handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    PyObject *slow, *append, *own, *flags;
+    PyObject *slow, *emit, *append, *own, *flags;
     int returns_record;
-    static char *names[] = {"slow", "append", "own", "flags", "returns_record", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!O!p:Handle", names, &slow, &append,
+    static char *names[] = {"slow", "emit", "append", "own", "flags", "returns_record", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO!O!p:Handle", names, &slow, &emit, &append,
                                      &PySet_Type, &own, &PyDict_Type, &flags, &returns_record))
         return NULL;
     Handle *self = (Handle *)type->tp_alloc(type, 0);
@@ -956,6 +962,7 @@ handle_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     self->vectorcall = handle_call;
     self->slow = Py_NewRef(slow);
+    self->emit = Py_NewRef(emit);
     self->append = Py_NewRef(append);
     self->own = Py_NewRef(own);
     self->flags = Py_NewRef(flags);
@@ -967,6 +974,7 @@ static int
 handle_traverse(Handle *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->slow);
+    Py_VISIT(self->emit);
     Py_VISIT(self->append);
     Py_VISIT(self->own);
     Py_VISIT(self->flags);
@@ -977,6 +985,7 @@ static int
 handle_clear(Handle *self)
 {
     Py_CLEAR(self->slow);
+    Py_CLEAR(self->emit);
     Py_CLEAR(self->append);
     Py_CLEAR(self->own);
     Py_CLEAR(self->flags);
@@ -1191,11 +1200,11 @@ PyInit__speedups(void)
     static const char *const texts[] = {"_accepting", "filters", "_thread", "formatter", "_queue",
                                         "batch_size", "_handoff", "quiet_until", "_trace_imported",
                                         "_on_batch_ready", "_wake_flusher", "handleError", "thread",
-                                        "_plain_capture"};
+                                        "_plain_capture", "emit"};
     PyObject **const interned[] = {&str_accepting, &str_filters, &str_thread_attr, &str_formatter,
                                    &str_queue, &str_batch_size, &str_handoff, &str_quiet_until,
                                    &str_trace_imported, &str_on_batch_ready, &str_wake_flusher,
-                                   &str_handle_error, &str_thread, &str_plain_capture};
+                                   &str_handle_error, &str_thread, &str_plain_capture, &str_emit};
     for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
         if ((*interned[k] = PyUnicode_InternFromString(texts[k])) == NULL)
             return NULL;

@@ -32,8 +32,8 @@ class Handle:
 
     __wrapped__: Callable[[Any, logging.LogRecord], Any]
     def __init__(
-        self, slow: Callable[[Any, logging.LogRecord], Any], append: Callable[[Any, Any], None],
-        own: set[int], flags: dict[str, Any], returns_record: bool,
+        self, slow: Callable[[Any, logging.LogRecord], Any], emit: Callable[[Any, logging.LogRecord], None],
+        append: Callable[[Any, Any], None], own: set[int], flags: dict[str, Any], returns_record: bool,
     ) -> None: ...
     def __call__(self, handler: Any, record: logging.LogRecord) -> Any: ...
     def __get__(self, instance: Any, owner: type | None = None) -> Any: ...

@@ -215,17 +215,35 @@ def test_recursion_error_is_raised_as_emit_raises_it(tmp_path: Path, logger: log
     outcome(kind, tmp_path, logger, step)
 
 
-def test_a_subclass_that_overrides_emit_has_it_called(tmp_path: Path, logger: logging.Logger) -> None:
-    class Counting(RerunHandler):
-        def emit(self, record: logging.LogRecord) -> None:
-            self.seen = getattr(self, "seen", 0) + 1
-            super().emit(record)
+@pytest.mark.parametrize("where", ["subclass", "class", "instance"])
+def test_an_emit_of_its_own_is_called(tmp_path: Path, logger: logging.Logger, where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subclass's ``emit``, or one patched onto the class or the handler (a test's mock),
+    is called: the C half leaves such a handler to the Python ``handle``."""
+    seen: list[str] = []
 
-    assert Counting.handle is RerunHandler.handle.__wrapped__  # type: ignore[attr-defined]
-    handler = Counting(f"save:{tmp_path / 'sub.rlg'}")
+    def counting(self: RerunHandler, record: logging.LogRecord) -> None:
+        seen.append(record.getMessage())
+        RerunHandler.emit(self, record)
+
+    cls: type[RerunHandler] = RerunHandler
+    if where == "subclass":
+        cls = type("Counting", (RerunHandler,), {"emit": counting})
+        assert cls.handle is RerunHandler.handle  # the C one: it sees the other emit
+    elif where == "class":
+        original = RerunHandler.emit
+
+        def patched(self: RerunHandler, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+            original(self, record)
+
+        monkeypatch.setattr(RerunHandler, "emit", patched)
+    handler = cls(f"save:{tmp_path / 'own.rlg'}")
+    if where == "instance":
+        monkeypatch.setattr(handler, "emit", lambda record: counting(handler, record))
     logger.addHandler(handler)
     for i in range(3):
         logger.info("n %d", i)
+    monkeypatch.undo()
     handler.close()
-    assert handler.seen == 3
+    assert seen == ["n 0", "n 1", "n 2"]
     assert handler.stats.sinks[0].written == 3
