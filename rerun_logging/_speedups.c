@@ -533,14 +533,24 @@ extra_columns(PyObject *module, PyObject *extras)
     Py_ssize_t kinds_size = 0;
     if (index == NULL || keys == NULL || result == NULL)
         goto fail;
+    /* The rows of a batch mostly have the same keys in the same order: the k-th key of
+     * the row before, and its column, are tried first (compared by identity), before the
+     * index is asked. */
+#define RECENT_KEYS 16
+    PyObject *recent_key[RECENT_KEYS] = {NULL};
+    Py_ssize_t recent_column[RECENT_KEYS];
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *row = PyList_GET_ITEM(extras, i), *key, *value;
         if (row == Py_None)
             continue;
         Py_ssize_t pos = 0;
-        while (PyDict_Next(row, &pos, &key, &value)) {
-            PyObject *at = PyDict_GetItemWithError(index, key);
+        for (Py_ssize_t k = 0; PyDict_Next(row, &pos, &key, &value); k++) {
             Py_ssize_t column;
+            if (k < RECENT_KEYS && recent_key[k] == key) {
+                column = recent_column[k];
+                goto found;
+            }
+            PyObject *at = PyDict_GetItemWithError(index, key);
             if (at == NULL) {
                 if (PyErr_Occurred())
                     goto fail;
@@ -573,6 +583,11 @@ extra_columns(PyObject *module, PyObject *extras)
             } else {
                 column = PyLong_AsSsize_t(at);
             }
+            if (k < RECENT_KEYS) {
+                recent_key[k] = key; /* borrowed: extras, which holds the rows, outlives the call */
+                recent_column[k] = column;
+            }
+        found:;
             PyObject *values = PyList_GET_ITEM(result, column);
             Py_INCREF(value);
             PyList_SetItem(values, i, value); /* drops the None */

@@ -115,6 +115,10 @@ ODD_EXTRAS: list[list[dict[Any, Any] | None]] = [
     [{"n": 2**63 - 1}, {"n": -(2**63)}, {"u": 2**63}],
     [None, None],
     [],
+    # Keys in another order, missing, or new from one row to the next (the C half tries
+    # the row before's keys first), and equal keys that are other str objects.
+    [{"a": 1, "b": "x"}, {"b": "y", "a": 2}, {"a": 3}, {"c": 1.5, "a": 4, "b": "z"},
+     {"".join(["a"]): 5, "b": "w"}, None, {"b": "v", "a": 6}],
 ]
 
 
@@ -130,6 +134,11 @@ def test_the_c_half_makes_the_extra_columns_the_python_steps_make(monkeypatch: p
     assert [kind for _, _, kind in fast[1]] == ["bool", "", "text", "", "text"]
     assert [kind for _, _, kind in fast[2]] == ["int", ""]
     assert fast[0][1] == ("s", ["a", None, 2, None, None], "")
+    assert fast[5] == [
+        ("a", [1, 2, 3, 4, 5, None, 6], "int"),
+        ("b", ["x", "y", None, "z", "w", None, "v"], "text"),
+        ("c", [None, None, None, 1.5, None, None, None], "float"),
+    ]
 
 
 def test_a_key_keeps_its_first_type_across_batches() -> None:
