@@ -511,6 +511,130 @@ kind_of(PyObject *value)
     return 'x';
 }
 
+/* Builds the (key, values, kind) columns of a batch's extras, a row at a time (see
+ * extra_columns). The rows of a batch mostly have the same keys in the same order: the
+ * k-th key of the row before, and its column, are tried first (compared by identity),
+ * before the index is asked. The keys are borrowed from rows the caller keeps. */
+#define RECENT_KEYS 16
+typedef struct {
+    Py_ssize_t count;  /* rows */
+    PyObject *index;   /* key -> its column */
+    PyObject *keys;    /* the keys, by column */
+    PyObject *result;  /* the value lists, by column */
+    char *kinds;
+    Py_ssize_t kinds_size;
+    PyObject *recent_key[RECENT_KEYS];
+    Py_ssize_t recent_column[RECENT_KEYS];
+} Columns;
+
+static int
+columns_init(Columns *c, Py_ssize_t count)
+{
+    memset(c, 0, sizeof *c);
+    c->count = count;
+    c->index = PyDict_New();
+    c->keys = PyList_New(0);
+    c->result = PyList_New(0);
+    return c->index != NULL && c->keys != NULL && c->result != NULL ? 0 : -1;
+}
+
+static void
+columns_free(Columns *c)
+{
+    PyMem_Free(c->kinds);
+    Py_CLEAR(c->index);
+    Py_CLEAR(c->keys);
+    Py_CLEAR(c->result);
+}
+
+/* The column of ``key`` (made, all None, when it is new), or -1 on error; ``k``: where
+ * the key is in its row. */
+static Py_ssize_t
+column_of(Columns *c, PyObject *key, Py_ssize_t k)
+{
+    if (k < RECENT_KEYS && c->recent_key[k] == key)
+        return c->recent_column[k];
+    PyObject *at = PyDict_GetItemWithError(c->index, key);
+    Py_ssize_t column;
+    if (at != NULL) {
+        column = PyLong_AsSsize_t(at);
+    } else {
+        if (PyErr_Occurred())
+            return -1;
+        column = PyList_GET_SIZE(c->result);
+        PyObject *values = PyList_New(c->count);
+        if (values == NULL)
+            return -1;
+        for (Py_ssize_t r = 0; r < c->count; r++) {
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(values, r, Py_None);
+        }
+        PyObject *number = PyLong_FromSsize_t(column);
+        int failed = number == NULL || PyDict_SetItem(c->index, key, number) < 0 ||
+                     PyList_Append(c->keys, key) < 0 || PyList_Append(c->result, values) < 0;
+        Py_XDECREF(number);
+        Py_DECREF(values);
+        if (failed)
+            return -1;
+        if (column >= c->kinds_size) {
+            Py_ssize_t grown = c->kinds_size ? 2 * c->kinds_size : 16;
+            char *more = PyMem_Realloc(c->kinds, grown);
+            if (more == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            c->kinds = more;
+            c->kinds_size = grown;
+        }
+        c->kinds[column] = 0; /* no value yet */
+    }
+    if (k < RECENT_KEYS) {
+        c->recent_key[k] = key;
+        c->recent_column[k] = column;
+    }
+    return column;
+}
+
+/* Row ``row``'s ``value`` for ``key``, the row's ``k``-th; -1 on error. */
+static int
+columns_add(Columns *c, Py_ssize_t row, PyObject *key, PyObject *value, Py_ssize_t k)
+{
+    Py_ssize_t column = column_of(c, key, k);
+    if (column < 0)
+        return -1;
+    Py_INCREF(value);
+    PyList_SetItem(PyList_GET_ITEM(c->result, column), row, value); /* drops the None */
+    if (value != Py_None && c->kinds[column] != 'x') {
+        char kind = kind_of(value);
+        c->kinds[column] = c->kinds[column] == 0 || c->kinds[column] == kind ? kind : 'x';
+    }
+    return 0;
+}
+
+/* The list of (key, values, kind), one per column in the order keys first came. */
+static PyObject *
+columns_finish(Columns *c)
+{
+    for (Py_ssize_t column = 0; column < PyList_GET_SIZE(c->result); column++) {
+        PyObject *values = PyList_GET_ITEM(c->result, column), *kind, *entry;
+        char code = c->kinds[column];
+        if (code == 0) {
+            kind = Py_NewRef(Py_None);
+        } else {
+            kind = PyUnicode_FromString(code == 'b' ? "bool" : code == 'i' ? "int" :
+                                        code == 'f' ? "float" : code == 's' ? "text" : "");
+            if (kind == NULL)
+                return NULL;
+        }
+        entry = PyTuple_Pack(3, PyList_GET_ITEM(c->keys, column), values, kind);
+        Py_DECREF(kind);
+        if (entry == NULL)
+            return NULL;
+        PyList_SetItem(c->result, column, entry); /* drops the list; the tuple holds it */
+    }
+    return Py_NewRef(c->result);
+}
+
 /* extra_columns(extras): for each key of ``extras`` (a list of dicts or None), in the
  * order keys first come, (key, values, kind): values has one entry per row (None where
  * the row lacks the key), kind is what every value that is not None is, "bool", "int"
@@ -527,105 +651,77 @@ extra_columns(PyObject *module, PyObject *extras)
         if (row != Py_None && !PyDict_CheckExact(row))
             Py_RETURN_NONE;
     }
-    /* index: key -> its column; keys and result: the keys and value lists, by column */
-    PyObject *index = PyDict_New(), *keys = PyList_New(0), *result = PyList_New(0);
-    char *kinds = NULL;
-    Py_ssize_t kinds_size = 0;
-    if (index == NULL || keys == NULL || result == NULL)
-        goto fail;
-    /* The rows of a batch mostly have the same keys in the same order: the k-th key of
-     * the row before, and its column, are tried first (compared by identity), before the
-     * index is asked. */
-#define RECENT_KEYS 16
-    PyObject *recent_key[RECENT_KEYS] = {NULL};
-    Py_ssize_t recent_column[RECENT_KEYS];
+    Columns c;
+    PyObject *result = NULL;
+    if (columns_init(&c, count) < 0)
+        goto done;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *row = PyList_GET_ITEM(extras, i), *key, *value;
         if (row == Py_None)
             continue;
         Py_ssize_t pos = 0;
-        for (Py_ssize_t k = 0; PyDict_Next(row, &pos, &key, &value); k++) {
-            Py_ssize_t column;
-            if (k < RECENT_KEYS && recent_key[k] == key) {
-                column = recent_column[k];
-                goto found;
-            }
-            PyObject *at = PyDict_GetItemWithError(index, key);
-            if (at == NULL) {
-                if (PyErr_Occurred())
-                    goto fail;
-                column = PyList_GET_SIZE(result);
-                PyObject *values = PyList_New(count);
-                if (values == NULL)
-                    goto fail;
-                for (Py_ssize_t r = 0; r < count; r++) {
-                    Py_INCREF(Py_None);
-                    PyList_SET_ITEM(values, r, Py_None);
-                }
-                PyObject *number = PyLong_FromSsize_t(column);
-                int failed = number == NULL || PyDict_SetItem(index, key, number) < 0 ||
-                             PyList_Append(keys, key) < 0 || PyList_Append(result, values) < 0;
-                Py_XDECREF(number);
-                Py_DECREF(values);
-                if (failed)
-                    goto fail;
-                if (column >= kinds_size) {
-                    Py_ssize_t grown = kinds_size ? 2 * kinds_size : 16;
-                    char *more = PyMem_Realloc(kinds, grown);
-                    if (more == NULL) {
-                        PyErr_NoMemory();
-                        goto fail;
-                    }
-                    kinds = more;
-                    kinds_size = grown;
-                }
-                kinds[column] = 0; /* no value yet */
-            } else {
-                column = PyLong_AsSsize_t(at);
-            }
-            if (k < RECENT_KEYS) {
-                recent_key[k] = key; /* borrowed: extras, which holds the rows, outlives the call */
-                recent_column[k] = column;
-            }
-        found:;
-            PyObject *values = PyList_GET_ITEM(result, column);
-            Py_INCREF(value);
-            PyList_SetItem(values, i, value); /* drops the None */
-            if (value != Py_None && kinds[column] != 'x') {
-                char kind = kind_of(value);
-                kinds[column] = kinds[column] == 0 || kinds[column] == kind ? kind : 'x';
-            }
-        }
+        for (Py_ssize_t k = 0; PyDict_Next(row, &pos, &key, &value); k++)
+            if (columns_add(&c, i, key, value, k) < 0)
+                goto done;
     }
-    for (Py_ssize_t column = 0; column < PyList_GET_SIZE(result); column++) {
-        PyObject *values = PyList_GET_ITEM(result, column), *kind, *entry;
-        PyObject *key = PyList_GET_ITEM(keys, column);
-        char code = kinds[column];
-        if (code == 0) {
-            kind = Py_None;
-            Py_INCREF(kind);
-        } else {
-            kind = PyUnicode_FromString(code == 'b' ? "bool" : code == 'i' ? "int" :
-                                        code == 'f' ? "float" : code == 's' ? "text" : "");
-            if (kind == NULL)
-                goto fail;
-        }
-        entry = PyTuple_Pack(3, key, values, kind);
-        Py_DECREF(kind);
-        if (entry == NULL)
-            goto fail;
-        PyList_SetItem(result, column, entry); /* drops the list; the tuple holds it */
-    }
-    PyMem_Free(kinds);
-    Py_DECREF(index);
-    Py_DECREF(keys);
+    result = columns_finish(&c);
+done:
+    columns_free(&c);
     return result;
-fail:
-    PyMem_Free(kinds);
-    Py_XDECREF(index);
-    Py_XDECREF(keys);
-    Py_XDECREF(result);
-    return NULL;
+}
+
+/* extra_columns_of(states, reserved, cap): what extra_columns(middles(states)) gives,
+ * made straight from the captured records without a dict per record, for a batch whose
+ * extras need nothing of capture._extras' other steps and certainly pack as they are
+ * (what rows_fit(extras, cap) tells); None for any other batch (then those steps run).
+ * That is: str keys, none reserved (``reserved``), private (``_``) or ours (``\0``),
+ * scalar values that are not None (a None extra reads back as a key with no value,
+ * which columns cannot say), each row within ``cap`` bytes as rows_fit counts it. */
+static PyObject *
+extra_columns_of(PyObject *module, PyObject *args)
+{
+    PyObject *states, *reserved;
+    Py_ssize_t cap;
+    if (!PyArg_ParseTuple(args, "O!O!n:extra_columns_of", &PyList_Type, &states,
+                          &PyFrozenSet_Type, &reserved, &cap))
+        return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(states);
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (!PyDict_CheckExact(PyList_GET_ITEM(states, i)))
+            Py_RETURN_NONE;
+    Columns c;
+    PyObject *result = NULL;
+    if (columns_init(&c, count) < 0)
+        goto done;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *state = PyList_GET_ITEM(states, i), *key, *value;
+        Py_ssize_t end = PyDict_GET_SIZE(state) - 1, index = standard_count, size = 5;
+        Py_ssize_t pos = tail_start(state);
+        for (Py_ssize_t k = 0; index < end && PyDict_Next(state, &pos, &key, &value); k++) {
+            index++;
+            if (!PyUnicode_CheckExact(key) || PyUnicode_GET_LENGTH(key) == 0 || value == Py_None)
+                goto not_so;
+            Py_UCS4 first = PyUnicode_READ_CHAR(key, 0);
+            Py_ssize_t bound = packed_bound(value);
+            if (first == '_' || first == 0 || bound < 0 || (size += packed_bound(key) + bound) > cap)
+                goto not_so;
+            int taken = PySet_Contains(reserved, key);
+            if (taken != 0) {
+                if (taken < 0)
+                    goto done;
+                goto not_so;
+            }
+            if (columns_add(&c, i, key, value, k) < 0)
+                goto done;
+        }
+    }
+    result = columns_finish(&c);
+    goto done;
+not_so:
+    result = Py_NewRef(Py_None);
+done:
+    columns_free(&c);
+    return result;
 }
 
 /* Where ``name`` is among ``names`` (a tuple of str), or -1. */
@@ -1181,6 +1277,8 @@ static PyMethodDef methods[] = {
      "rows_fit(rows, cap): whether every row certainly packs as it is within cap bytes."},
     {"extra_columns", extra_columns, METH_O,
      "Each extra key's values, a row per record, and their common kind."},
+    {"extra_columns_of", extra_columns_of, METH_VARARGS,
+     "extra_columns_of(states, reserved, cap): extra_columns of the records' extras (None: not so)."},
     {"render_rows", render_rows, METH_VARARGS,
      "render_rows(messages, site_rows, templates, args, cap): the None rows rendered (None: not so)."},
     {"configure", configure, METH_VARARGS,

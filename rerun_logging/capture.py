@@ -50,6 +50,7 @@ from .format import (
     SITE,
     SITE_FIELDS,
     ExceptionInfo,
+    ExtraColumns,
     _hashable_keys,
     _unpack_all,
     delta_encode,
@@ -168,6 +169,9 @@ _batch_rows: Callable[[Sequence[Captured]], Any] | None = (
 )
 _rows_fit: Callable[[list[Any], int], bool] | None = (
     _SPEEDUPS.rows_fit if _SPEEDUPS is not None else None
+)
+_extra_columns_of: Callable[[list[Any], frozenset[str], int], list[Any] | None] | None = (
+    _SPEEDUPS.extra_columns_of if _SPEEDUPS is not None else None
 )
 _render_rows: Callable[[list[Any], list[int], list[Any], list[Any], int], list[str] | None] | None = (
     _SPEEDUPS.render_rows if _SPEEDUPS is not None else None
@@ -380,8 +384,9 @@ class Columns(NamedTuple):
 
     columns: dict[str, Any]
     """The message's columns except ``extra`` (``args`` already packed)."""
-    extras: list[dict[str, Any] | None]
-    """The ``extra`` column unpacked, for ``format.pack_extras``."""
+    extras: Sequence[dict[str, Any] | None]
+    """The ``extra`` column unpacked, for ``format.pack_extras`` (a list; with
+    ``framed=False``, where it could, the batch's :class:`~rerun_logging.format.ExtraColumns`)."""
     args: list[Any]
     """The ``args`` column unpacked: each record's args as captured."""
     args_exact: bool
@@ -390,8 +395,9 @@ class Columns(NamedTuple):
     times: list[int]
     """Each record's time in ns (the ``time`` column is their deltas)."""
     framed: bool = True
-    """Whether :attr:`columns` hold all a RECORDS message is packed from: False where
-    ``record_batch(framed=False)`` left the args unpacked."""
+    """Whether :attr:`columns` and :attr:`extras` hold all a RECORDS message is packed
+    from: False where ``record_batch(framed=False)`` left the args unpacked or made the
+    extras as columns (:class:`~rerun_logging.format.ExtraColumns`)."""
 
 
 def record_columns(
@@ -450,10 +456,31 @@ def record_batch(
             columns["args"] = packed if packed is not None else pack_args_capped(args)
     if not (exact and all(deferrable)) and None in messages:
         columns["msg"] = _rendered_where_needed(states, messages, site_index, deferrable, exact)
-    extras, traces = _extras(states, dict_msgs)
-    if traces:
-        columns["trace"] = traces
+    extras = None if framed or dict_msgs else _extras_as_columns(states)
+    if extras is not None:
+        complete = False  # a frame needs the extras as rows: made afresh if one is
+    else:
+        extras, traces = _extras(states, dict_msgs)
+        if traces:
+            columns["trace"] = traces
     return Columns(columns, extras, args, exact, times, complete)
+
+
+def _extras_as_columns(states: Sequence[Captured]) -> ExtraColumns | None:
+    """The batch's extras as columns, made in one C pass without a dict per record
+    (``_speedups.extra_columns_of``), for a batch only read in this process; None where
+    they need :func:`_extras`' steps (a reserved or private name, a trace context, a
+    None value) or may not pack as they are, or without the C half."""
+    if _extra_columns_of is None or not isinstance(states, list):
+        return None
+    found = _extra_columns_of(states, RESERVED_ATTRS, MAX_FIELD_CHARS)
+    return None if found is None else ExtraColumns(found, len(states))
+
+
+def extras_fit(encoded: Columns) -> bool:
+    """Whether ``encoded``'s extras certainly pack as they are (see :func:`rows_fit`):
+    always so for extras made as columns, which were checked as they were made."""
+    return isinstance(encoded.extras, ExtraColumns) or rows_fit(encoded.extras)  # type: ignore[arg-type]
 
 
 _TEMPLATE_AT = SITE_FIELDS.index("template")

@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 from . import exits, format, own_threads
 from ._version import __version__
-from .capture import Captured, Columns, messages_as_read, record_batch, rows_fit
+from .capture import Captured, Columns, extras_fit, messages_as_read, record_batch
 from .format import RecordingInfo
 from .handoff import Handoff
 from .sinks import Sink, SinkOptions, open_sink
@@ -349,7 +349,7 @@ class Flusher:
         try:
             prefix = self.settings.entity_prefix
             encoded = record_batch(batch, self._next_seq, prefix, framed=not only_read)
-            if only_read and encoded.args_exact and rows_fit(encoded.extras):
+            if only_read and encoded.args_exact and extras_fit(encoded):
                 columns = _as_read(encoded)  # exact, told without packing anything
             extras = None
             if columns is None:

@@ -54,6 +54,7 @@ def capture_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(capture_module, "_batch_rows", None)
         monkeypatch.setattr(capture_module, "_rows_fit", None)
         monkeypatch.setattr(capture_module, "_render_rows", None)
+        monkeypatch.setattr(capture_module, "_extra_columns_of", None)
     elif capture_module._plain_capture is None:
         if os.environ.get("RERUN_LOGGING_REQUIRE_SPEEDUPS"):
             pytest.fail("rerun_logging._speedups is not built, and RERUN_LOGGING_REQUIRE_SPEEDUPS is set")
@@ -116,6 +117,10 @@ def read_back(captured: list[Captured], first_seq: int = 0, prefix: str = "") ->
         flushers = flusher_as_read(encoded)  # its messages rendered by messages_as_read
         assert flushers is not None and flushers.records() == records
         AS_READ.append(len(records))
+    unframed = record_batch(captured, first_seq, prefix, framed=False)  # the rerun sinks' batch
+    if unframed.args_exact and capture_module.extras_fit(unframed):
+        in_process = flusher_as_read(unframed)  # extras as columns, where they could be
+        assert in_process is not None and in_process.records() == records
     return records  # type: ignore[return-value]
 
 
@@ -824,7 +829,9 @@ def test_a_batch_left_unpacked_reads_as_the_packed_one(logger: logging.Logger, c
     for batch in (collected.captured[:2], collected.captured):
         packed = record_batch(batch, 5)
         unpacked = record_batch(batch, 5, framed=False)
-        assert packed.framed and ("args" in unpacked.columns) is unpacked.framed
+        as_columns = isinstance(unpacked.extras, format.ExtraColumns)
+        assert as_columns is (capture_module._extra_columns_of is not None)
+        assert packed.framed and ("args" in unpacked.columns and not as_columns) is unpacked.framed
         read = [format.columns_as_read(c.columns, c.args, c.extras, c.times).records() for c in (packed, unpacked)]
         assert read[0] == read[1] and [r.message for r in read[0]][:2] == ["ann did 3 things", "no args"]
     assert record_batch(collected.captured[:2], 0, framed=False).framed is (capture_module._rows_fit is None)
@@ -1062,6 +1069,34 @@ def test_messages_rendered_for_in_process_readers_are_what_readers_render(
         assert rendered_here is (name == "plain" and capture_path == "speedups"), name
         assert flusher_as_read(encoded).messages == by_format.messages, name  # type: ignore[union-attr]
     assert by_format.messages[2].startswith("<message could not be formatted: TypeError")
+
+
+def test_extras_made_as_columns_read_as_the_python_steps_make_them(
+    logger: logging.Logger, collected: Collecting, capture_path: str
+) -> None:
+    """``_speedups.extra_columns_of`` makes a batch's extras as columns, without a dict
+    per record, where they need none of ``_extras``' steps; any batch that does (a
+    private or reserved name, a None value, a value that may not pack as it is) gets
+    those steps, and both read the same."""
+    cases: dict[str, list[dict[str, Any]]] = {
+        "plain": [{"user": "u", "n": 1}, {"n": 2, "user": "v", "ok": True}, {}, {"ratio": 0.5}],
+        "private": [{"_hidden": 1, "n": 1}],
+        "none": [{"n": None}],
+        "big": [{"text": "x" * MAX_FIELD_CHARS}],
+    }
+    for name, extras in cases.items():
+        collected.captured.clear()
+        for i, extra in enumerate(extras):
+            handle_directly(collected, logger, "n=%d", i, extra=extra)
+        unframed = record_batch(collected.captured, 0, framed=False)
+        as_columns = isinstance(unframed.extras, format.ExtraColumns)
+        assert as_columns is (name == "plain" and capture_path == "speedups"), name
+        read = flusher_as_read(unframed) if capture_module.extras_fit(unframed) else None
+        framed = read_back(collected.captured)
+        assert read is None or read.records() == framed, name
+        if as_columns:
+            assert [r.extras for r in framed] == extras
+            assert unframed.extras[1] == {"n": 2, "user": "v", "ok": True} and unframed.extras[2] is None
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,7 @@ from .messages import (
     Dropped,
     End,
     ExceptionInfo,
+    ExtraColumns,
     Message,
     Record,
     RecordColumns,
@@ -174,7 +175,7 @@ __all__ = [
     "truncate_text", "unformattable",
     # messages
     "Ack", "Damage", "Dropped", "End", "ExceptionInfo", "Message", "Record",
-    "RecordColumns", "RecordingInfo", "Refused", "StreamId", "ack_message", "columns_as_read",
+    "ExtraColumns", "RecordColumns", "RecordingInfo", "Refused", "StreamId", "ack_message", "columns_as_read",
     "columns_for",
     "decode_columns", "decode_info",
     "decode_records", "delta_decode", "delta_encode", "dropped_message", "encode_records",

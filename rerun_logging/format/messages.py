@@ -414,6 +414,31 @@ def _info_field(value: Any, key: str, name: str, kind: type) -> Any:
     return value
 
 
+class ExtraColumns(Sequence[Union[dict, None]]):
+    """A batch's extras as columns, ``(key, values, kind)`` per key as
+    ``_speedups.extra_columns`` makes them (a value per row, None where the row has
+    none), read as rows (a dict, or None) where a reader asks for rows.
+
+    The flusher's batches for the sinks in its own process carry their extras so
+    (``capture.record_batch``): a batch's extras made straight from the captured
+    records, without a dict per record, which the rerun mapping takes as they are."""
+
+    __slots__ = ("columns", "_count")
+
+    def __init__(self, columns: list[tuple[Any, list[Any], str | None]], count: int) -> None:
+        self.columns = columns
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [self[at] for at in range(*row.indices(self._count))]
+        found = {key: values[row] for key, values, _ in self.columns if values[row] is not None}
+        return found or None
+
+
 @dataclass(frozen=True)
 class RecordColumns:
     """The records of one RECORDS message as columns: what :func:`decode_columns`
@@ -433,8 +458,9 @@ class RecordColumns:
     ctxs: list[list[Any]]
     ctx_rows: list[int]
     messages: list[str]
-    extras: list[dict[str, Any] | None]
-    """The extras of each row (None or an empty map: none)."""
+    extras: Sequence[dict[str, Any] | None]
+    """The extras of each row (None or an empty map: none): a list, or for a batch read
+    in the writer's process its :class:`ExtraColumns`."""
     args: list[Any]
     """The ``args`` column's rows (None: none), as stored (a list or a map)."""
     exceptions: dict[int, ExceptionInfo]
