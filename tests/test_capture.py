@@ -1111,11 +1111,10 @@ def test_extras_made_as_columns_read_as_the_python_steps_make_them(
         (5, [(2,), (3,)]),  # renders, but no str
     ],
 )
+@pytest.mark.parametrize("capture_path", ["speedups"], indirect=True)
 def test_the_c_render_renders_as_format_renders_at_once(template: Any, args: list[Any], capture_path: str) -> None:
     """``_speedups.render_rows`` against the Python pass it stands for, row for row, and
     None wherever that pass gives None (then format renders each row the careful way)."""
-    if capture_path != "speedups":
-        pytest.skip("the C half's own check")
     from rerun_logging import _speedups
     from rerun_logging.format import messages as format_messages
 
