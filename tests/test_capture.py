@@ -654,7 +654,8 @@ PLAIN = [
     ("request %d done", (7,), {"user": "u", "n": 7}),
     ("no args", (), None),
     ("%s %s %r %.1f %d", ("a", "\udc80", None, 2.5, True), {"ok": False, "f": 1.5, "big": 2**70}),
-    ("%(a)s", None, {"taskName": "t", "_private": 1}),
+    # taskName: reserved, and an extra before 3.12 (from 3.12 on, LogRecord's own: refused)
+    ("%(a)s", None, {"taskName": "t", "_private": 1} if sys.version_info < (3, 12) else {"_private": 1}),
 ]
 NOT_PLAIN = [
     ("list arg %s", ([1],), None),
