@@ -8,8 +8,9 @@
  * that both give the same dict, key for key and in the same order.
  *
  * middles(states) makes the extras of a batch of captured records on the flusher, and
- * batch_rows(states) reads the rest of what record_batch() packs, in one pass;
- * render_rows renders a batch's messages for the sinks that read them in this process.
+ * batch_rows(states) reads the rest of what record_batch() packs, in one pass. For the
+ * sinks that read a batch in this process, render_rows renders its messages and
+ * extra_columns_of makes its extras as columns, without a dict per record.
  *
  * The copy is untracked by the cyclic GC: it lives until the flusher takes its batch,
  * thousands of records later, and tracked it would be traversed by every young
