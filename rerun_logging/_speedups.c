@@ -119,11 +119,15 @@ untrack_args(PyObject *state)
         PyObject_GC_UnTrack(args);
 }
 
-/* The copy of a plain record's ``state`` (its instance dict) that capture() returns, with
- * MESSAGE_KEY (None) added last, out of the cyclic GC; NULL on error. */
+/* What capture() returns for a record whose instance dict is ``state``: when it is plain
+ * (is_plain), a copy with MESSAGE_KEY (None) added last, out of the cyclic GC; Py_None
+ * (a new reference) when it is not; NULL on error. */
 static PyObject *
 captured_copy(PyObject *state)
 {
+    int plain = is_plain(state);
+    if (plain <= 0)
+        return plain < 0 ? NULL : Py_NewRef(Py_None);
     PyObject *copy = PyDict_Copy(state);
     if (copy == NULL)
         return NULL;
@@ -164,13 +168,6 @@ plain_capture(PyObject *module, PyObject *record)
     PyObject *state = record_state(record);
     if (state == NULL || state == Py_None)
         return state;
-    int plain = is_plain(state);
-    if (plain <= 0) {
-        Py_DECREF(state);
-        if (plain < 0)
-            return NULL;
-        Py_RETURN_NONE;
-    }
     PyObject *copy = captured_copy(state);
     Py_DECREF(state);
     return copy;
@@ -857,8 +854,8 @@ not_so:
  * RerunHandler's ``handle`` is a Handle: a method descriptor (as a C method is, so that
  * ``hdlr.handle(record)`` makes no bound method) called with the handler and the record.
  * For an accepting handler with no filters, no formatter, RerunHandler's own emit and a
- * running flusher, and a plain record logged on a thread that is not the package's, it does what the Python
- * handle and emit do: capture, append to the queue, wake the flusher when a batch is
+ * running flusher, and a plain record logged on a thread that is not the package's, it
+ * does what the Python handle and emit do: capture, append to the queue, wake the flusher when a batch is
  * full or the flusher was quiet. Anything else goes to the Python ``handle`` (``slow``)
  * before anything was done, so that one decides. It reads the handler's state from its
  * instance dict at every call: fork, set_sink, close and setFormatter change it there. */
@@ -995,22 +992,22 @@ handle_fast(Handle *self, PyObject *handler, PyObject *hd, PyObject *record)
      * thread, a queue gone, a record capture() must see: nothing done here. */
     PyObject *thread = PyDict_GetItemWithError(state, str_thread);
     PyObject *queue = PyDict_GetItemWithError(hd, str_queue);
-    if ((thread != NULL && PySet_GET_SIZE(self->own) > 0 && PySet_Contains(self->own, thread) != 0) ||
-        queue == NULL || is_plain(state) <= 0) {
+    PyObject *copy = NULL;
+    if ((thread == NULL || PySet_GET_SIZE(self->own) == 0 || PySet_Contains(self->own, thread) == 0) &&
+        queue != NULL)
+        copy = captured_copy(state);
+    if (copy == NULL || copy == Py_None) {
+        Py_XDECREF(copy);
         Py_DECREF(state);
         PyErr_Clear();
         return NULL;
     }
     Py_INCREF(queue);
-    PyObject *copy = captured_copy(state);
-    int failed = copy == NULL;
-    if (!failed) {
-        PyObject *call[2] = {queue, copy};
-        PyObject *appended = PyObject_Vectorcall(self->append, call, 2, NULL);
-        Py_DECREF(copy);
-        failed = appended == NULL;
-        Py_XDECREF(appended);
-    }
+    PyObject *call[2] = {queue, copy};
+    PyObject *appended = PyObject_Vectorcall(self->append, call, 2, NULL);
+    Py_DECREF(copy);
+    int failed = appended == NULL;
+    Py_XDECREF(appended);
     if (!failed)
         failed = after_append(self, handler, hd, queue, state) < 0;
     Py_DECREF(queue);
