@@ -10,6 +10,6 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("rerun_logging._speedups", sources=["rerun_logging/_speedups.c"], optional=True),
+        Extension("rerun_logging._speedups", sources=["rerun_logging/_speedups.c", "rerun_logging/_arrow.c"], optional=True),
     ],
 )

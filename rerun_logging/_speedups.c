@@ -10,7 +10,9 @@
  * middles(states) makes the extras of a batch of captured records on the flusher, and
  * batch_rows(states) reads the rest of what record_batch() packs, in one pass. For the
  * sinks that read a batch in this process, render_rows renders its messages and
- * extra_columns_of makes its extras as columns, without a dict per record.
+ * extra_columns_of makes its extras as columns, without a dict per record. The rerun
+ * sinks' Arrow columns are made in _arrow.c (arrow_columns and group_rows), compiled
+ * into this module, without giving up the GIL as pyarrow's kernels do.
  *
  * The copy is untracked by the cyclic GC: it lives until the flusher takes its batch,
  * thousands of records later, and tracked it would be traversed by every young
@@ -1264,6 +1266,11 @@ watch_at_fork(void)
 }
 #endif
 
+/* In _arrow.c: the Arrow columns of rerun_sdk.mapping. */
+PyObject *arrow_columns(PyObject *module, PyObject *args);
+PyObject *group_rows(PyObject *module, PyObject *args);
+int arrow_add_types(PyObject *module);
+
 static PyMethodDef methods[] = {
     {"plain_capture", plain_capture, METH_O,
      "What capture() returns for a plain record (None: take the Python path)."},
@@ -1279,6 +1286,10 @@ static PyMethodDef methods[] = {
      "extra_columns_of(states, reserved, cap): extra_columns of the records' extras (None: not so)."},
     {"render_rows", render_rows, METH_VARARGS,
      "render_rows(messages, site_rows, templates, args, cap): the None rows rendered (None: not so)."},
+    {"arrow_columns", arrow_columns, METH_VARARGS,
+     "arrow_columns(fields, index, rows): each field's Arrow column (None: not made here)."},
+    {"group_rows", group_rows, METH_VARARGS,
+     "group_rows(site_rows, site_groups, groups): each group's rows, in order."},
     {"configure", configure, METH_VARARGS,
      "configure(LogRecord, MESSAGE_KEY, standard_names, key_names): set once by capture."},
     {"watch_signal", watch_signal, METH_O,
@@ -1327,7 +1338,8 @@ PyInit__speedups(void)
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     PyObject *module = PyModule_Create(&module_def);
-    if (module != NULL && PyModule_AddObjectRef(module, "Handle", (PyObject *)&HandleType) < 0) {
+    if (module != NULL && (PyModule_AddObjectRef(module, "Handle", (PyObject *)&HandleType) < 0 ||
+                           arrow_add_types(module) < 0)) {
         Py_DECREF(module);
         return NULL;
     }

@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("rerun", reason="needs the rerun-logging[rerun] extra (rerun-sdk)")
 
+import pyarrow as pa  # noqa: E402
 import rerun as rr  # noqa: E402
 from rerun.chunk import RrdReader  # noqa: E402
 
@@ -30,9 +31,16 @@ def record(**fields: Any) -> Record:
     return Record(**base)
 
 
+def arrow(column: Any) -> pa.Array:
+    """A column's (or timeline's) array as a ``pyarrow`` array: the C half makes them as
+    ``_speedups.ArrowColumn``, which pyarrow imports by the Arrow C data interface."""
+    array = column.as_arrow_array()
+    return array if isinstance(array, pa.Array) else pa.array(array)
+
+
 def by_name(columns: mapping.EntityColumns) -> dict[str, list[Any]]:
     """Each component column's rows, by component name."""
-    return {c.component_descriptor().component: c.as_arrow_array().to_pylist() for c in columns.columns}
+    return {c.component_descriptor().component: arrow(c).to_pylist() for c in columns.columns}
 
 
 # --- entity paths and levels -------------------------------------------------------------
@@ -61,10 +69,10 @@ def test_one_entity_columns_per_path_in_first_seen_order() -> None:
     ]
     batches = mapping.columns_for(records, "", mapping.ExtraKinds())
     assert [(b.entity_path, b.rows) for b in batches] == [("/logs/b", 2), ("/logs/a", 1)]
-    seqs = batches[0].indexes[1].as_arrow_array().to_pylist()
+    seqs = arrow(batches[0].indexes[1]).to_pylist()
     assert seqs == [0, 2] and batches[0].indexes[1].timeline_name() == "log_seq"
     assert batches[0].indexes[0].timeline_name() == "log_time"
-    assert batches[0].indexes[0].as_arrow_array().cast("int64").to_pylist() == [records[0].time_ns] * 2
+    assert arrow(batches[0].indexes[0]).cast("int64").to_pylist() == [records[0].time_ns] * 2
 
 
 def test_the_record_fields_are_components_beside_the_text_log() -> None:
@@ -104,7 +112,7 @@ def test_extras_are_typed_components_named_by_their_key() -> None:
     assert got["ratio"] == [[0.5], None] and got["ok"] == [[True], None] and got["who"] == [["ann"], None]
     assert got["tags"] == [['["a", 1]'], None]  # JSON text
     assert got["raw"] == [["b'\\x00'"], None]
-    types = {c.component_descriptor().component: c.as_arrow_array().type.value_type for c in batch.columns}
+    types = {c.component_descriptor().component: arrow(c).type.value_type for c in batch.columns}
     assert str(types["user_id"]) == "int64" and str(types["ratio"]) == "double"
     assert str(types["ok"]) == "bool" and str(types["who"]) == "string"
 
@@ -122,11 +130,16 @@ ODD_EXTRAS: list[list[dict[Any, Any] | None]] = [
 ]
 
 
-def test_the_c_half_makes_the_extra_columns_the_python_steps_make(monkeypatch: pytest.MonkeyPatch) -> None:
+def require_speedups() -> None:
+    """Skip a test of the C half where it is not built (fail where CI says it must be)."""
     if mapping._SPEEDUPS is None:
         if os.environ.get("RERUN_LOGGING_REQUIRE_SPEEDUPS"):
             pytest.fail("rerun_logging._speedups is not built, and RERUN_LOGGING_REQUIRE_SPEEDUPS is set")
         pytest.skip("rerun_logging._speedups is not built here")
+
+
+def test_the_c_half_makes_the_extra_columns_the_python_steps_make(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_speedups()
     fast = [mapping._extra_columns(extras) for extras in ODD_EXTRAS]
     monkeypatch.setattr(mapping, "_SPEEDUPS", None)
     assert fast == [mapping._extra_columns(extras) for extras in ODD_EXTRAS]
@@ -228,3 +241,141 @@ def test_the_span_a_record_was_logged_in() -> None:
     assert got["LogRecord:trace_id"] == [None, ["0af7651916cd43dd8448eb211c80319c"]]
     assert got["LogRecord:span_id"] == [None, ["b7ad6b7169203331"]]
     assert got["LogRecord:trace_flags"] == [None, [1]]
+
+
+# --- the flusher's GIL ------------------------------------------------------------------
+
+
+def mixed_batch(rows: int) -> list[Record]:
+    """Records of three loggers and sites, with nulls, every kind of extra, exceptions."""
+    return [
+        record(
+            seq=i, time_ns=1_700_000_000_000_000_000 + i, message=f"m{i}",
+            entity_path=("shop/db", "shop/web", "jobs")[i % 3], logger=("shop.db", "shop.web", "jobs")[i % 3],
+            line=10 + i % 3, thread=7 + i % 2, thread_name=("MainThread", "worker")[i % 2],
+            exception=ExceptionInfo("KeyError", "'k'", "Traceback") if i % 50 == 0 else None,
+            extras={"n": i, "user": "ann", "ratio": i / 2, "ok": i % 2 == 0, "tags": [i]} if i % 4 else {},
+        )
+        for i in range(rows)
+    ]
+
+
+def gil_releases(call: Any) -> int:
+    """How many times another thread ran while ``call()`` ran on this one: 0 when
+    ``call`` never released the GIL (the switch interval is made too long to force a
+    switch, and the other thread asks for the GIL again at once each time it has it)."""
+    import sys
+    import threading
+    import time
+
+    ran, stop, started = [0], threading.Event(), threading.Event()
+
+    def other() -> None:
+        started.set()
+        while not stop.is_set():
+            ran[0] += 1
+            time.sleep(0)  # gives the GIL back, and asks for it again
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    thread = threading.Thread(target=other, daemon=True)
+    try:
+        thread.start()
+        started.wait(10)
+        before = ran[0]
+        call()
+        return ran[0] - before
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        thread.join(10)
+
+
+def test_making_the_columns_never_releases_the_gil() -> None:
+    """Arrow's compute kernels and numpy's loops give the GIL up while they run, and the
+    flusher then waits up to the switch interval (5 ms) to get it back from an app thread
+    that is logging: 40 such waits a batch made the ``rerun`` sinks fall behind a fast
+    app and drop records. The C half makes the columns without giving it up. (The
+    Python half, for an install without the C half, is not held to this: the
+    ``pa.Array.from_buffers`` it ends with validates with the GIL released, about one
+    call in seventy.)"""
+    require_speedups()
+    batch = format.RecordColumns.of(mixed_batch(600))
+    kinds = mapping.ExtraKinds()
+    mapping.batch_columns(batch, "", kinds)  # first use: imports, caches
+    made: list[Any] = []
+    assert gil_releases(lambda: made.extend(mapping.batch_columns(batch, "", kinds, {}))) == 0
+    assert [c.rows for c in made] == [200, 200, 200]
+
+
+ODD_FIELDS: list[tuple[list[Any], Any]] = [
+    (["a", None, "\udc80", "é", "", "x" * 300], pa.string()),
+    ([1, None, -(2**63), 2**63 - 1, 2**63, -(2**63) - 1, 0], pa.int64()),
+    ([0, 2**64 - 1, 2**64, -1, None], pa.uint64()),
+    ([0.5, None, float("inf"), -0.0, 1e308], pa.float64()),
+    ([True, False, None] * 5, pa.bool_()),
+    ([None, None, None], pa.string()),
+]
+
+
+def both_halves(monkeypatch: pytest.MonkeyPatch, make: Any) -> tuple[Any, Any]:
+    """What ``make()`` gives with the C half, and with the Python half."""
+    require_speedups()
+    fast = make()
+    with monkeypatch.context() as patched:
+        patched.setattr(mapping, "_SPEEDUPS", None)
+        slow = make()
+    return fast, slow
+
+
+def as_rows(columns: list[Any]) -> list[Any]:
+    return [None if c is None else (str(arrow(c).type), arrow(c).null_count, arrow(c).to_pylist()) for c in columns]
+
+
+@pytest.mark.parametrize("index, rows", [(None, None), (None, [2, 0, 1]), ([1, 1, 0, 2, 0, 1], [5, 0, 3])])
+def test_the_c_half_makes_the_columns_the_python_half_makes(
+    monkeypatch: pytest.MonkeyPatch, index: list[int] | None, rows: list[int] | None,
+) -> None:
+    fields = [(rr.ComponentDescriptor(f"f{at}"), values, kind) for at, (values, kind) in enumerate(ODD_FIELDS)]
+    fast, slow = both_halves(monkeypatch, lambda: as_rows(mapping._list_columns(fields, index, rows)))
+    assert fast == slow
+    if index is None and rows is None:
+        assert fast[0] == ("list<item: string>", 1, [["a"], None, ["\\udc80"], ["é"], [""], ["x" * 300]])
+        assert fast[1][2] == [[1], None, [-(2**63)], [2**63 - 1], None, None, [0]]  # past int64: null
+        assert fast[2][2] == [[0], [2**64 - 1], None, None, None]
+        assert fast[4][2][:3] == [[True], [False], None]
+        assert fast[5] is None  # no row has a value: no column
+
+
+def test_an_empty_batch_makes_no_rows_in_either_half(monkeypatch: pytest.MonkeyPatch) -> None:
+    fields = [(rr.ComponentDescriptor("f"), [], pa.string())]
+    fast, slow = both_halves(monkeypatch, lambda: as_rows(mapping._list_columns(fields)))
+    assert fast == slow == [None]
+    fast, slow = both_halves(monkeypatch, lambda: arrow(mapping._index("t", [], None, True)).to_pylist())
+    assert fast == slow == []
+
+
+def test_the_c_half_makes_the_timelines_the_python_half_makes(monkeypatch: pytest.MonkeyPatch) -> None:
+    times = [1_700_000_000_000_000_000, -5, 0, 3]
+
+    def timelines() -> list[Any]:
+        made = [mapping._index("time", times, rows, True) for rows in (None, [3, 1])]
+        made.append(mapping._index("seq", [7, 8, 9], [2, 0], False))
+        return [(index.timeline_name(), str(arrow(index).type), arrow(index).cast("int64").to_pylist()) for index in made]
+
+    fast, slow = both_halves(monkeypatch, timelines)
+    assert fast == slow == [
+        ("time", "timestamp[ns]", [1_700_000_000_000_000_000, 0, 0, 3]),  # before the epoch: the epoch
+        ("time", "timestamp[ns]", [3, 0]),
+        ("seq", "int64", [9, 7]),
+    ]
+
+
+def test_both_halves_group_the_rows_by_entity_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = mixed_batch(30)
+    fast, slow = both_halves(
+        monkeypatch,
+        lambda: [(b.entity_path, b.rows, by_name(b)) for b in mapping.columns_for(records, "", mapping.ExtraKinds())],
+    )
+    assert fast == slow
+    assert [(path, rows) for path, rows, _ in fast] == [("/logs/shop/db", 10), ("/logs/shop/web", 10), ("/logs/jobs", 10)]

@@ -44,8 +44,9 @@ characters escaped (``\\udc80``).
 from __future__ import annotations
 
 import json
+from array import array as _typed_array
 from dataclasses import dataclass
-from itertools import chain, compress, repeat
+from itertools import accumulate, chain, compress, repeat
 from operator import is_not
 from typing import Any, Sequence
 
@@ -55,7 +56,6 @@ from ..speedups import SPEEDUPS as _SPEEDUPS
 from . import RerunUnavailable
 
 try:
-    import numpy as np
     import pyarrow as pa
     import rerun as rr
 except Exception as error:  # ImportError, or an SDK that does not load here
@@ -113,12 +113,19 @@ class EntityColumns:
     """Component columns (:class:`_Column`), each ``rows`` long."""
     rows: int
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the columns' Arrow buffers."""
+        return sum(column.nbytes for column in self.columns)
+
 
 class _Column:
     """A component column as ``rr.send_columns`` takes it: a descriptor and a list array.
 
     The array has one entry per row: a one-element list, or null where the row has
-    no value (what ``rr.ComponentColumn`` cannot say: it gives empty lists)."""
+    no value (what ``rr.ComponentColumn`` cannot say: it gives empty lists). It is a
+    ``_speedups.ArrowColumn`` (an Arrow array by the PyCapsule interface, which
+    ``rr.send_columns`` and ``pa.array`` take) or a ``pyarrow`` array."""
 
     __slots__ = ("descriptor", "array")
 
@@ -132,45 +139,126 @@ class _Column:
     def as_arrow_array(self) -> Any:
         return self.array
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the array's buffers (summed here for a ``pyarrow`` array: its
+        ``nbytes`` gives up the GIL, see :func:`batch_columns`)."""
+        if isinstance(self.array, pa.Array):
+            return sum(buffer.size for buffer in self.array.buffers() if buffer is not None)
+        return int(self.array.nbytes)
+
 
 def _escaped(text: str) -> str:
     """``text`` with what UTF-8 cannot hold (lone surrogates) escaped as ``\\udc80``."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def _bits(flags: Sequence[bool]) -> bytes:
+    """``flags`` as an Arrow bitmap (the first flag in the lowest bit of the first byte)."""
+    digits = "".join(["1" if flag else "0" for flag in reversed(flags)]) or "0"
+    return int(digits, 2).to_bytes((len(flags) + 7) // 8, "little")
+
+
+_ARRAY_CODES = {pa.int64(): "q", pa.uint64(): "Q", pa.float64(): "d", pa.timestamp("ns"): "q"}
+
+
 def _array(values: Sequence[Any], kind: Any) -> Any:
-    """An Arrow array of ``values`` (None: null) of type ``kind``; text that UTF-8
-    cannot hold is escaped."""
-    try:
-        return pa.array(values, kind)
-    except (UnicodeEncodeError, pa.ArrowInvalid, pa.ArrowTypeError):
-        if kind != pa.string():
-            raise
-        return pa.array([None if v is None else _escaped(str(v)) for v in values], kind)
+    """An Arrow array (no nulls) of ``values`` of type ``kind``, made from buffers by
+    Python's own loops (``pa.array`` gives up the GIL, see :func:`batch_columns`); text
+    that UTF-8 cannot hold is escaped, any other value as its ``str``."""
+    if kind == pa.string():
+        encoded = [
+            (value if type(value) is str else str(value)).encode("utf-8", "backslashreplace")
+            for value in values
+        ]
+        offsets = _typed_array("i", accumulate(map(len, encoded), initial=0))
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    elif kind == pa.bool_():
+        buffers = [None, pa.py_buffer(_bits([bool(value) for value in values]))]
+    else:
+        buffers = [None, pa.py_buffer(_typed_array(_ARRAY_CODES[kind], values))]
+    return pa.Array.from_buffers(kind, len(values), buffers, null_count=0)
 
 
-def _list_of(descriptor: Any, array: Any) -> _Column | None:
-    """The component column of ``array``: one value per row, none where it is null;
-    None when no row has one. Built with Arrow's and numpy's own loops."""
-    rows, nulls = len(array), array.null_count
-    if nulls == rows:
-        return None
-    if nulls == 0:
-        offsets = pa.array(np.arange(rows + 1, dtype=np.int32))
-        return _Column(descriptor, pa.ListArray.from_arrays(offsets, array))
-    valid = array.is_valid()
-    present = np.asarray(valid.to_numpy(zero_copy_only=False))
-    offsets = np.zeros(rows + 1, dtype=np.int32)
-    np.cumsum(present, out=offsets[1:])
-    list_array = pa.ListArray.from_arrays(
-        pa.array(offsets), array.filter(valid), mask=pa.array(~present)
-    )
-    return _Column(descriptor, list_array)
+_IDENTITY: list[Any] = [pa.py_buffer(_typed_array("i", range(4097)))]
+"""The list offsets 0, 1, 2...: one value a row (grown as a batch needs, and sliced)."""
+
+
+def _identity_offsets(rows: int) -> Any:
+    buffer = _IDENTITY[0]
+    if buffer.size < (rows + 1) * 4:
+        buffer = _IDENTITY[0] = pa.py_buffer(_typed_array("i", range(2 * rows + 1)))
+    return buffer.slice(0, (rows + 1) * 4)
+
+
+_LIST_TYPES: dict[Any, Any] = {}
+_C_KINDS = {pa.string(): 0, pa.int64(): 1, pa.uint64(): 2, pa.float64(): 4, pa.bool_(): 5}
+"""The Arrow types ``_speedups.arrow_columns`` makes, by its number for each."""
+_C_TIMESTAMP = 3
+
+
+def _list_type(kind: Any) -> Any:
+    found = _LIST_TYPES.get(kind)
+    if found is None:
+        found = _LIST_TYPES[kind] = pa.list_(kind)
+    return found
+
+
+def _picked(values: Sequence[Any], index: Sequence[int] | None, rows: Sequence[int] | None) -> list[Any]:
+    """``values[index[rows[i]]]`` for each row ``i`` (see :func:`_list_column`)."""
+    if index is not None:
+        index = index if rows is None else list(map(index.__getitem__, rows))
+        return list(map(values.__getitem__, index))
+    return list(values) if rows is None else list(map(values.__getitem__, rows))
+
+
+def _list_columns(
+    fields: Sequence[Field], index: Sequence[int] | None = None, rows: Sequence[int] | None = None,
+) -> list[_Column | None]:
+    """The component column of each field, whose row ``i`` is ``values[index[rows[i]]]``
+    (no ``index``: ``values[rows[i]]``; no ``rows``: every row in order), one value a row,
+    null where it is None; None for a field no row has a value of.
+
+    Made from buffers (``_speedups.arrow_columns`` where it is built, else Python's own
+    loops), never with ``pa.array``, Arrow's compute kernels or numpy's loops: those give
+    up the GIL (see :func:`batch_columns`)."""
+    made = None
+    if _SPEEDUPS is not None:
+        made = _SPEEDUPS.arrow_columns([(values, _C_KINDS[kind], True) for _, values, kind in fields], index, rows)
+    columns = []
+    for at, (descriptor, values, kind) in enumerate(fields):
+        column = made[at] if made is not None else None
+        if column is None:
+            columns.append(_python_list_column(descriptor, _picked(values, index, rows), kind))
+        elif column.null_count < len(column):
+            columns.append(_Column(descriptor, column))
+        else:
+            columns.append(None)
+    return columns
 
 
 def _list_column(descriptor: Any, values: Sequence[Any], kind: Any) -> _Column | None:
-    """The column of ``values`` (None where a row has none); None when no row has one."""
-    return _list_of(descriptor, _array(values, kind))
+    """The column of one field (see :func:`_list_columns`), a value per row."""
+    return _list_columns([(descriptor, values, kind)])[0]
+
+
+def _python_list_column(descriptor: Any, values: list[Any], kind: Any) -> _Column | None:
+    """:func:`_list_column` of the rows' values, by Python's own loops."""
+    if kind in _INT_RANGES:
+        values = _in_range(values, *_INT_RANGES[kind])
+    count = len(values)
+    if not any(value is not None for value in values):
+        return None
+    present = [value is not None for value in values]
+    nulls = count - sum(present)
+    if nulls:
+        child = _array([value for value in values if value is not None], kind)
+        offsets = pa.py_buffer(_typed_array("i", accumulate(present, initial=0)))
+        bits = pa.py_buffer(_bits(present))
+    else:
+        child, offsets, bits = _array(values, kind), _identity_offsets(count), None
+    array = pa.Array.from_buffers(_list_type(kind), count, [bits, offsets], null_count=nulls, children=[child])
+    return _Column(descriptor, array)
 
 
 _DESCRIPTORS: dict[str, Any] = {}
@@ -294,10 +382,16 @@ def _extra_columns(extras: Sequence[dict[str, Any] | None]) -> list[tuple[Any, l
     return columns
 
 
-def _extra_arrays(extras: Sequence[dict[str, Any] | None], kinds: ExtraKinds) -> list[tuple[Any, Any]]:
-    """(descriptor, array) of each extra key of the batch, a row per record, and of its
-    ``<key>.text`` sibling where values of another kind went (see :class:`ExtraKinds`)."""
-    arrays = []
+Field = tuple[Any, Sequence[Any], Any]
+"""A field of a batch as :func:`_list_columns` makes its column: (descriptor, values,
+Arrow type), the values one per row, or one per site or context (with the batch's
+``site_rows`` or ``ctx_rows`` as the index)."""
+
+
+def _extra_fields(extras: Sequence[dict[str, Any] | None], kinds: ExtraKinds) -> list[Field]:
+    """Each extra key of the batch, a value per row, and its ``<key>.text`` sibling where
+    values of another kind went (see :class:`ExtraKinds`)."""
+    fields: list[Field] = []
     for key, raw, common in _extra_columns(extras):
         if common is None:
             continue
@@ -305,69 +399,54 @@ def _extra_arrays(extras: Sequence[dict[str, Any] | None], kinds: ExtraKinds) ->
         kind = kinds.kind_of(name, next(value for value in raw if value is not None))
         arrow_kind = getattr(pa, _ARROW_KINDS[kind])()
         if common == kind:
-            arrays.append((_descriptor(name), _array(raw, arrow_kind)))
+            fields.append((_descriptor(name), raw, arrow_kind))
             continue
         values = [None if value is None else _fits(kind, value) for value in raw]
         spill = [
             _text(value) if value is not None and fitted is None else None
             for value, fitted in zip(raw, values)
         ]
-        arrays.append((_descriptor(name), _array(values, arrow_kind)))
+        fields.append((_descriptor(name), values, arrow_kind))
         if any(text is not None for text in spill):
-            arrays.append((_descriptor(f"{name}.text"), _array(spill, pa.string())))
-    return arrays
+            fields.append((_descriptor(f"{name}.text"), spill, pa.string()))
+    return fields
 
 
 _SITE = {name: at for at, name in enumerate(format.SITE_FIELDS)}
 _CONTEXT = {name: at for at, name in enumerate(format.CONTEXT_FIELDS)}
 
 
-def _site_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
+def _site_fields(batch: RecordColumns) -> list[Field]:
     """The fields of each record's site (level, logger, source...): one value per site,
-    spread to the rows by the batch's ``site_rows`` in one Arrow ``take``."""
+    each row's given by the batch's ``site_rows``."""
     sites, at = batch.sites, _SITE
     level, name, path, line = at["level"], at["level_name"], at["path"], at["line"]
     string, int64 = pa.string(), pa.int64()
-    per_site: list[tuple[Any, Any, list[Any]]] = [
-        (rr.TextLog.descriptor_level(), string, [text_log_level(s[level], s[name]) for s in sites]),
-        (_field("levelno"), int64, _int64s([s[level] for s in sites])),
-        (_field("logger"), string, [s[at["logger"]] for s in sites]),
-        (_field("template"), string, [s[at["template"]] for s in sites]),
-        (_field("pathname"), string, [s[path] or None for s in sites]),
-        (_field("lineno"), int64, _int64s([s[line] if s[path] else None for s in sites])),
-        (_field("funcName"), string, [s[at["function"]] for s in sites]),
+    return [
+        (rr.TextLog.descriptor_level(), [text_log_level(s[level], s[name]) for s in sites], string),
+        (_field("levelno"), _int64s([s[level] for s in sites]), int64),
+        (_field("logger"), [s[at["logger"]] for s in sites], string),
+        (_field("template"), [s[at["template"]] for s in sites], string),
+        (_field("pathname"), [s[path] or None for s in sites], string),
+        (_field("lineno"), _int64s([s[line] if s[path] else None for s in sites]), int64),
+        (_field("funcName"), [s[at["function"]] for s in sites], string),
     ]
-    rows = _indices(batch.site_rows, len(sites))
-    return [(d, _spread(_array(values, kind), rows, len(batch))) for d, kind, values in per_site]
 
 
-def _context_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
+def _context_fields(batch: RecordColumns) -> list[Field]:
     """The thread, process and task of each record, from the context table (as sites)."""
     ctxs, at = batch.ctxs, _CONTEXT
     string = pa.string()
-    per_ctx: list[tuple[str, Any, list[Any]]] = [
-        ("thread", pa.uint64(), _uint64s([c[at["thread"]] for c in ctxs])),
-        ("threadName", string, [c[at["thread_name"]] for c in ctxs]),
-        ("process", pa.int64(), _int64s([c[at["process"]] for c in ctxs])),
-        ("processName", string, [c[at["process_name"]] for c in ctxs]),
-        ("taskName", string, [c[at["task_name"]] for c in ctxs]),
+    return [
+        (_field("thread"), _uint64s([c[at["thread"]] for c in ctxs]), pa.uint64()),
+        (_field("threadName"), [c[at["thread_name"]] for c in ctxs], string),
+        (_field("process"), _int64s([c[at["process"]] for c in ctxs]), pa.int64()),
+        (_field("processName"), [c[at["process_name"]] for c in ctxs], string),
+        (_field("taskName"), [c[at["task_name"]] for c in ctxs], string),
     ]
-    rows = _indices(batch.ctx_rows, len(ctxs))
-    return [(_field(n), _spread(_array(values, kind), rows, len(batch))) for n, kind, values in per_ctx]
 
 
-def _indices(rows: list[int], tables: int) -> Any:
-    """The rows' indexes into a table of ``tables`` entries, as Arrow wants them for a
-    ``take`` (None for a table of one: nothing to look up)."""
-    return None if tables == 1 else pa.array(_int_array(rows, np.int32))
-
-
-def _spread(table: Any, rows: Any, count: int) -> Any:
-    """``table`` (one value per site or context) spread to the ``count`` rows."""
-    return pa.repeat(table[0], count) if rows is None else table.take(rows)
-
-
-def _sparse_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
+def _sparse_fields(batch: RecordColumns) -> list[Field]:
     """The exception, stack and trace fields, for the few rows that have them."""
     count, string = len(batch), pa.string()
     fields: list[tuple[str, Any, dict[int, Any]]] = []
@@ -387,13 +466,13 @@ def _sparse_arrays(batch: RecordColumns) -> list[tuple[Any, Any]]:
             ("span_id", string, {row: t[1] for row, t in traces.items()}),
             ("trace_flags", pa.int64(), {row: t[2] for row, t in traces.items()}),
         ]
-    arrays = []
+    found: list[Field] = []
     for name, kind, by_row in fields:
         values = [None] * count
         for row, value in by_row.items():
             values[row] = value
-        arrays.append((_field(name), _array(values, kind)))
-    return arrays
+        found.append((_field(name), values, kind))
+    return found
 
 
 def _int64s(values: list[int | None]) -> list[int | None]:
@@ -402,7 +481,11 @@ def _int64s(values: list[int | None]) -> list[int | None]:
 
 
 def _uint64s(values: list[int | None]) -> list[int | None]:
-    return _in_range(values, 0, 2**64 - 1)
+    return _in_range(values, *_INT_RANGES[pa.uint64()])
+
+
+_INT_RANGES = {pa.int64(): _INT64, pa.uint64(): (0, 2**64 - 1)}
+"""What each integer type holds: a value past it is null, as in the C half."""
 
 
 def _in_range(values: list[int | None], low: int, high: int) -> list[int | None]:
@@ -412,27 +495,56 @@ def _in_range(values: list[int | None], low: int, high: int) -> list[int | None]
     return [value if value is not None and low <= value <= high else None for value in values]
 
 
-def _int_array(values: Sequence[int], dtype: Any) -> Any:
-    """``values`` (Python ints) as a numpy array: ``fromiter`` makes it in about half
-    ``asarray``'s time (95 µs for 4,096 timestamps instead of 170); an int past
-    ``dtype`` raises OverflowError in both."""
-    return np.fromiter(values, dtype=dtype, count=len(values))
+class _Index:
+    """A timeline's column as ``rr.send_columns`` takes it (``rr.TimeColumn``'s two
+    methods), made from buffers: ``rr.TimeColumn`` copies with numpy."""
+
+    __slots__ = ("name", "array")
+
+    def __init__(self, name: str, array: Any) -> None:
+        self.name = name
+        self.array = array
+
+    def timeline_name(self) -> str:
+        return self.name
+
+    def as_arrow_array(self) -> Any:
+        return self.array
 
 
-def _timestamps(times_ns: Any) -> Any:
-    return rr.TimeColumn(TIME_TIMELINE, timestamp=np.asarray(times_ns, dtype=np.int64).view("datetime64[ns]"))
+_TIMESTAMP = pa.timestamp("ns")
 
 
-def _groups(batch: RecordColumns, paths: list[str]) -> list[tuple[str, Any]]:
+def _index(name: str, values: Sequence[int], rows: Sequence[int] | None, timestamp: bool) -> _Index:
+    """The timeline ``name`` of the rows (``values[rows[i]]``; all of them when ``rows``
+    is None): ns since the epoch (a time before it: the epoch), or a sequence."""
+    kind = _TIMESTAMP if timestamp else pa.int64()
+    if _SPEEDUPS is not None:
+        code = _C_TIMESTAMP if timestamp else _C_KINDS[kind]
+        (made,) = _SPEEDUPS.arrow_columns([(values, code, False)], None, rows)
+        if made is not None:
+            return _Index(name, made)
+    picked = _picked(values, None, rows)
+    if timestamp and picked and min(picked) < 0:
+        picked = [max(value, 0) for value in picked]
+    return _Index(name, _array(picked, kind))
+
+
+def _groups(batch: RecordColumns, paths: list[str]) -> list[tuple[str, list[int] | None]]:
     """(entity path, rows) for each entity path of the batch, in the order of their first
     row; rows is None for a batch that is all one path (the common case)."""
     if len(set(paths)) <= 1:
         return [(paths[0], None)] if paths else []
     ids: dict[str, int] = {}
-    site_group = np.asarray([ids.setdefault(path, len(ids)) for path in paths], dtype=np.int64)
-    per_row = site_group[_int_array(batch.site_rows, np.int64)]
-    found = [(path, np.flatnonzero(per_row == group)) for path, group in ids.items()]
-    return sorted((item for item in found if len(item[1])), key=lambda item: item[1][0])
+    site_groups = [ids.setdefault(path, len(ids)) for path in paths]
+    if _SPEEDUPS is not None:
+        rows = _SPEEDUPS.group_rows(list(batch.site_rows), site_groups, len(ids))
+    else:
+        rows = [[] for _ in ids]
+        for row, site in enumerate(batch.site_rows):
+            rows[site_groups[site]].append(row)
+    found = [(path, rows[group]) for path, group in ids.items() if rows[group]]
+    return sorted(found, key=lambda item: item[1][0])
 
 
 def batch_columns(
@@ -442,8 +554,13 @@ def batch_columns(
     """The columns of a decoded batch: one :class:`EntityColumns` per entity path, in
     the order the paths first appear, rows in order. ``paths`` caches entity paths.
 
-    Each field is made into one Arrow array for the whole batch (a site's fields once
-    per site), then taken per entity path: no object per record."""
+    Each column is made from the batch's own rows and tables (a site's fields once per
+    site) in one pass, with no object per record, and without giving up the GIL:
+    pyarrow's compute kernels (``take``, ``filter``, ``is_valid``, ``nbytes``) and numpy's
+    loops release it while they run, and the flusher then waits for the app's logging
+    thread to let go of it, up to the switch interval (5 ms) each time. Forty such waits
+    a batch made the ``rerun`` sinks fall behind an app logging from one thread, and
+    drop records once its queue was full."""
     if not len(batch):
         return []
     paths = {} if paths is None else paths
@@ -454,22 +571,19 @@ def batch_columns(
         if path is None:
             path = paths[site[entity_at]] = entity_path(site[entity_at], entity_prefix)
         site_paths.append(path)
-    arrays = [
-        (rr.TextLog.descriptor_text(), _array(batch.messages, pa.string())),
-        *_site_arrays(batch), *_context_arrays(batch), *_sparse_arrays(batch),
-        *_extra_arrays(batch.extras, kinds),
+    per_row: list[Field] = [
+        (rr.TextLog.descriptor_text(), batch.messages, pa.string()),
+        *_sparse_fields(batch), *_extra_fields(batch.extras, kinds),
     ]
-    times = np.maximum(_int_array(batch.times, np.int64), 0)
-    seqs = _int_array(batch.seqs, np.int64)
+    per_site, per_ctx = _site_fields(batch), _context_fields(batch)
     found = []
     for path, rows in _groups(batch, site_paths):
-        taken = arrays if rows is None else [(d, array.take(rows)) for d, array in arrays]
-        columns = [c for c in (_list_of(d, array) for d, array in taken) if c is not None]
-        indexes = [
-            _timestamps(times if rows is None else times[rows]),
-            rr.TimeColumn(SEQ_TIMELINE, sequence=seqs if rows is None else seqs[rows]),
+        columns = [
+            *_list_columns(per_row[:1], None, rows), *_list_columns(per_site, batch.site_rows, rows),
+            *_list_columns(per_ctx, batch.ctx_rows, rows), *_list_columns(per_row[1:], None, rows),
         ]
-        found.append(EntityColumns(path, indexes, columns, len(seqs) if rows is None else len(rows)))
+        indexes = [_index(TIME_TIMELINE, batch.times, rows, True), _index(SEQ_TIMELINE, batch.seqs, rows, False)]
+        found.append(EntityColumns(path, indexes, [c for c in columns if c is not None], len(indexes[1].array)))
     return found
 
 
@@ -500,7 +614,7 @@ def dropped_columns(count: int, reason: str, time_ns: int, entity_prefix: str) -
             [reason], pa.string(),
         ),
     ]
-    return EntityColumns(path, [_timestamps([time_ns])], [c for c in columns if c], 1)
+    return EntityColumns(path, [_index(TIME_TIMELINE, [time_ns], None, True)], [c for c in columns if c], 1)
 
 
 def send(columns: EntityColumns, recording: Any) -> None:
@@ -531,7 +645,7 @@ def _warm_up() -> None:
         message="m", extras={"i": "text"},
     )
     for columns in columns_for([full, bare], "", ExtraKinds()):
-        sum(column.array.nbytes for column in columns.columns)
+        columns.nbytes
     dropped_columns(1, "warm-up", 0, "")
 
 

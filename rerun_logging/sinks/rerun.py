@@ -400,7 +400,7 @@ class RerunSink(Sink):
             self._lost(records, error)
             return
         self.written += records
-        self.bytes += sum(column.array.nbytes for column in columns.columns)
+        self.bytes += columns.nbytes
         if self.error is not None:
             self.error = None
             self._say("writing again")
