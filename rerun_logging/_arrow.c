@@ -11,7 +11,7 @@
  *
  * As a list column (as_list), each row is a one-value list, or null where the value is
  * None; otherwise no row may be None. Kinds: ARROW_UTF8 (str), ARROW_INT64 and
- * ARROW_UINT64 (int; one they cannot hold is null, as mapping._int64s makes it),
+ * ARROW_UINT64 (int; one they cannot hold is null, as mapping._in_range makes it),
  * ARROW_TIMESTAMP (int64 ns, a time before 1970 clamped to it; never null),
  * ARROW_FLOAT64 (float) and ARROW_BOOL (bool). A field is None where a value is of
  * another type, text has no UTF-8 form (a lone surrogate), or the text is too long for

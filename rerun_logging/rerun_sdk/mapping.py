@@ -246,10 +246,9 @@ def _python_list_column(descriptor: Any, values: list[Any], kind: Any) -> _Colum
     """:func:`_list_column` of the rows' values, by Python's own loops."""
     if kind in _INT_RANGES:
         values = _in_range(values, *_INT_RANGES[kind])
-    count = len(values)
-    if not any(value is not None for value in values):
+    count, present = len(values), [value is not None for value in values]
+    if not any(present):
         return None
-    present = [value is not None for value in values]
     nulls = count - sum(present)
     if nulls:
         child = _array([value for value in values if value is not None], kind)
@@ -424,11 +423,11 @@ def _site_fields(batch: RecordColumns) -> list[Field]:
     string, int64 = pa.string(), pa.int64()
     return [
         (rr.TextLog.descriptor_level(), [text_log_level(s[level], s[name]) for s in sites], string),
-        (_field("levelno"), _int64s([s[level] for s in sites]), int64),
+        (_field("levelno"), [s[level] for s in sites], int64),
         (_field("logger"), [s[at["logger"]] for s in sites], string),
         (_field("template"), [s[at["template"]] for s in sites], string),
         (_field("pathname"), [s[path] or None for s in sites], string),
-        (_field("lineno"), _int64s([s[line] if s[path] else None for s in sites]), int64),
+        (_field("lineno"), [s[line] if s[path] else None for s in sites], int64),
         (_field("funcName"), [s[at["function"]] for s in sites], string),
     ]
 
@@ -438,9 +437,9 @@ def _context_fields(batch: RecordColumns) -> list[Field]:
     ctxs, at = batch.ctxs, _CONTEXT
     string = pa.string()
     return [
-        (_field("thread"), _uint64s([c[at["thread"]] for c in ctxs]), pa.uint64()),
+        (_field("thread"), [c[at["thread"]] for c in ctxs], pa.uint64()),
         (_field("threadName"), [c[at["thread_name"]] for c in ctxs], string),
-        (_field("process"), _int64s([c[at["process"]] for c in ctxs]), pa.int64()),
+        (_field("process"), [c[at["process"]] for c in ctxs], pa.int64()),
         (_field("processName"), [c[at["process_name"]] for c in ctxs], string),
         (_field("taskName"), [c[at["task_name"]] for c in ctxs], string),
     ]
@@ -475,20 +474,12 @@ def _sparse_fields(batch: RecordColumns) -> list[Field]:
     return found
 
 
-def _int64s(values: list[int | None]) -> list[int | None]:
-    """``values``, with None for any that int64 cannot hold (checked once for all)."""
-    return _in_range(values, *_INT64)
-
-
-def _uint64s(values: list[int | None]) -> list[int | None]:
-    return _in_range(values, *_INT_RANGES[pa.uint64()])
-
-
 _INT_RANGES = {pa.int64(): _INT64, pa.uint64(): (0, 2**64 - 1)}
 """What each integer type holds: a value past it is null, as in the C half."""
 
 
 def _in_range(values: list[int | None], low: int, high: int) -> list[int | None]:
+    """``values``, with None for any past ``low``..``high`` (checked once for all)."""
     present = [value for value in values if value is not None]
     if not present or (low <= min(present) and max(present) <= high):
         return values
